@@ -1,0 +1,218 @@
+"""Attention masks for packed rows: dense bool / additive, and FlexAttention BlockMask.
+
+A row's pieces are runs of equal ``doc_ids``; padding is -1. A query may attend to
+earlier keys of its own piece and to itself; a padding query attends only to itself, so
+no softmax row is empty (the tutorial's mask gave NaN there). For doc_ids
+``[4 4 4 9 9 -1]`` (``1`` = may attend)::
+
+         k: 0 1 2 3 4 5
+    q=0     1 . . . . .
+    q=1     1 1 . . . .
+    q=2     1 1 1 . . .
+    q=3     . . . 1 . .
+    q=4     . . . 1 1 .
+    q=5     . . . . . 1     <- padding sees itself only
+
+Why it is fast. Every mask row is one interval of keys: ``[piece start of q, q]``. So the
+dense mask is one broadcast comparison of the key index with each query's piece start,
+then an in-place ``tril_`` — two streaming passes over the output, no Python loop and no
+``[L, L]`` integer temporaries. The FlexAttention ``BlockMask`` follows from the same
+interval: a (query block, key block) tile is *full* when every query's piece starts at or
+before the tile's first key and the tile lies on or under the diagonal, *partial* when
+some query reaches into it, and empty otherwise — O((L / block)²) work from the piece
+starts, without evaluating a ``mask_mod`` per element.
+
+Masks are built on ``device`` (default: CUDA when available, else CPU); the result is
+the same on both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _resolve(device) -> torch.device:
+    import torch
+
+    return default_device() if device is None else torch.device(device)
+
+
+def _doc_ids_tensor(doc_ids, device) -> torch.Tensor:
+    import torch
+
+    t = torch.as_tensor(np.asarray(doc_ids) if not isinstance(doc_ids, torch.Tensor) else doc_ids)
+    if t.dtype.is_floating_point or t.dtype == torch.bool or t.dtype.is_complex:
+        raise ValueError(f"doc_ids must be integers, got {t.dtype}")
+    if t.ndim not in (1, 2):
+        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(t.shape)}")
+    return t.to(device=_resolve(device), dtype=torch.int64)
+
+
+def piece_starts(doc_ids, *, device=None) -> torch.Tensor:
+    """For every slot, the first slot of its piece (a padding slot is its own start).
+
+    >>> piece_starts([[4, 4, 4, 9, 9, -1, -1]]).tolist()
+    [[0, 0, 0, 3, 3, 5, 6]]
+    """
+    import torch
+
+    d = _doc_ids_tensor(doc_ids, device)
+    squeeze = d.ndim == 1
+    if squeeze:
+        d = d.unsqueeze(0)
+    b, n = d.shape
+    ar = torch.arange(n, device=d.device).expand(b, n)
+    head = torch.ones_like(d, dtype=torch.bool)
+    if n > 1:
+        head[:, 1:] = (d[:, 1:] != d[:, :-1]) | (d[:, 1:] < 0)
+    starts = torch.where(head, ar, torch.zeros_like(ar)).cummax(dim=1).values
+    return starts[0] if squeeze else starts
+
+
+def document_mask(doc_ids, *, device=None) -> torch.Tensor:
+    """Bool mask ``[B, L, L]`` (``[L, L]`` for 1-D input); True = query may attend to key.
+
+    >>> document_mask([[4, 4, 9, -1]]).int()[0].tolist()
+    [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    """
+    import torch
+
+    lo = piece_starts(doc_ids, device=device)
+    n = lo.shape[-1]
+    small = torch.int16 if n < 2**15 else torch.int32
+    keys = torch.arange(n, device=lo.device, dtype=small)
+    # key >= piece start of the query, then key <= query (tril_)
+    return (keys >= lo.to(small).unsqueeze(-1)).tril_()
+
+
+def causal_mask(max_len: int, *, device=None) -> torch.Tensor:
+    """Plain causal bool mask ``[L, L]`` (what packing without a document mask allows).
+
+    >>> causal_mask(3).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    import torch
+
+    return torch.ones(max_len, max_len, dtype=torch.bool, device=_resolve(device)).tril_()
+
+
+def additive_mask(mask: torch.Tensor, dtype=None) -> torch.Tensor:
+    """0 where ``mask`` is True, -inf elsewhere, for eager / SDPA attention.
+
+    >>> additive_mask(causal_mask(2)).tolist()
+    [[0.0, -inf], [0.0, 0.0]]
+    """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    out = torch.full(mask.shape, float("-inf"), dtype=dtype, device=mask.device)
+    return out.masked_fill_(mask, 0.0)
+
+
+def block_layout(doc_ids, *, block_size: int = 128, device=None):
+    """Block-level view of the document mask: ``(full, partial)`` bool ``[B, nq, nk]``.
+
+    A tile is full when every (query, key) in it may attend, partial when some may, and
+    neither when the tile can be skipped. Tiles past ``L`` are clipped to the row.
+
+    >>> full, partial = block_layout([[0] * 4 + [1] * 4], block_size=2)
+    >>> full[0].int().tolist(), partial[0].int().tolist()
+    ([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    """
+    import torch
+
+    lo = piece_starts(doc_ids, device=device)
+    return _tiles(lo.unsqueeze(0) if lo.ndim == 1 else lo, block_size)
+
+
+def _tiles(lo: torch.Tensor, block_size: int):
+    """(full, partial) tiles from the piece starts ``lo`` [B, L]."""
+    import torch
+
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    n = lo.shape[-1]
+    nb = -(-n // block_size)
+    first = torch.arange(nb, device=lo.device) * block_size  # first slot of each block
+    last = torch.clamp(first + block_size, max=n) - 1  # last slot of each block
+    qa, qb = first.view(nb, 1), last.view(nb, 1)
+    ka, kb = first.view(1, nb), last.view(1, nb)
+    whole = (last - first + 1) == block_size  # like create_block_mask: a tile that
+    # reaches past L is padded there, so it is never full
+    full = (lo[:, last].view(-1, nb, 1) <= ka) & (qa >= kb) & whole.view(nb, 1) & whole.view(1, nb)
+    q_star = torch.maximum(qa, ka)  # first query of the tile at or after the key block
+    reach = q_star <= qb
+    lo_star = lo[:, torch.clamp(q_star, max=n - 1).reshape(-1)].view(-1, nb, nb)
+    any_ = reach & (lo_star <= kb)
+    return full, any_ & ~full
+
+
+def _ordered(dense: torch.Tensor):
+    """(count, indices) of the True entries of the last dim, True indices first, int32."""
+    import torch
+
+    count = dense.sum(dim=-1, dtype=torch.int32)
+    idx = torch.argsort(dense.to(torch.int8), dim=-1, descending=True, stable=True)
+    return count, idx.to(torch.int32)
+
+
+def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
+    """FlexAttention ``BlockMask`` for the document mask, built from the piece starts.
+
+    Identical to ``create_block_mask`` with a document ``mask_mod`` (tested), but with
+    O((L / block_size)²) work instead of one ``mask_mod`` call per (query, key) element.
+    Needs a torch with ``torch.nn.attention.flex_attention`` (2.5+).
+    """
+    try:
+        from torch.nn.attention.flex_attention import BlockMask
+    except ImportError as exc:  # pragma: no cover - depends on the installed torch
+        raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
+    lo = piece_starts(doc_ids, device=device)
+    if lo.ndim == 1:
+        lo = lo.unsqueeze(0)
+    n = lo.shape[-1]
+    full, partial = _tiles(lo, block_size)
+    kv_num, kv_idx = _ordered(partial.unsqueeze(1))
+    full_num, full_idx = _ordered(full.unsqueeze(1))
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return (lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
+
+    return BlockMask.from_kv_blocks(
+        kv_num,
+        kv_idx,
+        full_num,
+        full_idx,
+        BLOCK_SIZE=block_size,
+        mask_mod=mask_mod,
+        seq_lengths=(n, n),
+    )
+
+
+def mask_memory(max_len: int, n_pieces: int, *, batch: int = 1, block_size: int = 128) -> dict:
+    """Bytes each mask format needs for ``batch`` rows of ``max_len`` slots.
+
+    >>> mask_memory(8192, 20)["dense_bool"] == 8192 * 8192
+    True
+    """
+    nb = -(-max_len // block_size)
+    return {
+        "dense_bool": batch * max_len * max_len,
+        "additive_fp32": 4 * batch * max_len * max_len,
+        "cu_seqlens": 4 * (n_pieces + 1),
+        "position_ids": 4 * batch * max_len,
+        # kv_num_blocks + kv_indices, for partial and full blocks, int32, one head
+        "block_mask": 2 * 4 * batch * (nb + nb * nb),
+    }

@@ -1,0 +1,549 @@
+"""Packing plans: which piece of which document goes to which row, from lengths alone.
+
+Planning works on document *lengths*, never on tokens, so packing a million documents is
+an operation on a million integers. The plan is then materialized for any tokenizer's ids
+(`packviz.layout.materialize`), or only for the rows a page shows.
+
+Why it is fast. Lengths are integers no larger than ``max_len``, so after a sort the piece
+sequence is a few thousand *runs* of equal lengths, not a million items. Every fit
+strategy here places a run in one step: when k pieces of length s arrive together, the
+row chosen for the first one keeps receiving them while it has room (for best fit it stays
+the tightest row that fits, for first fit the lowest-numbered), so a row with room r takes
+``r // s`` of them at once. Rows that were opened together and received the same pieces
+stay one *group* (a contiguous range of row numbers with equal room), so the work is
+proportional to the number of (run, group) meetings, not to the number of documents.
+With ``sort="none"`` or ``"random"`` runs have length one and the same code becomes the
+classic online algorithm, O(N log N).
+
+Worked example (``max_len=8``, lengths ``[5, 3, 6, 2]``, best fit, descending)::
+
+    pieces by length: 6 (doc 2), 5 (doc 0), 3 (doc 1), 2 (doc 3)
+    row 0: [2 2 2 2 2 2 3 3]     doc 2, then doc 3 (room 2 was the tightest fit)
+    row 1: [0 0 0 0 0 1 1 1]     doc 0, then doc 1
+
+Semantics (see the design notes in the README): ``overflow="split"`` cuts a long document
+into full ``max_len`` chunks plus one remainder, so two pieces of one document never share
+a row; sorts are stable (ties by document index, then piece start); among rows with equal
+room the lowest-numbered wins; rows are numbered in the order they are opened.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from packviz.stats import PackStats
+
+Strategy = Literal["next_fit", "first_fit", "best_fit", "wrapped", "padded"]
+Sort = Literal["desc", "asc", "none", "random"]
+Overflow = Literal["split", "truncate", "drop"]
+
+STRATEGIES: tuple[str, ...] = ("next_fit", "first_fit", "best_fit", "wrapped", "padded")
+SORTS: tuple[str, ...] = ("desc", "asc", "none", "random")
+OVERFLOWS: tuple[str, ...] = ("split", "truncate", "drop")
+#: Largest ``max_len`` the library accepts (2**20 token slots per row).
+MAX_LEN_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class PackPlan:
+    """Where every placed piece goes. One entry per piece, ordered by row then offset.
+
+    Attributes:
+        max_len: slots per row.
+        n_rows: number of rows.
+        n_docs: number of input documents (empty ones included).
+        row, doc, start, length, offset: int64 arrays, one entry per piece: the row, the
+            document index, the piece's first token inside the document, its length, and
+            the column inside the row where it begins.
+        doc_lengths: the input lengths (int64), kept for statistics and validation.
+    """
+
+    max_len: int
+    n_rows: int
+    n_docs: int
+    row: np.ndarray
+    doc: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    offset: np.ndarray
+    doc_lengths: np.ndarray = field(repr=False)
+    strategy: str = "best_fit"
+    sort: str = "desc"
+    overflow: str = "split"
+    seed: int = 0
+
+    @property
+    def n_pieces(self) -> int:
+        return int(self.row.size)
+
+    @property
+    def row_starts(self) -> np.ndarray:
+        """Index of each row's first piece in the piece arrays (length ``n_rows + 1``)."""
+        return np.searchsorted(self.row, np.arange(self.n_rows + 1), side="left")
+
+    @property
+    def row_fill(self) -> np.ndarray:
+        """Real tokens per row (int64, length ``n_rows``)."""
+        return np.bincount(self.row, weights=self.length, minlength=self.n_rows).astype(np.int64)
+
+    def settings(self) -> dict:
+        """The arguments that made this plan (for metadata and cache keys)."""
+        return {
+            "max_len": self.max_len,
+            "strategy": self.strategy,
+            "sort": self.sort,
+            "overflow": self.overflow,
+            "seed": self.seed,
+        }
+
+    def stats(self) -> PackStats:
+        """Efficiency statistics of this plan (see `packviz.stats.PackStats`)."""
+        from packviz.stats import plan_stats
+
+        return plan_stats(self)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def check_max_len(max_len: object) -> int:
+    """Return ``max_len`` as an int, or raise ValueError saying what is allowed."""
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)):
+        raise ValueError(f"max_len must be an integer, got {max_len!r}")
+    if not 1 <= int(max_len) <= MAX_LEN_LIMIT:
+        raise ValueError(f"max_len must be between 1 and {MAX_LEN_LIMIT:,}, got {int(max_len):,}")
+    return int(max_len)
+
+
+def as_lengths(lengths: object) -> np.ndarray:
+    """Validate document lengths: a 1-D array-like of non-negative integers -> int64."""
+    arr = np.asarray(lengths)
+    if arr.ndim != 1:
+        raise ValueError(f"lengths must be 1-D (one entry per document), got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise ValueError(f"lengths must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.floor(arr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"lengths must be integers; document {i} has length {arr[i]!r}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > 2**62:
+        raise ValueError("lengths are too large")
+    out = arr.astype(np.int64, copy=False)
+    if out.size and out.min() < 0:
+        i = int(np.argmin(out))
+        raise ValueError(f"lengths must be non-negative; document {i} has length {int(out[i])}")
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for each (s, c), vectorized (int64)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.asarray(starts, dtype=np.int64)
+    keep = counts > 0
+    if not keep.all():
+        starts, counts = starts[keep], counts[keep]
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    steps = np.ones(total, dtype=np.int64)
+    steps[0] = starts[0]
+    heads = np.cumsum(counts[:-1])
+    steps[heads] = starts[1:] - (starts[:-1] + counts[:-1] - 1)
+    return np.cumsum(steps)
+
+
+def _make_pieces(lengths: np.ndarray, max_len: int, overflow: str):
+    """(doc, start, length) of the pieces each document contributes, in document order."""
+    nonempty = lengths > 0
+    too_long = lengths > max_len
+    if overflow == "split" and too_long.any():
+        counts = -(-lengths // max_len)
+        doc = np.repeat(np.arange(lengths.size, dtype=np.int64), counts)
+        first = np.cumsum(counts) - counts
+        start = (np.arange(doc.size, dtype=np.int64) - np.repeat(first, counts)) * max_len
+        return doc, start, np.minimum(lengths[doc] - start, max_len)
+    keep = nonempty & ~too_long if overflow == "drop" else nonempty
+    doc = np.flatnonzero(keep).astype(np.int64)
+    return doc, np.zeros(doc.size, np.int64), np.minimum(lengths[doc], max_len)
+
+
+def _sort_keys_order(keys: np.ndarray, descending: bool, bound: int) -> np.ndarray:
+    """Stable argsort of non-negative integer keys <= bound (radix sort for small bounds)."""
+    k = (bound - keys) if descending else keys
+    if bound < 2**16:
+        k = k.astype(np.uint16)
+    elif bound < 2**31:
+        k = k.astype(np.int32)
+    return np.argsort(k, kind="stable")
+
+
+def _doc_order(lengths: np.ndarray, sort: str, seed: int) -> np.ndarray | None:
+    """Document visiting order for sort orders defined on documents (None = input order)."""
+    if sort == "none":
+        return None
+    if sort == "random":
+        return np.random.default_rng(seed).permutation(lengths.size)
+    return _sort_keys_order(lengths, sort == "desc", int(lengths.max(initial=0)))
+
+
+def _piece_order(doc, length, lengths, max_len, sort, seed) -> np.ndarray | None:
+    """Order in which pieces are offered to a fit strategy (None = as generated)."""
+    if sort in ("desc", "asc"):
+        return _sort_keys_order(length, sort == "desc", max_len)
+    if sort == "none" or doc.size == 0:
+        return None
+    # random: shuffle documents, keep each document's pieces together and in order
+    rank = np.empty(lengths.size, dtype=np.int64)
+    rank[np.random.default_rng(seed).permutation(lengths.size)] = np.arange(lengths.size)
+    return np.argsort(rank[doc], kind="stable")
+
+
+def _runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encoding: (value, count) of consecutive equal entries."""
+    if sizes.size == 0:
+        return sizes, sizes
+    heads = np.flatnonzero(np.concatenate(([True], sizes[1:] != sizes[:-1])))
+    counts = np.diff(np.append(heads, sizes.size))
+    return sizes[heads], counts
+
+
+# ----------------------------------------------------------------------------- fit engines
+# Each engine takes the piece lengths in offering order and returns the row of every
+# piece, in that same order. Rows are numbered in the order they are opened.
+
+
+class _Events:
+    """Placements recorded as (first row, number of rows, pieces per row)."""
+
+    def __init__(self) -> None:
+        self.row: list[int] = []
+        self.n: list[int] = []
+        self.q: list[int] = []
+
+    def add(self, row: int, n: int, q: int) -> None:
+        self.row.append(row)
+        self.n.append(n)
+        self.q.append(q)
+
+    def piece_rows(self) -> np.ndarray:
+        rows = expand_ranges(np.array(self.row, np.int64), np.array(self.n, np.int64))
+        per_row = np.repeat(np.array(self.q, np.int64), np.array(self.n, np.int64))
+        return np.repeat(rows, per_row)
+
+
+def _next_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
+    """Next fit over runs of equal sizes: one open row; O(number of runs)."""
+    ev = _Events()
+    next_row, room = 0, 0
+    for s, k in zip(*(a.tolist() for a in _runs(sizes)), strict=True):
+        take = min(k, room // s)
+        if take:
+            ev.add(next_row - 1, 1, take)
+            room -= take * s
+            k -= take
+        if k:
+            q = max_len // s
+            full, rest = divmod(k, q)
+            if full:
+                ev.add(next_row, full, q)
+                next_row += full
+                room = max_len - q * s
+            if rest:
+                ev.add(next_row, 1, rest)
+                next_row += 1
+                room = max_len - rest * s
+    return ev.piece_rows()
+
+
+def _next_fit_online(sizes: np.ndarray, max_len: int) -> np.ndarray:
+    """Next fit in arbitrary order: one bisect per row over the prefix sums."""
+    n = sizes.size
+    ends = np.cumsum(sizes).tolist()
+    heads = []
+    i, base = 0, 0
+    while i < n:
+        heads.append(i)
+        i = bisect.bisect_right(ends, base + max_len, lo=i)
+        base = ends[i - 1]
+    marks = np.zeros(n, dtype=np.int64)
+    marks[heads] = 1
+    return np.cumsum(marks) - 1
+
+
+def _best_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
+    """Best fit, run by run. Rows live in groups (first row, count) bucketed by room."""
+    ev = _Events()
+    buckets: dict[int, list[list[int]]] = {}  # room -> groups [first_row, count], by row
+    rooms: list[int] = []  # sorted rooms that have groups (room 0 is never stored)
+    next_row = 0
+
+    def put(room: int, first: int, count: int) -> None:
+        if room == 0 or count == 0:
+            return
+        groups = buckets.get(room)
+        if groups is None:
+            buckets[room] = [[first, count]]
+            bisect.insort(rooms, room)
+        elif groups[-1][0] < first:
+            groups.append([first, count])
+        else:
+            bisect.insort(groups, [first, count])
+
+    for s, k in zip(*(a.tolist() for a in _runs(sizes)), strict=True):
+        moves = []
+        i = bisect.bisect_left(rooms, s)
+        while k and i < len(rooms):
+            r = rooms[i]
+            q = r // s
+            groups = buckets[r]
+            used = 0
+            for g in groups:
+                first, count = g
+                if k >= count * q:
+                    ev.add(first, count, q)
+                    moves.append((r - q * s, first, count))
+                    k -= count * q
+                    used += 1
+                    if not k:
+                        break
+                    continue
+                full, rest = divmod(k, q)
+                if full:
+                    ev.add(first, full, q)
+                    moves.append((r - q * s, first, full))
+                if rest:
+                    ev.add(first + full, 1, rest)
+                    moves.append((r - rest * s, first + full, 1))
+                taken = full + (1 if rest else 0)
+                g[0], g[1] = first + taken, count - taken
+                used += count == taken
+                k = 0
+                break
+            if used == len(groups):
+                del buckets[r]
+                del rooms[i]
+            else:
+                del groups[:used]
+                i += 1
+        if k:
+            q = max_len // s
+            full, rest = divmod(k, q)
+            if full:
+                ev.add(next_row, full, q)
+                moves.append((max_len - q * s, next_row, full))
+                next_row += full
+            if rest:
+                ev.add(next_row, 1, rest)
+                moves.append((max_len - rest * s, next_row, 1))
+                next_row += 1
+        for room, first, count in moves:
+            put(room, first, count)
+    return ev.piece_rows()
+
+
+def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
+    """First fit, run by run, over a per-row room array (vectorized per run)."""
+    n_runs_sizes, n_runs_counts = _runs(sizes)
+    room = np.empty(max(sizes.size, 1), dtype=np.int64)
+    n_rows = 0
+    max_room = 0  # an upper bound on room[:n_rows]
+    ev = _Events()
+    for s, k in zip(n_runs_sizes.tolist(), n_runs_counts.tolist(), strict=True):
+        if max_room >= s and n_rows:
+            cand = np.flatnonzero(room[:n_rows] >= s)
+            if cand.size:
+                cap = room[cand] // s
+                total = np.cumsum(cap)
+                if total[-1] <= k:
+                    cut, rest = cand.size, 0
+                else:
+                    cut = int(np.searchsorted(total, k, side="right"))
+                    rest = k - (int(total[cut - 1]) if cut else 0)
+                _run_events(ev, cand[:cut], cap[:cut])
+                room[cand[:cut]] -= cap[:cut] * s
+                k -= int(total[cut - 1]) if cut else 0
+                if rest:
+                    ev.add(int(cand[cut]), 1, rest)
+                    room[cand[cut]] -= rest * s
+                    k = 0
+            max_room = int(room[:n_rows].max())
+        if k:
+            q = max_len // s
+            full, rest = divmod(k, q)
+            if full:
+                ev.add(n_rows, full, q)
+                room[n_rows : n_rows + full] = max_len - q * s
+                n_rows += full
+            if rest:
+                ev.add(n_rows, 1, rest)
+                room[n_rows] = max_len - rest * s
+                n_rows += 1
+            max_room = max(max_room, max_len - (rest * s if rest else q * s))
+    return ev.piece_rows()
+
+
+def _run_events(ev: _Events, rows: np.ndarray, per_row: np.ndarray) -> None:
+    """Record rows[i] taking per_row[i] pieces, merging consecutive rows with equal counts."""
+    if rows.size == 0:
+        return
+    brk = np.flatnonzero((np.diff(rows) != 1) | (np.diff(per_row) != 0)) + 1
+    heads = np.concatenate(([0], brk))
+    counts = np.diff(np.append(heads, rows.size))
+    for h, c in zip(heads.tolist(), counts.tolist(), strict=True):
+        ev.add(int(rows[h]), c, int(per_row[h]))
+
+
+def _first_fit_online(sizes: np.ndarray, max_len: int) -> np.ndarray:
+    """First fit in arbitrary order: a max-segment tree over rows, one descent per piece."""
+    n = sizes.size
+    size = 1
+    while size < max(n, 1):
+        size *= 2
+    tree = [0] * (2 * size)  # max room below each node; unopened rows have room 0
+    out = [0] * n
+    n_rows = 0
+    for idx, s in enumerate(sizes.tolist()):
+        if tree[1] >= s:
+            node = 1
+            while node < size:
+                node = 2 * node if tree[2 * node] >= s else 2 * node + 1
+            r = node - size
+        else:
+            r = n_rows
+            n_rows += 1
+            node = size + r
+            tree[node] = max_len
+        out[idx] = r
+        tree[node] -= s
+        node //= 2
+        while node:
+            v = max(tree[2 * node], tree[2 * node + 1])
+            if tree[node] == v:
+                break
+            tree[node] = v
+            node //= 2
+    return np.array(out, dtype=np.int64)
+
+
+def _is_monotone(sizes: np.ndarray) -> bool:
+    d = np.diff(sizes)
+    return bool((d <= 0).all() or (d >= 0).all())
+
+
+def _fit_rows(strategy: str, sizes: np.ndarray, max_len: int) -> np.ndarray:
+    if sizes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if strategy == "padded":
+        return np.arange(sizes.size, dtype=np.int64)
+    few_runs = _is_monotone(sizes)
+    if strategy == "next_fit":
+        return _next_fit_runs(sizes, max_len) if few_runs else _next_fit_online(sizes, max_len)
+    if strategy == "best_fit":
+        return _best_fit_runs(sizes, max_len)
+    if strategy == "first_fit":
+        return _first_fit_runs(sizes, max_len) if few_runs else _first_fit_online(sizes, max_len)
+    raise AssertionError(strategy)
+
+
+def _wrapped(lengths: np.ndarray, max_len: int, sort: str, seed: int):
+    """Concatenate documents in sort order and cut every max_len tokens."""
+    order = _doc_order(lengths, sort, seed)
+    docs = np.arange(lengths.size, dtype=np.int64) if order is None else order.astype(np.int64)
+    docs = docs[lengths[docs] > 0]
+    lens = lengths[docs]
+    ends = np.cumsum(lens)
+    begins = ends - lens
+    first_row = begins // max_len
+    counts = (ends - 1) // max_len - first_row + 1
+    row = expand_ranges(first_row, counts)
+    which = np.repeat(np.arange(docs.size), counts)
+    g0 = np.maximum(begins[which], row * max_len)
+    g1 = np.minimum(ends[which], (row + 1) * max_len)
+    return row, docs[which], g0 - begins[which], g1 - g0, g0 - row * max_len
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def pack(
+    lengths: object,
+    max_len: int,
+    *,
+    strategy: Strategy = "best_fit",
+    sort: Sort = "desc",
+    overflow: Overflow = "split",
+    seed: int = 0,
+) -> PackPlan:
+    """Plan how documents of the given lengths are packed into rows of ``max_len`` slots.
+
+    Args:
+        lengths: tokens per document (1-D non-negative integers; 0 = empty, skipped).
+        max_len: slots per row, 1 .. ``MAX_LEN_LIMIT``.
+        strategy: ``next_fit``, ``first_fit``, ``best_fit``, ``wrapped`` or ``padded``.
+        sort: order pieces are offered in: ``desc``, ``asc``, ``none`` (input), ``random``.
+        overflow: documents longer than ``max_len``: ``split``, ``truncate`` or ``drop``
+            (``wrapped`` always splits).
+        seed: seed of ``sort="random"``.
+
+    Example:
+        >>> plan = pack([5, 3, 6, 2], 8)
+        >>> plan.n_rows, plan.row.tolist(), plan.doc.tolist(), plan.offset.tolist()
+        (2, [0, 0, 1, 1], [2, 3, 0, 1], [0, 6, 0, 5])
+    """
+    strategy = _check_choice("strategy", strategy, STRATEGIES)
+    sort = _check_choice("sort", sort, SORTS)
+    overflow = _check_choice("overflow", overflow, OVERFLOWS)
+    max_len = check_max_len(max_len)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    lengths = as_lengths(lengths)
+
+    if strategy == "wrapped":
+        row, doc, start, length, offset = _wrapped(lengths, max_len, sort, int(seed))
+        n_rows = int(row[-1]) + 1 if row.size else 0
+    else:
+        doc, start, length = _make_pieces(lengths, max_len, overflow)
+        order = _piece_order(doc, length, lengths, max_len, sort, int(seed))
+        if order is not None:
+            doc, start, length = doc[order], start[order], length[order]
+        placed_row = _fit_rows(strategy, length, max_len)
+        n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
+        # order by row, keeping placement order inside a row
+        by_row = np.argsort(placed_row, kind="stable")
+        row = placed_row[by_row]
+        doc, start, length = doc[by_row], start[by_row], length[by_row]
+        before = np.cumsum(length) - length  # tokens placed before each piece, in row order
+        per_row = np.bincount(row, minlength=n_rows)
+        offset = before - np.repeat(before[np.cumsum(per_row) - per_row], per_row)
+    return PackPlan(
+        max_len=max_len,
+        n_rows=n_rows,
+        n_docs=int(lengths.size),
+        row=row.astype(np.int64, copy=False),
+        doc=doc.astype(np.int64, copy=False),
+        start=start.astype(np.int64, copy=False),
+        length=length.astype(np.int64, copy=False),
+        offset=offset.astype(np.int64, copy=False),
+        doc_lengths=lengths,
+        strategy=strategy,
+        sort=sort,
+        overflow="split" if strategy == "wrapped" else overflow,
+        seed=int(seed),
+    )
