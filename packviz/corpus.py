@@ -137,8 +137,7 @@ def _read_csv(filename: str, text: str, field: str) -> list[str]:
         if field not in columns:
             shown = ", ".join(map(repr, columns[:10])) or "none"
             raise CorpusError(
-                f"{filename} has no column {field!r} (its columns: {shown}); choose the text "
-                "column"
+                f"{filename} has no column {field!r} (its columns: {shown}); choose the text column"
             )
         return [row[field] or "" for row in reader]
     except csv.Error as exc:
@@ -214,7 +213,11 @@ def synthetic_lengths(
     >>> synthetic_lengths(5, seed=0).tolist()
     [340, 262, 569, 333, 175]
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SYNTHETIC_DOCS:
+    if (
+        isinstance(n, bool)
+        or not isinstance(n, (int, np.integer))
+        or not 1 <= n <= MAX_SYNTHETIC_DOCS
+    ):
         raise CorpusError(f"number of documents must be between 1 and {MAX_SYNTHETIC_DOCS:,}")
     if not median >= 1 or not max_length >= 1 or not sigma >= 0:
         raise CorpusError("median and max_length must be at least 1, sigma non-negative")

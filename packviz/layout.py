@@ -96,9 +96,7 @@ def row_boundaries(doc_ids: np.ndarray) -> list[np.ndarray]:
     fill = real.sum(axis=1)
     r, c = np.nonzero(heads)
     split = np.searchsorted(r, np.arange(1, n))
-    return [
-        np.append(cols, f) for cols, f in zip(np.split(c, split), fill.tolist(), strict=True)
-    ]
+    return [np.append(cols, f) for cols, f in zip(np.split(c, split), fill.tolist(), strict=True)]
 
 
 def cu_seqlens_from_doc_ids(doc_ids: np.ndarray) -> tuple[np.ndarray, int]:
@@ -223,7 +221,9 @@ def materialize(
     )
 
 
-def _fill_block(r0, r1, width, row, doc, length, src, ids, pad_id, doc_out, pos_out, ids_out, lab_out):
+def _fill_block(
+    r0, r1, width, row, doc, length, src, ids, pad_id, doc_out, pos_out, ids_out, lab_out
+):
     """Fill rows [r0, r1) (flat views) from their pieces; ``row`` is relative to r0."""
     n = r1 - r0
     m = n * width

@@ -131,7 +131,6 @@ def block_layout(doc_ids, *, block_size: int = 128, device=None):
     >>> full[0].int().tolist(), partial[0].int().tolist()
     ([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
     """
-    import torch
 
     lo = piece_starts(doc_ids, device=device)
     return _tiles(lo.unsqueeze(0) if lo.ndim == 1 else lo, block_size)

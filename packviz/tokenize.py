@@ -110,7 +110,9 @@ def load_tokenizer(source: bytes | str | os.PathLike):
         try:
             text = bytes(source).decode("utf-8")
         except UnicodeDecodeError:
-            raise TokenizerError("the tokenizer file is not UTF-8 JSON; upload a tokenizer.json") from None
+            raise TokenizerError(
+                "the tokenizer file is not UTF-8 JSON; upload a tokenizer.json"
+            ) from None
         try:
             tok = Tokenizer.from_str(text)
         except Exception as exc:
@@ -122,7 +124,9 @@ def load_tokenizer(source: bytes | str | os.PathLike):
         try:
             tok = Tokenizer.from_file(str(path))
         except Exception as exc:
-            raise TokenizerError(f"{path} is not a valid tokenizer.json ({_first_line(exc)})") from None
+            raise TokenizerError(
+                f"{path} is not a valid tokenizer.json ({_first_line(exc)})"
+            ) from None
     if tok.get_vocab_size() == 0:
         raise TokenizerError("the tokenizer has an empty vocabulary")
     return tok
