@@ -139,7 +139,7 @@ def as_lengths(lengths: object) -> np.ndarray:
         bad = ~np.isfinite(arr) | (arr != np.floor(arr))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"lengths must be integers; document {i} has length {arr[i]!r}")
+            raise ValueError(f"lengths must be integers; document {i} has length {arr[i].item()!r}")
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > 2**62:
         raise ValueError("lengths are too large")
     out = arr.astype(np.int64, copy=False)
