@@ -90,7 +90,9 @@ def _as_ids(values: np.ndarray) -> np.ndarray:
     if values.dtype != np.int32:
         lo, hi = int(values.min()), int(values.max())
         if lo < 0 or hi >= 2**31:
-            raise ValueError(f"token ids must be non-negative and below 2**31, got range [{lo}, {hi}]")
+            raise ValueError(
+                f"token ids must be non-negative and below 2**31, got range [{lo}, {hi}]"
+            )
         values = values.astype(np.int32)
     elif values.min() < 0:
         raise ValueError(f"token ids must be non-negative, got {int(values.min())}")

@@ -21,7 +21,9 @@ def tokenized(draw):
     return ids, max_len
 
 
-combos = st.tuples(st.sampled_from(pv.STRATEGIES), st.sampled_from(pv.SORTS), st.sampled_from(pv.OVERFLOWS))
+combos = st.tuples(
+    st.sampled_from(pv.STRATEGIES), st.sampled_from(pv.SORTS), st.sampled_from(pv.OVERFLOWS)
+)
 
 
 @given(tokenized(), combos, st.sampled_from([1, 3, 1 << 18]))
@@ -48,7 +50,9 @@ def test_rebuilds_every_document(data, combo, block_slots):
     keeps_all = overflow == "split" or strategy == "wrapped"
     for d, x in enumerate(ids):
         mine = plan.doc == d
-        pieces = sorted(zip(plan.start[mine], plan.row[mine], plan.offset[mine], plan.length[mine]))
+        pieces = sorted(
+            zip(plan.start[mine], plan.row[mine], plan.offset[mine], plan.length[mine], strict=True)
+        )
         rebuilt = [a.input_ids[r, o : o + n] for _, r, o, n in pieces]
         rebuilt = np.concatenate(rebuilt) if rebuilt else np.zeros(0, np.int64)
         if keeps_all:

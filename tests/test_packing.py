@@ -28,7 +28,9 @@ def corpora(draw, max_docs=60):
     return lengths, max_len
 
 
-combos = st.tuples(st.sampled_from(pv.STRATEGIES), st.sampled_from(pv.SORTS), st.sampled_from(pv.OVERFLOWS))
+combos = st.tuples(
+    st.sampled_from(pv.STRATEGIES), st.sampled_from(pv.SORTS), st.sampled_from(pv.OVERFLOWS)
+)
 
 
 @given(corpora(), combos, st.integers(0, 3))

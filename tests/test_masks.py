@@ -1,0 +1,155 @@
+"""packviz.masks: dense masks equal a cell-by-cell reference; BlockMask equals
+create_block_mask; softmax over the additive mask is finite everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import packviz as pv
+from packviz._reference import reference_document_mask
+
+
+@st.composite
+def doc_id_batches(draw, max_len=48):
+    batch = draw(st.integers(1, 3))
+    width = draw(st.integers(1, max_len))
+    rows = []
+    for _ in range(batch):
+        row, doc = [], draw(st.integers(0, 5))
+        while len(row) < width and draw(st.booleans() | st.just(True)):
+            n = draw(st.integers(1, width))
+            row += [doc] * n
+            doc += draw(st.integers(1, 3))
+            if draw(st.integers(0, 4)) == 0:
+                break
+        row = (row + [-1] * width)[:width]
+        rows.append(row)
+    return np.array(rows, dtype=np.int64)
+
+
+@given(doc_id_batches())
+def test_document_mask_equals_reference(doc_ids):
+    mask = pv.document_mask(doc_ids, device="cpu")
+    assert mask.dtype == torch.bool and mask.shape == (*doc_ids.shape, doc_ids.shape[1])
+    np.testing.assert_array_equal(mask.numpy(), reference_document_mask(doc_ids))
+    # no empty row, and softmax over the additive mask is finite everywhere
+    assert mask.any(dim=-1).all()
+    scores = torch.randn(mask.shape) + pv.additive_mask(mask)
+    assert torch.isfinite(torch.softmax(scores, dim=-1)).all()
+
+
+@given(doc_id_batches(max_len=300), st.sampled_from([16, 64, 128]))
+def test_block_layout_matches_dense_mask(doc_ids, block):
+    full, partial = pv.block_layout(doc_ids, block_size=block)
+    dense = reference_document_mask(doc_ids)
+    n = doc_ids.shape[1]
+    nb = -(-n // block)
+    pad = np.zeros((dense.shape[0], nb * block, nb * block), dtype=bool)
+    pad[:, :n, :n] = dense
+    tiles = pad.reshape(-1, nb, block, nb, block)
+    any_ = tiles.any(axis=(2, 4))
+    all_ = tiles.all(axis=(2, 4))
+    np.testing.assert_array_equal(full.numpy(), all_)
+    np.testing.assert_array_equal(partial.numpy(), any_ & ~all_)
+
+
+@pytest.mark.parametrize("width, block", [(300, 128), (1024, 128), (257, 64), (64, 128)])
+def test_flex_block_mask_identical_to_create_block_mask(width, block):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    rng = np.random.default_rng(width)
+    doc_ids = np.full((2, width), -1)
+    for b in range(2):
+        cuts = np.sort(rng.choice(np.arange(1, width), size=min(6, width - 1), replace=False))
+        bounds = [0, *cuts.tolist()]
+        for i, (s, e) in enumerate(zip(bounds, [*bounds[1:], width - 5], strict=True)):
+            doc_ids[b, s:e] = i
+    starts = pv.piece_starts(doc_ids)
+
+    def mask_mod(b, h, q, k):
+        return (starts[b, q] == starts[b, k]) & (k <= q)
+
+    ref = create_block_mask(mask_mod, 2, None, width, width, device="cpu", BLOCK_SIZE=block)
+    got = pv.flex_block_mask(doc_ids, device="cpu", block_size=block)
+    for name in ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices"):
+        assert torch.equal(getattr(ref, name), getattr(got, name)), name
+    assert torch.equal(ref.to_dense(), got.to_dense())
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+def test_flex_attention_with_direct_block_mask_equals_dense_sdpa():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    doc_ids = np.array([[0] * 50 + [1] * 70 + [2] * 100 + [-1] * 36])
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 256, 16) for _ in range(3))
+    out = flex_attention(q, k, v, block_mask=pv.flex_block_mask(doc_ids, device="cpu"))
+    dense = pv.document_mask(doc_ids, device="cpu")[:, None]
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_worked_example_and_padding_row():
+    mask = pv.document_mask([[4, 4, 4, 9, 9, -1]])
+    assert mask.int()[0].tolist() == [
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1],
+    ]
+    all_pad = pv.document_mask([[-1, -1, -1]])[0]
+    assert torch.equal(all_pad, torch.eye(3, dtype=torch.bool))
+
+
+def test_same_doc_id_twice_in_a_row_is_two_pieces_only_if_separated():
+    mask = pv.document_mask([[1, 1, 2, 1]])[0]
+    assert not mask[3, 0] and not mask[3, 1] and mask[3, 3]
+
+
+def test_causal_and_additive():
+    c = pv.causal_mask(4)
+    assert torch.equal(c, torch.ones(4, 4, dtype=torch.bool).tril())
+    add = pv.additive_mask(c, dtype=torch.float16)
+    assert add.dtype == torch.float16
+    assert torch.isneginf(add[0, 1]) and add[1, 0] == 0
+
+
+def test_1d_input_and_bad_input():
+    assert pv.document_mask([0, 0, -1]).shape == (3, 3)
+    with pytest.raises(ValueError, match="integers"):
+        pv.document_mask(np.array([[0.5, 1.0]]))
+    with pytest.raises(ValueError, match=r"\[L\] or \[B, L\]"):
+        pv.document_mask(np.zeros((1, 2, 3), dtype=int))
+    with pytest.raises(ValueError, match="block_size"):
+        pv.block_layout([[0, 0]], block_size=0)
+
+
+def test_default_device_and_explicit_cpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pv.default_device().type == expected
+    assert pv.document_mask([[0, 0]], device="cpu").device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():  # pragma: no cover - runs on GPU machines
+    doc_ids = np.repeat(np.arange(40), 51)[None, :2048]
+    assert torch.equal(
+        pv.document_mask(doc_ids, device="cuda").cpu(), pv.document_mask(doc_ids, device="cpu")
+    )
+    full_c, part_c = pv.block_layout(doc_ids, device="cuda")
+    full, part = pv.block_layout(doc_ids, device="cpu")
+    assert torch.equal(full_c.cpu(), full) and torch.equal(part_c.cpu(), part)
+
+
+def test_mask_memory():
+    m = pv.mask_memory(8192, 20, batch=2)
+    assert m["dense_bool"] == 2 * 8192 * 8192
+    assert m["additive_fp32"] == 4 * m["dense_bool"]
+    assert m["cu_seqlens"] == 84
+    assert m["block_mask"] == 2 * 4 * 2 * (64 + 64 * 64)

@@ -1,0 +1,70 @@
+"""packviz.tokenize: a BPE trained in-process (no download), cached; uploads checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import packviz as pv
+
+DOCS = ["the quick brown fox", "jumps over the lazy dog", "def f(x):\n    return x * 2\n"] * 20
+
+
+def test_train_encode_and_cache(tmp_path):
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=tmp_path)
+    assert list(tmp_path.glob("*.json"))
+    again = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=tmp_path)
+    assert pv.tokenizer_fingerprint(tok) == pv.tokenizer_fingerprint(again)
+    ids = pv.encode(tok, DOCS[:3])
+    eos = pv.eos_token_id(tok)
+    assert len(ids) == 3 and all(ids[i][-1] == eos for i in range(3))
+    assert tok.decode(ids[0][:-1].tolist()) == DOCS[0]  # byte-level: lossless
+    assert pv.pad_token_id(tok) == tok.token_to_id("<|pad|>") != eos
+    no_eos = pv.encode(tok, DOCS[:3], add_eos=False)
+    np.testing.assert_array_equal(no_eos.lengths + 1, ids.lengths)
+    pieces = pv.decode_tokens(tok, ids[0])
+    assert "".join(pieces[:-1]) == DOCS[0] and pieces[-1] == "<|endoftext|>"
+
+
+def test_progress_is_reported():
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    seen = []
+    pv.encode(tok, DOCS, batch_size=25, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(25, 60), (50, 60), (60, 60)]
+
+
+def test_load_user_tokenizer(tmp_path):
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    data = tok.to_str().encode()
+    assert pv.tokenizer_fingerprint(pv.load_tokenizer(data)) == pv.tokenizer_fingerprint(tok)
+    path = tmp_path / "tokenizer.json"
+    path.write_bytes(data)
+    assert pv.load_tokenizer(path).get_vocab_size() == tok.get_vocab_size()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b'{"version": "1.0"', "not a valid tokenizer.json"),
+        (b'{"hello": 1}', "not a valid tokenizer.json"),
+    ],
+)
+def test_bad_tokenizer_files(data, message):
+    with pytest.raises(pv.TokenizerError, match=message):
+        pv.load_tokenizer(data)
+
+
+def test_pad_fallbacks():
+    from tokenizers import Tokenizer, models
+
+    bare = Tokenizer(models.WordLevel({"a": 0, "</s>": 1}, unk_token="a"))
+    assert pv.pad_token_id(bare) == 1  # no pad token: end-of-text
+    bare = Tokenizer(models.WordLevel({"a": 0, "b": 1}, unk_token="a"))
+    assert pv.pad_token_id(bare) == 0  # neither: 0
+
+
+def test_bad_vocab_size():
+    with pytest.raises(pv.TokenizerError, match="between"):
+        pv.train_tokenizer(DOCS, vocab_size=10, cache_dir=False)
