@@ -105,22 +105,38 @@ def _reference_wrapped(lengths, max_len, sort, seed):
 
 
 def reference_best_fit_decreasing(lengths, max_len):
-    """The benchmark's straightforward BFD: whole documents (all <= max_len), bisect."""
+    """The benchmark's straightforward BFD over whole pieces (all <= max_len), in Python.
+
+    One piece at a time in descending order; rows are kept in buckets by room, with a
+    sorted list of the rooms that have rows, so finding the tightest fit is one bisect.
+    Returns (number of rows, row of each piece).
+    """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    by_room: list[tuple[int, int]] = []
-    rows = 0
+    rooms: list[int] = []  # sorted distinct rooms that have open rows
+    rows_with_room: dict[int, list[int]] = {}  # room -> rows (lowest number first)
+    n_rows = 0
     assignment = [0] * len(lengths)
     for i in order:
         n = lengths[i]
-        j = bisect.bisect_left(by_room, (n, -1))
-        if j < len(by_room):
-            free, r = by_room.pop(j)
+        j = bisect.bisect_left(rooms, n)
+        if j < len(rooms):
+            room = rooms[j]
+            bucket = rows_with_room[room]
+            row = bucket.pop(0) if len(bucket) > 1 else bucket.pop()
+            if not bucket:
+                del rooms[j]
+                del rows_with_room[room]
         else:
-            free, r = max_len, rows
-            rows += 1
-        assignment[i] = r
-        bisect.insort(by_room, (free - n, r))
-    return rows, assignment
+            room, row = max_len, n_rows
+            n_rows += 1
+        assignment[i] = row
+        left = room - n
+        if left:
+            if left not in rows_with_room:
+                rows_with_room[left] = []
+                bisect.insort(rooms, left)
+            bisect.insort(rows_with_room[left], row)
+    return n_rows, assignment
 
 
 def reference_document_mask(doc_ids):

@@ -90,11 +90,55 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     import torch
 
     lo = piece_starts(doc_ids, device=device)
-    n = lo.shape[-1]
-    small = torch.int16 if n < 2**15 else torch.int32
-    keys = torch.arange(n, device=lo.device, dtype=small)
-    # key >= piece start of the query, then key <= query (tril_)
-    return (keys >= lo.to(small).unsqueeze(-1)).tril_()
+    squeeze = lo.ndim == 1
+    if squeeze:
+        lo = lo.unsqueeze(0)
+    b, n = lo.shape
+    keys = torch.arange(n, device=lo.device)
+    head = lo == keys  # first slot of every piece (and every padding slot)
+    real = torch.as_tensor(
+        np.asarray(doc_ids) if not isinstance(doc_ids, torch.Tensor) else doc_ids
+    )
+    real = real.to(lo.device).reshape(b, n) >= 0
+    n_heads = int((head & real).sum())
+    if n_heads * _COPY_COST <= b * n * n:
+        mask = _mask_by_blocks(lo, head, real)
+    else:  # many tiny pieces: one broadcast comparison, then tril_ (key <= query)
+        small = torch.int16 if n < 2**15 else torch.int32
+        mask = (keys.to(small) >= lo.to(small).unsqueeze(-1)).tril_()
+    return mask[0] if squeeze else mask
+
+
+#: Cells of dense mask that cost about as much as one Python-level block copy.
+_COPY_COST = 1 << 14
+
+
+def _mask_by_blocks(lo, head, real):
+    """Zero the mask, copy one lower triangle per piece, set the padding diagonal.
+
+    Writes each cell about once (a memset plus the pieces' triangles): the bandwidth
+    bound. The loop runs over pieces, never over cells.
+    """
+    import torch
+
+    b, n = lo.shape
+    mask = torch.zeros(b, n, n, dtype=torch.bool, device=lo.device)
+    rows, starts = torch.nonzero(head & real, as_tuple=True)
+    if rows.numel():
+        ends = torch.full_like(lo, n)  # a piece ends at the next head or the first padding
+        nxt = torch.where(head | ~real, torch.arange(n, device=lo.device), n)
+        ends = torch.flip(torch.cummin(torch.flip(nxt, [1]), dim=1).values, [1])
+        stop = torch.full((b, 1), n, device=lo.device, dtype=ends.dtype)
+        after = torch.cat([ends[:, 1:], stop], dim=1)  # first boundary after each slot
+        lengths = after[rows, starts] - starts
+        tri = torch.ones(int(lengths.max()), int(lengths.max()), dtype=torch.bool, device=lo.device)
+        tri.tril_()
+        for r, s, k in zip(rows.tolist(), starts.tolist(), lengths.tolist(), strict=True):
+            mask[r, s : s + k, s : s + k] = tri[:k, :k]
+    pad = ~real
+    if pad.any():
+        mask.diagonal(dim1=1, dim2=2)[pad] = True
+    return mask
 
 
 def causal_mask(max_len: int, *, device=None) -> torch.Tensor:

@@ -215,6 +215,17 @@ def _piece_order(doc, length, lengths, max_len, sort, seed) -> np.ndarray | None
     return np.argsort(rank[doc], kind="stable")
 
 
+def _in_order(length: np.ndarray, order: np.ndarray, sort: str, max_len: int) -> np.ndarray:
+    """``length[order]``; for a sort by length, rebuilt from the histogram (no gather)."""
+    if sort not in ("desc", "asc"):
+        return length[order]
+    counts = np.bincount(length, minlength=max_len + 1)
+    values = np.arange(max_len + 1, dtype=np.int64)
+    if sort == "desc":
+        values, counts = values[::-1], counts[::-1]
+    return np.repeat(values, counts)
+
+
 def _runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Run-length encoding: (value, count) of consecutive equal entries."""
     if sizes.size == 0:
@@ -520,15 +531,18 @@ def pack(
         n_rows = int(row[-1]) + 1 if row.size else 0
     else:
         doc, start, length = _make_pieces(lengths, max_len, overflow)
+        split = bool(start.any())
         order = _piece_order(doc, length, lengths, max_len, sort, int(seed))
-        if order is not None:
-            doc, start, length = doc[order], start[order], length[order]
-        placed_row = _fit_rows(strategy, length, max_len)
+        sizes = length if order is None else _in_order(length, order, sort, max_len)
+        placed_row = _fit_rows(strategy, sizes, max_len)
         n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
-        # order by row, keeping placement order inside a row
+        # order by row, keeping placement order inside a row: one permutation of the pieces
         by_row = np.argsort(placed_row, kind="stable")
         row = placed_row[by_row]
-        doc, start, length = doc[by_row], start[by_row], length[by_row]
+        perm = by_row if order is None else order[by_row]
+        length = sizes[by_row]
+        doc = doc[perm]
+        start = start[perm] if split else np.zeros(perm.size, dtype=np.int64)
         before = np.cumsum(length) - length  # tokens placed before each piece, in row order
         per_row = np.bincount(row, minlength=n_rows)
         offset = before - np.repeat(before[np.cumsum(per_row) - per_row], per_row)
