@@ -209,15 +209,19 @@ def _colour_classes(doc_ids: np.ndarray) -> np.ndarray:
     d = doc_ids.astype(np.int64)
     cls = ((d * 2654435761) >> 7) % k
     if d.shape[1] > 1:
-        # a piece whose colour equals the previous piece's (same row) takes the next colour
+        # a piece whose colour equals the previous piece's (same row) takes the next
+        # colour; repeat until no neighbours share one (bumps only move rightwards)
         prev_doc = np.concatenate([np.full((d.shape[0], 1), -2), d[:, :-1]], axis=1)
-        prev_cls = np.concatenate([np.full((d.shape[0], 1), -1), cls[:, :-1]], axis=1)
-        starts = d != prev_doc
-        bump = starts & (d >= 0) & (prev_doc >= 0) & (cls == prev_cls)
+        starts = (d != prev_doc) & (d >= 0) & (prev_doc >= 0)
         run_start = np.maximum.accumulate(
-            np.where(starts, np.arange(d.shape[1])[None, :], 0), axis=1
+            np.where(d != prev_doc, np.arange(d.shape[1])[None, :], 0), axis=1
         )
-        cls = np.where(np.take_along_axis(bump, run_start, axis=1), (cls + 1) % k, cls)
+        for _ in range(64):
+            prev_cls = np.concatenate([np.full((d.shape[0], 1), -1), cls[:, :-1]], axis=1)
+            bump = starts & (cls == prev_cls)
+            if not bump.any():
+                break
+            cls = np.where(np.take_along_axis(bump, run_start, axis=1), (cls + 1) % k, cls)
     return np.where(d < 0, 0, cls + 1).astype(np.uint8)
 
 
@@ -696,6 +700,7 @@ def strategy_bars(stats: Sequence[Mapping]) -> go.Figure:
             row=1,
             col=1,
             annotation_text=f"lower bound {lb:,}",
+            annotation_position="top left",
         )
     fig.add_bar(
         x=names,

@@ -1,0 +1,86 @@
+"""Export: pick a format and fields, see the size, download (built only on click)."""
+
+import json
+
+import streamlit as st
+
+import dashboard_state as ds
+import packviz as pv
+
+MAX_EXPORT_BYTES = 1 << 30
+
+s = ds.page_settings()
+corpus = ds.current_corpus()
+st.title("Export")
+plan, stats = ds.plan_for(corpus, s)
+
+fields_available = [f for f in pv.FIELDS if corpus.has_text or f not in ("input_ids", "labels")]
+if not corpus.has_text:
+    st.info("Synthetic corpus: no text, so input_ids and labels are not available.")
+c = st.columns(2)
+fmt = c[0].radio(
+    "Format", pv.FORMATS, horizontal=True, format_func=lambda f: "." + f, **ds.bind("export_format")
+)
+if ds.get("export_fields") is None or not set(ds.get("export_fields")) <= set(fields_available):
+    ds.put("export_fields", list(fields_available))
+fields = c[1].multiselect("Fields", fields_available, **ds.bind("export_fields"))
+if not fields:
+    st.error("Choose at least one field to export.")
+    st.stop()
+
+size = pv.estimate_bytes(stats.n_rows, s.max_len, fmt, fields)
+st.metric(
+    "Estimated file size",
+    f"{size / 2**20:,.1f} MiB",
+    delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
+    delta_color="off",
+)
+if size > MAX_EXPORT_BYTES:
+    st.error(
+        f"The file would be about {size / 2**30:.1f} GiB, too big to build in the browser. "
+        "Pick fewer fields or a smaller corpus, or export with the library: "
+        "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
+    )
+    st.stop()
+
+metadata = {
+    "settings": {
+        "max_len": s.max_len,
+        "strategy": s.strategy,
+        "sort": s.sort,
+        "overflow": s.overflow,
+        "seed": s.seed,
+    },
+    "statistics": stats.as_dict(),
+    "corpus": corpus.label,
+    "tokenizer_fingerprint": pv.tokenizer_fingerprint(corpus.tokenizer)
+    if corpus.tokenizer is not None
+    else None,
+    "pad_id": corpus.pad_id,
+}
+with st.expander("Metadata written into the file"):
+    st.code(json.dumps(metadata, indent=2, default=str), language="json")
+
+
+def build() -> bytes:
+    arrays = pv.materialize(plan, corpus.token_ids, pad_id=corpus.pad_id)
+    return pv.to_bytes(arrays, fmt, fields=fields, metadata=metadata)
+
+
+name = f"packed-{s.strategy}-{s.max_len}.{fmt}"
+st.download_button(
+    f"Download {name}", data=build, file_name=name, mime="application/octet-stream", type="primary"
+)
+
+st.subheader("Load it for training")
+st.code(
+    f"""import packviz as pv
+from torch.utils.data import DataLoader
+
+arrays = pv.load("{name}")
+loader = DataLoader(pv.PackedDataset(arrays), batch_size=8, shuffle=True, collate_fn=pv.collate)
+for batch in loader:
+    ...  # batch["input_ids"], batch["labels"], batch["position_ids"], batch["cu_seqlens"]
+""",
+    language="python",
+)
