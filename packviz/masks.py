@@ -101,7 +101,8 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     )
     real = real.to(lo.device).reshape(b, n) >= 0
     n_heads = int((head & real).sum())
-    if n_heads * _COPY_COST <= b * n * n:
+    cost = _COPY_COST_CUDA if lo.device.type == "cuda" else _COPY_COST
+    if n_heads * cost <= b * n * n:
         mask = _mask_by_blocks(lo, head, real)
     else:  # many tiny pieces: one broadcast comparison, then tril_ (key <= query)
         small = torch.int16 if n < 2**15 else torch.int32
@@ -109,8 +110,11 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     return mask[0] if squeeze else mask
 
 
-#: Cells of dense mask that cost about as much as one Python-level block copy.
+#: Mask cells that cost about as much as one Python-level block copy: on the CPU a copy
+#: is cheap next to streaming the whole mask three times; on a GPU each copy is a kernel
+#: launch, so the broadcast kernels win unless pieces are very few.
 _COPY_COST = 1 << 14
+_COPY_COST_CUDA = 1 << 24
 
 
 def _mask_by_blocks(lo, head, real):
@@ -166,7 +170,8 @@ def additive_mask(mask: torch.Tensor, dtype=None) -> torch.Tensor:
 
 
 def block_layout(doc_ids, *, block_size: int = 128, device=None):
-    """Block-level view of the document mask: ``(full, partial)`` bool ``[B, nq, nk]``.
+    """Block-level view of the document mask: ``(full, partial)``, torch bool tensors
+    ``[B, nq, nk]`` on ``device`` (``nq = nk = ceil(L / block_size)``).
 
     A tile is full when every (query, key) in it may attend, partial when some may, and
     neither when the tile can be skipped. Tiles past ``L`` are clipped to the row.

@@ -31,9 +31,17 @@ def doc_id_batches(draw, max_len=48):
     return np.array(rows, dtype=np.int64)
 
 
-@given(doc_id_batches())
-def test_document_mask_equals_reference(doc_ids):
-    mask = pv.document_mask(doc_ids, device="cpu")
+@pytest.mark.parametrize("copy_cost", [0, 1 << 40], ids=["piece-blocks", "broadcast"])
+@given(doc_ids=doc_id_batches())
+def test_document_mask_equals_reference(copy_cost, doc_ids):
+    """Both builders (a triangle per piece, or one broadcast comparison) agree with the
+    cell-by-cell reference."""
+    old = pv.masks._COPY_COST
+    pv.masks._COPY_COST = copy_cost
+    try:
+        mask = pv.document_mask(doc_ids, device="cpu")
+    finally:
+        pv.masks._COPY_COST = old
     assert mask.dtype == torch.bool and mask.shape == (*doc_ids.shape, doc_ids.shape[1])
     np.testing.assert_array_equal(mask.numpy(), reference_document_mask(doc_ids))
     # no empty row, and softmax over the additive mask is finite everywhere
@@ -139,9 +147,15 @@ def test_default_device_and_explicit_cpu():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_equals_cpu():  # pragma: no cover - runs on GPU machines
     doc_ids = np.repeat(np.arange(40), 51)[None, :2048]
-    assert torch.equal(
-        pv.document_mask(doc_ids, device="cuda").cpu(), pv.document_mask(doc_ids, device="cpu")
-    )
+    doc_ids[0, -100:] = -1
+    cpu = pv.document_mask(doc_ids, device="cpu")
+    old = pv.masks._COPY_COST_CUDA
+    try:
+        for cost in (0, 1 << 40):  # both builders on the GPU
+            pv.masks._COPY_COST_CUDA = cost
+            assert torch.equal(pv.document_mask(doc_ids, device="cuda").cpu(), cpu)
+    finally:
+        pv.masks._COPY_COST_CUDA = old
     full_c, part_c = pv.block_layout(doc_ids, device="cuda")
     full, part = pv.block_layout(doc_ids, device="cpu")
     assert torch.equal(full_c.cpu(), full) and torch.equal(part_c.cpu(), part)
