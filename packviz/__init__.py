@@ -33,7 +33,7 @@ from packviz.masks import (
 )
 from packviz.packing import MAX_LEN_LIMIT, OVERFLOWS, SORTS, STRATEGIES, PackPlan, pack
 from packviz.ragged import TokenIds
-from packviz.stats import PackStats, compare_strategies, sweep
+from packviz.stats import LengthSummary, PackStats, compare_strategies, length_summary, sweep
 from packviz.tokenize import (
     TokenizerError,
     decode_tokens,
@@ -52,6 +52,7 @@ __all__ = [
     "FIELDS",
     "FORMATS",
     "IGNORE_INDEX",
+    "LengthSummary",
     "MAX_LEN_LIMIT",
     "OVERFLOWS",
     "SORTS",
@@ -81,6 +82,7 @@ __all__ = [
     "from_bytes",
     "load",
     "load_builtin",
+    "length_summary",
     "load_tokenizer",
     "mask_memory",
     "materialize",

@@ -87,6 +87,11 @@ class PackPlan:
         return np.searchsorted(self.row, np.arange(self.n_rows + 1), side="left")
 
     @property
+    def pieces_per_row(self) -> np.ndarray:
+        """Number of pieces in each row (int64, length ``n_rows``)."""
+        return np.bincount(self.row, minlength=self.n_rows)
+
+    @property
     def row_fill(self) -> np.ndarray:
         """Real tokens per row (int64, length ``n_rows``)."""
         return np.bincount(self.row, weights=self.length, minlength=self.n_rows).astype(np.int64)

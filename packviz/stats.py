@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -65,6 +65,12 @@ class PackStats:
     @property
     def slots(self) -> int:
         return self.n_rows * self.max_len
+
+    @property
+    def attention_saved(self) -> float:
+        """Fraction of the causal-mask attention pairs a document mask skips (0 .. 1)."""
+        c = self.attention_pairs_causal
+        return 1.0 - self.attention_pairs_document / c if c else 0.0
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -144,14 +150,64 @@ def sweep(
     sort: str = "desc",
     overflow: str = "split",
     seed: int = 0,
+    progress: Callable[[int, int, int, str], None] | None = None,
 ) -> list[PackStats]:
-    """Statistics for every (max length, strategy) pair, max length outermost."""
+    """Statistics for every (max length, strategy) pair, max length outermost.
+
+    ``progress(done, total, max_len, strategy)`` is called after each packing.
+
+    >>> [(s.max_len, s.strategy, s.n_rows) for s in sweep([5, 3, 6], [4, 8], strategies=["best_fit"])]
+    [(4, 'best_fit', 4), (8, 'best_fit', 2)]
+    """
     lengths = as_lengths(lengths)
-    strategies = tuple(strategies)
-    return [
-        s
-        for m in max_lens
-        for s in compare_strategies(
-            lengths, m, strategies=strategies, sort=sort, overflow=overflow, seed=seed
-        )
-    ]
+    todo = [(m, s) for m in max_lens for s in strategies]
+    out = []
+    for i, (m, strategy) in enumerate(todo):
+        plan = pack(lengths, m, strategy=strategy, sort=sort, overflow=overflow, seed=seed)
+        out.append(plan.stats())
+        if progress is not None:
+            progress(i + 1, len(todo), m, strategy)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LengthSummary:
+    """What a corpus looks like before packing (see `length_summary`)."""
+
+    n_docs: int
+    n_empty_docs: int
+    tokens: int
+    median: float
+    percentiles: dict[int, float]
+    longest: int
+    over_max_len: int
+    tokens_over_max_len: int
+    top_docs: np.ndarray
+
+
+def length_summary(lengths: object, max_len: int, *, top: int = 10) -> LengthSummary:
+    """Document count, tokens, percentiles, how many documents exceed ``max_len`` (and by
+    how many tokens), and the ``top`` longest documents (indices, longest first).
+
+    >>> s = length_summary([5, 0, 12, 3], 8, top=2)
+    >>> s.tokens, s.median, s.over_max_len, s.tokens_over_max_len, s.top_docs.tolist()
+    (20, 4.0, 1, 4, [2, 0])
+    """
+    lengths = as_lengths(lengths)
+    n = lengths.size
+    qs = (50, 90, 99)
+    pct = np.percentile(lengths, qs) if n else np.zeros(len(qs))
+    over = lengths > max_len
+    k = min(top, n)
+    top_docs = np.argsort(-lengths, kind="stable")[:k] if k else np.zeros(0, np.int64)
+    return LengthSummary(
+        n_docs=n,
+        n_empty_docs=int((lengths == 0).sum()),
+        tokens=int(lengths.sum()),
+        median=float(pct[0]),
+        percentiles={q: float(v) for q, v in zip(qs, pct, strict=True)},
+        longest=int(lengths.max(initial=0)),
+        over_max_len=int(over.sum()),
+        tokens_over_max_len=int((lengths[over] - max_len).sum()),
+        top_docs=top_docs,
+    )
