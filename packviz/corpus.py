@@ -131,6 +131,8 @@ def _read_jsonl(filename: str, text: str, field: str) -> list[str]:
 
 
 def _read_csv(filename: str, text: str, field: str) -> list[str]:
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # one long document is still a field
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = reader.fieldnames or []
@@ -142,6 +144,8 @@ def _read_csv(filename: str, text: str, field: str) -> list[str]:
         return [row[field] or "" for row in reader]
     except csv.Error as exc:
         raise CorpusError(f"{filename} is not valid CSV: {exc}") from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _read_parquet(filename: str, data: bytes, field: str) -> list[str]:
@@ -149,15 +153,15 @@ def _read_parquet(filename: str, data: bytes, field: str) -> list[str]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        names = pq.read_schema(pa.BufferReader(data)).names
+        if field not in names:
+            shown = ", ".join(map(repr, names[:10])) or "none"
+            raise CorpusError(
+                f"{filename} has no column {field!r} (its columns: {shown}); choose the text column"
+            )
+        col = pq.read_table(pa.BufferReader(data), columns=[field]).column(field)
     except (pa.ArrowException, OSError) as exc:
         raise CorpusError(f"{filename} is not a readable Parquet file: {exc}") from None
-    if field not in table.column_names:
-        shown = ", ".join(map(repr, table.column_names[:10])) or "none"
-        raise CorpusError(
-            f"{filename} has no column {field!r} (its columns: {shown}); choose the text column"
-        )
-    col = table.column(field)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         raise CorpusError(f"{filename}: column {field!r} is {col.type}, not text")
     return [v if v is not None else "" for v in col.to_pylist()]

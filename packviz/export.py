@@ -30,13 +30,17 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids, row_boundaries
+from packviz.layout import (
+    PackedArrays,
+    cu_seqlens_from_doc_ids,
+    cu_seqlens_from_lengths,
+    piece_lengths,
+)
 
 FORMATS: tuple[str, ...] = ("npz", "pt", "parquet")
 FIELDS: tuple[str, ...] = ("input_ids", "labels", "position_ids", "doc_ids")
@@ -185,17 +189,17 @@ def _parquet_bytes(arrays, fields, meta) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    n, width = arrays.n_rows, arrays.max_len
-    offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
-    columns = {
-        f: pa.ListArray.from_arrays(offsets, pa.array(getattr(arrays, f).reshape(-1)))
+    width = arrays.max_len
+    columns = {  # rows are fixed width: fixed-size lists, no offsets to overflow
+        f: pa.FixedSizeListArray.from_arrays(pa.array(getattr(arrays, f).reshape(-1)), width)
         for f in fields
     }
-    lengths = [np.diff(b).astype(np.int32) for b in row_boundaries(arrays.doc_ids)]
-    seq_off = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum([x.size for x in lengths], out=seq_off[1:])
-    flat = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
-    columns["seq_lengths"] = pa.ListArray.from_arrays(pa.array(seq_off), pa.array(flat))
+    flat, per_row = piece_lengths(arrays.doc_ids)
+    seq_off = np.zeros(per_row.size + 1, dtype=np.int64)
+    np.cumsum(per_row, out=seq_off[1:])
+    columns["seq_lengths"] = pa.LargeListArray.from_arrays(
+        pa.array(seq_off), pa.array(flat.astype(np.int32))
+    )
     columns["row_index"] = pa.array(arrays.row_index.astype(np.int64))
     table = pa.table(columns)
     table = table.replace_schema_metadata(
@@ -222,7 +226,7 @@ def from_bytes(data: bytes, fmt: str) -> PackedArrays:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     try:
         return {"npz": _from_npz, "pt": _from_pt, "parquet": _from_parquet}[fmt](data)
-    except (ValueError, KeyError, OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+    except Exception as exc:  # any parse failure (corrupt zip, pickle refused, ...) is bad input
         raise ValueError(f"not a packviz .{fmt} file (or it holds pickled objects): {exc}") from exc
 
 
@@ -284,8 +288,7 @@ def _from_parquet(data: bytes) -> PackedArrays:
         return values.astype(np.int32).reshape(n, width)
 
     lengths = table.column("seq_lengths").combine_chunks().flatten().to_numpy()
-    cu = np.zeros(lengths.size + 1, dtype=np.int32)
-    np.cumsum(lengths, out=cu[1:])
+    cu = cu_seqlens_from_lengths(lengths)
     extra = {
         "cu_seqlens": cu,
         "row_index": table.column("row_index").to_numpy().astype(np.int64),

@@ -70,16 +70,20 @@ class PackedArrays:
 
     @property
     def n_rows(self) -> int:
-        return int(self.doc_ids.shape[0])
+        return int(self.row_index.size)
 
     @property
     def max_len(self) -> int:
-        return int(self.doc_ids.shape[1])
+        for a in (self.doc_ids, self.input_ids, self.position_ids, self.labels):
+            if a is not None:
+                return int(a.shape[1])
+        return int(self.metadata["max_len"])
 
     @property
     def seq_lengths(self) -> list[np.ndarray]:
         """Lengths of the pieces in each row (from ``doc_ids``)."""
-        return [np.diff(b) for b in row_boundaries(self.doc_ids)]
+        flat, per_row = piece_lengths(self.doc_ids)
+        return np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
 
     @property
     def nbytes(self) -> int:
@@ -87,20 +91,42 @@ class PackedArrays:
         return sum(a.nbytes for a in arrays if a is not None)
 
 
-def row_boundaries(doc_ids: np.ndarray) -> list[np.ndarray]:
-    """Per row, the piece boundaries ``[0, e1, e2, ..., fill]`` (padding excluded)."""
+def piece_lengths(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of the real pieces of every row, flat in row order, and pieces per row.
+
+    A piece is a run of equal non-negative ``doc_ids``; padding (-1) is not a piece.
+
+    >>> flat, per_row = piece_lengths(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
+    >>> flat.tolist(), per_row.tolist()
+    ([3, 2, 6], [2, 1])
+    """
     doc_ids = np.asarray(doc_ids)
     n, width = doc_ids.shape
-    if n == 0:
-        return []
     real = doc_ids >= 0
-    change = np.ones((n, width), dtype=bool)
-    change[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
-    heads = change & real
-    fill = real.sum(axis=1)
-    r, c = np.nonzero(heads)
-    split = np.searchsorted(r, np.arange(1, n))
-    return [np.append(cols, f) for cols, f in zip(np.split(c, split), fill.tolist(), strict=True)]
+    head = real.copy()
+    head[:, 1:] &= doc_ids[:, 1:] != doc_ids[:, :-1]
+    tail = real.copy()  # last slot of a piece
+    tail[:, :-1] &= doc_ids[:, :-1] != doc_ids[:, 1:]
+    heads = np.flatnonzero(head)  # row-major: pieces in row order
+    tails = np.flatnonzero(tail)
+    per_row = np.count_nonzero(head, axis=1)
+    return (tails - heads + 1).astype(np.int64), per_row.astype(np.int64)
+
+
+def row_boundaries(doc_ids: np.ndarray) -> list[np.ndarray]:
+    """Per row, the piece boundaries ``[0, e1, e2, ..., fill]`` (padding excluded)."""
+    flat, per_row = piece_lengths(doc_ids)
+    rows = np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
+    return [np.concatenate(([0], np.cumsum(r))) for r in rows]
+
+
+def cu_seqlens_from_lengths(lengths: np.ndarray) -> np.ndarray:
+    """``[0, l0, l0 + l1, ...]`` as int32 (flash-attn's type); int64 past 2**31 - 1 tokens."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    cu = np.zeros(lengths.size + 1, dtype=np.int32 if total < 2**31 else np.int64)
+    np.cumsum(lengths, out=cu[1:])
+    return cu
 
 
 def cu_seqlens_from_doc_ids(doc_ids: np.ndarray) -> tuple[np.ndarray, int]:
@@ -109,10 +135,8 @@ def cu_seqlens_from_doc_ids(doc_ids: np.ndarray) -> tuple[np.ndarray, int]:
     >>> cu_seqlens_from_doc_ids(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
     (array([ 0,  3,  5, 11], dtype=int32), 6)
     """
-    lengths = np.concatenate([np.diff(b) for b in row_boundaries(doc_ids)] or [np.zeros(0, int)])
-    cu = np.zeros(lengths.size + 1, dtype=np.int32)
-    np.cumsum(lengths, out=cu[1:])
-    return cu, int(lengths.max(initial=0))
+    flat, _ = piece_lengths(doc_ids)
+    return cu_seqlens_from_lengths(flat), int(flat.max(initial=0))
 
 
 def _select_pieces(plan: PackPlan, rows: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,8 +244,7 @@ def materialize(
         for r0 in blocks:
             fill(r0)
 
-    cu = np.zeros(length.size + 1, dtype=np.int32)
-    np.cumsum(length, out=cu[1:])
+    cu = cu_seqlens_from_lengths(length)
     return PackedArrays(
         input_ids=input_ids,
         doc_ids=doc_ids,
@@ -282,26 +305,29 @@ def _fill_block(
     lab_out[piece_heads] = IGNORE_INDEX
 
 
-_COLUMNS: dict[tuple[int, int], np.ndarray] = {}
+_COLUMNS: dict[tuple, np.ndarray] = {}
 
 
 def _columns(width: int, n_rows: int) -> np.ndarray:
     """Column index of every slot of ``n_rows`` rows (int32, cached per block shape)."""
-    key = (width, n_rows)
-    if key not in _COLUMNS:
-        if len(_COLUMNS) > 8:
-            _COLUMNS.clear()
-        _COLUMNS[key] = np.tile(np.arange(width, dtype=np.int32), n_rows)
-    return _COLUMNS[key]
+    return _cached((width, n_rows), lambda: np.tile(np.arange(width, dtype=np.int32), n_rows))
 
 
 def _arange(m: int, dtype) -> np.ndarray:
-    key = (-1 if dtype == np.int64 else -2, m)
-    if key not in _COLUMNS:
+    return _cached((np.dtype(dtype).str, m), lambda: np.arange(m, dtype=dtype))
+
+
+def _cached(key, make) -> np.ndarray:
+    """A small shared cache of read-only index arrays (safe under threads: a lookup never
+    fails after a concurrent clear, it rebuilds)."""
+    arr = _COLUMNS.get(key)
+    if arr is None:
+        arr = make()
+        arr.flags.writeable = False
         if len(_COLUMNS) > 8:
             _COLUMNS.clear()
-        _COLUMNS[key] = np.arange(m, dtype=dtype)
-    return _COLUMNS[key]
+        _COLUMNS[key] = arr
+    return arr
 
 
 def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:

@@ -153,6 +153,8 @@ def causal_mask(max_len: int, *, device=None) -> torch.Tensor:
     """
     import torch
 
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 0:
+        raise ValueError(f"max_len must be a non-negative integer, got {max_len!r}")
     return torch.ones(max_len, max_len, dtype=torch.bool, device=_resolve(device)).tril_()
 
 

@@ -47,6 +47,8 @@ SORTS: tuple[str, ...] = ("desc", "asc", "none", "random")
 OVERFLOWS: tuple[str, ...] = ("split", "truncate", "drop")
 #: Largest ``max_len`` the library accepts (2**20 token slots per row).
 MAX_LEN_LIMIT = 1 << 20
+#: Longest document the library accepts (2**40 tokens).
+MAX_DOC_LENGTH = 1 << 40
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,12 +147,21 @@ def as_lengths(lengths: object) -> np.ndarray:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"lengths must be integers; document {i} has length {arr[i].item()!r}")
-    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > 2**62:
-        raise ValueError("lengths are too large")
+    if arr.dtype.kind in "iu" and arr.min() < 0:
+        i = int(np.argmin(arr))
+        raise ValueError(f"lengths must be non-negative; document {i} has length {int(arr[i])}")
+    if arr.dtype.kind == "f" and arr.min() < 0:
+        i = int(np.argmin(arr))
+        raise ValueError(f"lengths must be non-negative; document {i} has length {arr[i].item()!r}")
+    if arr.max() > MAX_DOC_LENGTH:
+        i = int(np.argmax(arr))
+        raise ValueError(
+            f"document {i} has length {arr[i].item():,}; lengths above {MAX_DOC_LENGTH:,} "
+            "tokens are not supported"
+        )
     out = arr.astype(np.int64, copy=False)
-    if out.size and out.min() < 0:
-        i = int(np.argmin(out))
-        raise ValueError(f"lengths must be non-negative; document {i} has length {int(out[i])}")
+    if int(out.sum(dtype=np.float64)) >= 2**62:
+        raise ValueError("the lengths add up to more tokens than an int64 can count")
     return out
 
 
@@ -527,8 +538,8 @@ def pack(
     sort = _check_choice("sort", sort, SORTS)
     overflow = _check_choice("overflow", overflow, OVERFLOWS)
     max_len = check_max_len(max_len)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     lengths = as_lengths(lengths)
 
     if strategy == "wrapped":

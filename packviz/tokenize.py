@@ -186,7 +186,14 @@ def encode(
     total = len(documents)
     for lo in range(0, total, batch_size):
         batch = list(documents[lo : lo + batch_size])
-        encs = fast(batch, add_special_tokens=False)
+        try:
+            encs = fast(batch, add_special_tokens=False)
+        except Exception as exc:  # the Rust library raises plain Exceptions
+            raise TokenizerError(
+                f"this tokenizer cannot encode the documents ({_first_line(exc)}); "
+                "use a complete tokenizer.json (with its unknown/byte fallback tokens) or "
+                "train a BPE on the corpus"
+            ) from None
         for j, e in enumerate(encs):
             ids = e.ids
             if eos is not None:
@@ -207,7 +214,14 @@ def _token_table(definition: str) -> np.ndarray:
 
     tok = Tokenizer.from_str(definition)
     n = tok.get_vocab_size(with_added_tokens=True)
-    return np.array([tok.decode([i], skip_special_tokens=False) for i in range(n)], dtype=object)
+
+    def text(i: int) -> str:
+        try:
+            return tok.decode([i], skip_special_tokens=False)
+        except Exception:  # a decoder that fails on a lone id: show the raw token
+            return tok.id_to_token(i) or ""
+
+    return np.array([text(i) for i in range(n)], dtype=object)
 
 
 def decode_tokens(tokenizer, ids) -> list[str]:

@@ -85,3 +85,9 @@ def test_synthetic_lengths():
         pv.synthetic_lengths(0)
     with pytest.raises(pv.CorpusError, match="lognormal"):
         pv.synthetic_lengths(10, distribution="zipf")
+
+
+def test_csv_with_one_very_long_document():
+    long = "word " * 60_000  # 300k characters: over csv's default field limit
+    docs = pv.read_documents("a.csv", ("text\n" + long + "\n").encode())
+    assert docs == [long]

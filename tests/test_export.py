@@ -124,6 +124,39 @@ def test_bad_paths_and_fields(tmp_path, arrays):
         pv.load(tmp_path / "junk.parquet")
 
 
+def test_corrupt_files_are_value_errors(tmp_path, arrays):
+    good = pv.to_bytes(arrays, "npz")
+    for fmt, data in [
+        ("npz", good[: len(good) // 2]),
+        ("npz", b"PK\x03\x04junk"),
+        ("pt", b"\x00" * 10),
+        ("parquet", b"PAR1" + b"\x00" * 20 + b"PAR1"),
+    ]:
+        path = tmp_path / f"bad.{fmt}"
+        path.write_bytes(data)
+        with pytest.raises(ValueError, match=f"not a packviz .{fmt} file"):
+            pv.load(path)
+
+
+@pytest.mark.parametrize("fmt", pv.FORMATS)
+def test_partial_fields_still_know_their_shape(tmp_path, arrays, fmt):
+    path = tmp_path / f"rows.{fmt}"
+    pv.save(arrays, path, fields=["labels"])
+    back = pv.load(path)
+    assert (back.n_rows, back.max_len) == (arrays.n_rows, arrays.max_len)
+    assert back.doc_ids is None and back.labels.shape == arrays.labels.shape
+
+
+def test_parquet_rows_are_fixed_size_lists(tmp_path, arrays):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    pv.save(arrays, path)
+    schema = pq.read_schema(path)
+    assert schema.field("input_ids").type == pa.list_(pa.int32(), 16)
+
+
 def test_npz_has_fixed_timestamps(arrays):
     with zipfile.ZipFile(io.BytesIO(pv.to_bytes(arrays, "npz"))) as zf:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}

@@ -125,6 +125,19 @@ def test_bad_input(token_ids, kwargs, message):
         pv.materialize(plan, token_ids, **{"pad_id": 0, **kwargs})
 
 
-def test_doc_ids_widen_only_past_int32():
+def test_piece_lengths_and_cu_seqlens():
+    doc_ids = np.array([[4, 4, 4, 9, 9, -1], [-1] * 6, [7, 7, 2, 2, 2, 7]])
+    flat, per_row = layout.piece_lengths(doc_ids)
+    assert flat.tolist() == [3, 2, 2, 3, 1] and per_row.tolist() == [2, 0, 3]
+    assert [b.tolist() for b in layout.row_boundaries(doc_ids)] == [[0, 3, 5], [0], [0, 2, 5, 6]]
+    cu, longest = pv.cu_seqlens_from_doc_ids(doc_ids)
+    assert cu.tolist() == [0, 3, 5, 7, 10, 11] and cu.dtype == np.int32 and longest == 3
+    # a whole dataset past 2**31 tokens widens instead of wrapping around
+    big = layout.cu_seqlens_from_lengths(np.array([2**30, 2**30, 5]))
+    assert big.dtype == np.int64 and big[-1] == 2**31 + 5
+
+
+def test_arrays_are_int32():
     a = pv.materialize(pv.pack([2], 4), [[1, 2]], pad_id=0)
-    assert a.doc_ids.dtype == np.int32
+    for f in (a.input_ids, a.labels, a.position_ids, a.doc_ids, a.cu_seqlens):
+        assert f.dtype == np.int32

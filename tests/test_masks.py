@@ -76,10 +76,15 @@ def test_flex_block_mask_identical_to_create_block_mask(width, block):
         bounds = [0, *cuts.tolist()]
         for i, (s, e) in enumerate(zip(bounds, [*bounds[1:], width - 5], strict=True)):
             doc_ids[b, s:e] = i
-    starts = pv.piece_starts(doc_ids)
+    # piece number of every slot, written plainly (padding slots are pieces of their own)
+    piece = torch.zeros(doc_ids.shape, dtype=torch.long)
+    for b in range(doc_ids.shape[0]):
+        for i in range(1, width):
+            new = doc_ids[b, i] != doc_ids[b, i - 1] or doc_ids[b, i] < 0
+            piece[b, i] = piece[b, i - 1] + int(new)
 
     def mask_mod(b, h, q, k):
-        return (starts[b, q] == starts[b, k]) & (k <= q)
+        return (piece[b, q] == piece[b, k]) & (k <= q)
 
     ref = create_block_mask(mask_mod, 2, None, width, width, device="cpu", BLOCK_SIZE=block)
     got = pv.flex_block_mask(doc_ids, device="cpu", block_size=block)
@@ -121,6 +126,8 @@ def test_same_doc_id_twice_in_a_row_is_two_pieces_only_if_separated():
 
 
 def test_causal_and_additive():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        pv.causal_mask(-1)
     c = pv.causal_mask(4)
     assert torch.equal(c, torch.ones(4, 4, dtype=torch.bool).tril())
     add = pv.additive_mask(c, dtype=torch.float16)

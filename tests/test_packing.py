@@ -175,6 +175,10 @@ def test_random_sort_is_seeded():
         ({"lengths": [[1, 2]]}, "1-D"),
         ({"lengths": [True]}, "must be integers"),
         ({"seed": "x"}, "seed"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"lengths": [2**62, 2**62]}, "not supported"),
+        ({"lengths": [1e300]}, "not supported"),
+        ({"lengths": [float("nan")]}, "has length nan"),
     ],
 )
 def test_bad_input_messages(kwargs, message):

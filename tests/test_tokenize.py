@@ -68,3 +68,13 @@ def test_pad_fallbacks():
 def test_bad_vocab_size():
     with pytest.raises(pv.TokenizerError, match="between"):
         pv.train_tokenizer(DOCS, vocab_size=10, cache_dir=False)
+
+
+def test_a_tokenizer_that_cannot_encode_is_a_clear_error():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"hello": 0}))  # no unknown token
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    loaded = pv.load_tokenizer(tok.to_str().encode())
+    with pytest.raises(pv.TokenizerError, match="cannot encode"):
+        pv.encode(loaded, ["hello world"])
