@@ -31,17 +31,25 @@ def doc_id_batches(draw, max_len=48):
     return np.array(rows, dtype=np.int64)
 
 
-@pytest.mark.parametrize("copy_cost", [0, 1 << 40], ids=["piece-blocks", "broadcast"])
+@pytest.mark.parametrize(
+    "builder, copy_cost",
+    [("numpy", 0), ("numpy", 1 << 40), ("torch", 0), ("torch", 1 << 40)],
+    ids=["cpu-triangles", "cpu-broadcast", "torch-triangles", "torch-broadcast"],
+)
 @given(doc_ids=doc_id_batches())
-def test_document_mask_equals_reference(copy_cost, doc_ids):
-    """Both builders (a triangle per piece, or one broadcast comparison) agree with the
-    cell-by-cell reference."""
-    old = pv.masks._COPY_COST
-    pv.masks._COPY_COST = copy_cost
+def test_document_mask_equals_reference(builder, copy_cost, doc_ids):
+    """Every builder (numpy on the CPU, torch as on a GPU; a triangle per piece or one
+    broadcast comparison) agrees with the cell-by-cell reference."""
+    name = "_COPY_COST" if builder == "numpy" else "_COPY_COST_CUDA"
+    old = getattr(pv.masks, name)
+    setattr(pv.masks, name, copy_cost)
     try:
-        mask = pv.document_mask(doc_ids, device="cpu")
+        if builder == "numpy":
+            mask = pv.document_mask(doc_ids, device="cpu")
+        else:
+            mask = pv.masks._dense_torch(torch.as_tensor(doc_ids))
     finally:
-        pv.masks._COPY_COST = old
+        setattr(pv.masks, name, old)
     assert mask.dtype == torch.bool and mask.shape == (*doc_ids.shape, doc_ids.shape[1])
     np.testing.assert_array_equal(mask.numpy(), reference_document_mask(doc_ids))
     # no empty row, and softmax over the additive mask is finite everywhere
