@@ -186,16 +186,26 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _make_pieces(lengths: np.ndarray, max_len: int, overflow: str):
-    """(doc, start, length) of the pieces each document contributes, in document order."""
-    nonempty = lengths > 0
-    too_long = lengths > max_len
-    if overflow == "split" and too_long.any():
-        counts = -(-lengths // max_len)
+    """(doc, start, length) of the pieces each document contributes, in document order.
+
+    Only the documents longer than ``max_len`` are expanded piece by piece; the others
+    (usually nearly all) contribute one piece each, so big corpora touch little memory.
+    """
+    long = np.flatnonzero(lengths > max_len)
+    if overflow == "split" and long.size:
+        counts = (lengths > 0).astype(np.int64)
+        counts[long] = -(-lengths[long] // max_len)
         doc = np.repeat(np.arange(lengths.size, dtype=np.int64), counts)
-        first = np.cumsum(counts) - counts
-        start = (np.arange(doc.size, dtype=np.int64) - np.repeat(first, counts)) * max_len
-        return doc, start, np.minimum(lengths[doc] - start, max_len)
-    keep = nonempty & ~too_long if overflow == "drop" else nonempty
+        first = np.cumsum(counts) - counts  # index of each document's first piece
+        where = expand_ranges(first[long], counts[long])  # the pieces of long documents
+        start = np.zeros(doc.size, dtype=np.int64)
+        start[where] = (where - np.repeat(first[long], counts[long])) * max_len
+        length = lengths[doc]
+        length[where] = np.minimum(length[where] - start[where], max_len)
+        return doc, start, length
+    keep = lengths > 0
+    if overflow == "drop" and long.size:
+        keep[long] = False
     doc = np.flatnonzero(keep).astype(np.int64)
     return doc, np.zeros(doc.size, np.int64), np.minimum(lengths[doc], max_len)
 
