@@ -14,6 +14,7 @@ chain, and each page must also work when Streamlit runs its file on its own (App
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import time
 from contextvars import ContextVar
@@ -237,18 +238,38 @@ def digest(*parts: bytes | str) -> str:
 
 
 def store_uploads() -> None:
-    """on_change of the corpus uploader: keep the files (name, bytes) across pages."""
+    """on_change of the corpus uploader: keep the files (name, bytes) across pages.
+
+    The files' digest is computed here, once per upload (up to 100 MB each), and kept
+    beside them: reruns use the stored digest instead of hashing the bytes again.
+    """
     files = st.session_state.get("corpus_files") or []
-    st.session_state["_uploads"] = [(f.name, f.getvalue()) for f in files]
+    kept = [(f.name, f.getvalue()) for f in files]
+    st.session_state["_uploads"] = kept
+    st.session_state["_uploads_digest"] = digest(*(p for f in kept for p in f)) if kept else ""
 
 
 def store_tokenizer_upload() -> None:
+    """on_change of the tokenizer uploader: keep (name, bytes, digest) across pages."""
     f = st.session_state.get("tokenizer_file")
-    st.session_state["_tokenizer_upload"] = (f.name, f.getvalue()) if f is not None else None
+    if f is None:
+        st.session_state["_tokenizer_upload"] = None
+    else:
+        data = f.getvalue()
+        st.session_state["_tokenizer_upload"] = (f.name, data, digest(data))
 
 
 def uploads() -> list[tuple[str, bytes]]:
     return st.session_state.get("_uploads") or []
+
+
+def uploads_digest() -> str:
+    """Digest of the uploaded corpus files (computed once, in `store_uploads`)."""
+    d = st.session_state.get("_uploads_digest")
+    if d is None and uploads():  # state from before the digest was kept
+        d = digest(*(p for f in uploads() for p in f))
+        st.session_state["_uploads_digest"] = d
+    return d or ""
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -306,7 +327,12 @@ def _encoded(corpus_key: str, tokenizer_key: str, _tokenizer, _documents):
 
 
 def current_corpus() -> Corpus:
-    """Load the selected corpus (cached), tokenize it, and return it; stop on bad input."""
+    """Load the selected corpus (cached), tokenize it, and return it; stop on bad input.
+
+    ``Corpus.key`` names everything that determines the lengths: the documents *and*, for
+    text corpora, the tokenizer. Plans, statistics and row windows are cached under it,
+    so a new vocabulary size or tokenizer file never reuses a plan made for other lengths.
+    """
     source = get("corpus_source")
     try:
         if source == "Synthetic":
@@ -329,13 +355,13 @@ def current_corpus() -> Corpus:
                     ".csv or .parquet files, or choose the built-in or synthetic corpus."
                 )
             split, field = str(get("split")), str(get("text_field"))
-            key = "upload:" + digest(*(p for f in files for p in f), split, field)
+            docs_key = "upload:" + digest(uploads_digest(), split, field)
             with st.spinner("Reading the uploaded files…"):
-                docs = _uploaded_documents(key, split, field, files)
+                docs = _uploaded_documents(docs_key, split, field, files)
             label = f"upload: {', '.join(n for n, _ in files)}"
         else:
             name = str(get("builtin_name"))
-            key = f"builtin:{name}"
+            docs_key = f"builtin:{name}"
             with st.spinner(f"Loading the built-in corpus {name}…"):
                 docs = _builtin_documents(name)
             label = f"built-in: {name}"
@@ -347,26 +373,12 @@ def current_corpus() -> Corpus:
         chars = sum(map(len, docs))
         if chars > MAX_INTERACTIVE_CHARS:
             raise DashboardError(_too_big(f"{chars:,} characters"))
-        tok = st.session_state.get("_tokenizer_upload")
-        if get("tokenizer_source") == TOKENIZER_SOURCES[1]:
-            if tok is None:
-                raise DashboardError(
-                    "Upload a tokenizer.json on the **Corpus** page, or choose to train a "
-                    "byte-level BPE on the corpus."
-                )
-            tok_key = "file:" + digest(tok[1])
-            tokenizer = _uploaded_tokenizer(tok_key, tok[1])
-        else:
-            vocab = int(get("vocab_size"))
-            tok_key = f"bpe:{key}:{vocab}"
-            with st.spinner(f"Training a byte-level BPE tokenizer ({vocab:,} tokens)…"):
-                tokenizer = _trained_tokenizer(key, vocab, docs)
-        with st.spinner(f"Tokenizing {len(docs):,} documents…"):
-            ids = _encoded(key, tok_key, tokenizer, docs)
-        if int(np.asarray(ids.lengths).sum()) > MAX_INTERACTIVE_TOKENS:
-            raise DashboardError(_too_big(f"{int(np.asarray(ids.lengths).sum()):,} tokens"))
+        tokenizer, tok_key, ids = _tokenize(docs_key, docs)
+        n_tokens = int(np.asarray(ids.lengths).sum())
+        if n_tokens > MAX_INTERACTIVE_TOKENS:
+            raise DashboardError(_too_big(f"{n_tokens:,} tokens"))
         return Corpus(
-            key=key,
+            key=f"{docs_key}|{tok_key}",
             label=label,
             lengths=np.asarray(ids.lengths),
             documents=docs,
@@ -379,6 +391,51 @@ def current_corpus() -> Corpus:
         st.error(str(exc))
         st.stop()
         raise  # unreachable: st.stop raises
+
+
+_TOKENIZER_FIX = (
+    "Upload a complete tokenizer.json (one that can encode any text: a byte-level BPE, or "
+    "a model with an unknown token such as `[UNK]` in its vocabulary), or choose "
+    "**Train byte-level BPE** on the **Corpus** page."
+)
+
+
+def _tokenize(docs_key: str, docs: list[str]):
+    """(tokenizer, tokenizer key, token ids) for the documents; DashboardError on failure.
+
+    A tokenizer that loads but cannot encode (say, a WordLevel model without its unknown
+    token) is reported with what to do, never as a traceback: ``pv.encode`` raises
+    ``pv.TokenizerError`` (a ValueError), and anything else the ``tokenizers`` library
+    raises is caught here as a last resort.
+    """
+    try:
+        tok = st.session_state.get("_tokenizer_upload")
+        if get("tokenizer_source") == TOKENIZER_SOURCES[1]:
+            if tok is None:
+                raise DashboardError(
+                    "Upload a tokenizer.json on the **Corpus** page, or choose to train a "
+                    "byte-level BPE on the corpus."
+                )
+            data = tok[1]
+            tok_key = "file:" + (tok[2] if len(tok) > 2 else digest(data))
+            tokenizer = _uploaded_tokenizer(tok_key, data)
+        else:
+            vocab = int(get("vocab_size"))
+            tok_key = f"bpe:{docs_key}:{vocab}"
+            with st.spinner(f"Training a byte-level BPE tokenizer ({vocab:,} tokens)…"):
+                tokenizer = _trained_tokenizer(docs_key, vocab, docs)
+        with st.spinner(f"Tokenizing {len(docs):,} documents…"):
+            ids = _encoded(docs_key, tok_key, tokenizer, docs)
+    except DashboardError:
+        raise
+    except ValueError as exc:  # pv.TokenizerError
+        raise DashboardError(f"The tokenizer cannot be used: {exc}. {_TOKENIZER_FIX}") from None
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise DashboardError(
+            f"The tokenizer failed on this corpus ({first}). {_TOKENIZER_FIX}"
+        ) from None
+    return tokenizer, tok_key, ids
 
 
 def _too_big(what: str) -> str:
@@ -411,33 +468,116 @@ def plan_for(corpus: Corpus, s: Settings):
         raise
 
 
+#: Above this many documents, Compare leaves out the strategies that are slow with
+#: ``sort`` none/random (online first-fit: an O(N log N) Python segment tree, ~5 s per
+#: million documents; next-fit: O(rows) Python); desc/asc stay within the 1.5 s target.
+COMPARE_ONLINE_LIMIT = 1_000_000
+SLOW_ONLINE_STRATEGIES = ("first_fit", "next_fit")
+
+
+def compare_strategies_for(corpus: Corpus, s: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(strategies Compare runs, strategies it leaves out) for this corpus and sort."""
+    slow = s.sort in ("none", "random") and corpus.lengths.size > COMPARE_ONLINE_LIMIT
+    skipped = tuple(x for x in pv.STRATEGIES if slow and x in SLOW_ONLINE_STRATEGIES)
+    return tuple(x for x in pv.STRATEGIES if x not in skipped), skipped
+
+
 @st.cache_data(max_entries=24, show_spinner=False)
-def _compare(corpus_key: str, settings_key: str, _lengths, _s: Settings) -> list[dict]:
-    stats = pv.compare_strategies(
-        _lengths, _s.max_len, sort=_s.sort, overflow=_s.overflow, seed=_s.seed
+def _compare(
+    corpus_key: str, settings_key: str, strategies: tuple[str, ...], _lengths, _s: Settings
+) -> list:
+    return pv.compare_strategies(
+        _lengths,
+        _s.max_len,
+        strategies=strategies,
+        sort=_s.sort,
+        overflow=_s.overflow,
+        seed=_s.seed,
+    )
+
+
+def compare(corpus: Corpus, s: Settings, strategies: tuple[str, ...] = pv.STRATEGIES) -> list:
+    """``PackStats`` of each strategy for the other settings (cached without the strategy)."""
+    return _compare(corpus.key, s.key_all_strategies(), tuple(strategies), corpus.lengths, s)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sweep(
+    corpus_key: str,
+    sweep_key: str,
+    max_lens: tuple[int, ...],
+    strategies: tuple[str, ...],
+    _lengths,
+    _s: Settings,
+    _progress,
+) -> list[dict]:
+    stats = pv.sweep(
+        _lengths,
+        max_lens,
+        strategies=strategies,
+        sort=_s.sort,
+        overflow=_s.overflow,
+        seed=_s.seed,
+        progress=_progress,
     )
     return [x.as_dict() for x in stats]
 
 
-def compare(corpus: Corpus, s: Settings) -> list[dict]:
-    """Statistics of every strategy for the other settings (cached without the strategy)."""
-    return _compare(corpus.key, s.key_all_strategies(), corpus.lengths, s)
+def sweep(corpus: Corpus, s: Settings, max_lens, strategies, progress=None) -> list[dict]:
+    """``pv.sweep`` over ``max_lens`` × ``strategies`` (cached; ``progress`` runs on a miss).
 
+    ``progress(done, total, max_len, strategy)`` may update a Streamlit element made
+    outside (a progress bar): it runs in the context copied here, outside the cached
+    call, so the update is not recorded for replay (replaying it on a cache hit would
+    fail, the bar being gone by then).
+    """
+    report = None
+    if progress is not None:
+        outside = contextvars.copy_context()
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def point_stats(corpus_key: str, settings_key: str, _lengths, _s: Settings) -> dict:
-    plan = pv.pack(
-        _lengths, _s.max_len, strategy=_s.strategy, sort=_s.sort, overflow=_s.overflow, seed=_s.seed
-    )
-    return plan.stats().as_dict()
+        def report(*args) -> None:
+            outside.run(progress, *args)
+
+    key = f"{s.sort}|{s.overflow}|{s.seed}"
+    return _sweep(corpus.key, key, tuple(max_lens), tuple(strategies), corpus.lengths, s, report)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def rows_window(
-    corpus_key: str, settings_key: str, lo: int, hi: int, _plan, _token_ids, pad_id: int
+def _length_summary(corpus_key: str, max_len: int, _lengths):
+    return pv.length_summary(_lengths, max_len)
+
+
+def length_summary(corpus: Corpus, max_len: int):
+    """``pv.length_summary`` of the corpus (cached)."""
+    return _length_summary(corpus.key, max_len, corpus.lengths)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _rows_window(
+    corpus_key: str,
+    settings_key: str,
+    lo: int,
+    hi: int,
+    with_ids: bool,
+    pad_id: int,
+    _plan,
+    _token_ids,
 ):
-    """Materialize only rows [lo, hi) of the plan."""
-    return pv.materialize(_plan, _token_ids, pad_id=pad_id, rows=np.arange(lo, hi))
+    return pv.materialize(
+        _plan, _token_ids if with_ids else None, pad_id=pad_id, rows=np.arange(lo, hi)
+    )
+
+
+def rows_window(corpus: Corpus, s: Settings, plan, lo: int, hi: int, *, with_ids: bool = True):
+    """Materialize only rows [lo, hi) of the plan (cached).
+
+    ``with_ids=False`` skips ``input_ids`` (a mask needs only ``doc_ids``); the cache key
+    says which, so a window cached without ids is never handed to a page that needs them.
+    The corpus key names the tokenizer too.
+    """
+    with_ids = bool(with_ids and corpus.has_text)
+    pad_id = corpus.pad_id if with_ids else 0
+    return _rows_window(corpus.key, s.key(), lo, hi, with_ids, pad_id, plan, corpus.token_ids)
 
 
 def decoded_rows(corpus: Corpus, input_ids: np.ndarray) -> list[list[str]]:

@@ -494,13 +494,14 @@ class MaskGrids:
     block: int
 
 
-def _piece_ids(d: np.ndarray) -> np.ndarray:
-    """Nondecreasing id per slot: one per run of equal doc ids, one per padding slot."""
+def _piece_starts(d: np.ndarray) -> np.ndarray:
+    """Per slot, the first slot of its piece: the library's one definition of a piece
+    (`packviz.masks.piece_starts`; a padding slot is its own piece), as numpy."""
     if d.size == 0:
         return np.zeros(0, np.int64)
-    change = np.ones(d.size, bool)
-    change[1:] = (d[1:] != d[:-1]) | (d[1:] < 0)
-    return np.cumsum(change)
+    from packviz.masks import piece_starts  # lazy: torch costs over a second to import
+
+    return piece_starts(np.ascontiguousarray(d), device="cpu").numpy()
 
 
 def mask_grids(
@@ -508,8 +509,11 @@ def mask_grids(
 ) -> MaskGrids:
     """Max-pooled causal, document and cross-document masks of one row (exact when small).
 
-    Computed from piece boundaries in O(cells): no dense ``[L, L]`` mask is built, so
-    any length works. A padding slot attends to itself only.
+    Derived from the library's mask rules, never a dense ``[L, L]`` mask, so any length
+    works: the document grid is the block layout (`packviz.masks.block_layout`: a cell is
+    allowed when it is full or partial), and a causal cell holds cross-document attention
+    unless every query in it starts its piece (`packviz.masks.piece_starts`) at or before
+    the cell's first key. A padding slot attends to itself only.
 
     >>> g = mask_grids(np.array([0, 0, 1, -1]))
     >>> g.document.astype(int).tolist()
@@ -521,18 +525,26 @@ def mask_grids(
     stop = d.size if stop is None else min(stop, d.size)
     start = max(0, min(start, stop))
     n = stop - start
-    # the piece of slot `start` may begin before the window: ids are relative anyway
-    pid = _piece_ids(d[start:stop])
     block = max(1, -(-n // max_size))
     nb = -(-n // block) if n else 0
-    first = pid[::block]
-    last = pid[np.minimum(np.arange(nb) * block + block, n) - 1]
-    qi = np.arange(nb)[:, None]
-    kj = np.arange(nb)[None, :]
-    causal = kj <= qi
-    document = causal & (first[qi] <= last[kj])  # a piece spans both blocks
-    full = causal & (first[kj] == last[qi])  # one piece covers both blocks entirely
-    cross = causal & ~full
+    if nb == 0:
+        empty = np.zeros((0, 0), bool)
+        return MaskGrids(empty, empty, empty.copy(), start, stop, block)
+    from packviz.masks import block_layout  # lazy: torch
+
+    # the piece of slot `start` may begin before the window: it starts at 0 inside it,
+    # which gives the same cells (a key before the window is not shown)
+    w = np.ascontiguousarray(d[start:stop])
+    lo = _piece_starts(w)
+    full, partial = block_layout(w[None], block_size=block, device="cpu")
+    first = np.arange(nb) * block  # first slot of each block
+    last = np.minimum(first + block, n) - 1  # last slot of each block
+    causal = first[None, :] <= first[:, None]  # key block on or before query block
+    document = (full | partial)[0].numpy()
+    # every causal pair of the cell allowed: the cell's last query (the latest piece
+    # start, starts being nondecreasing) starts its piece at or before the first key
+    whole = causal & (lo[last][:, None] <= first[None, :])
+    cross = causal & ~whole
     return MaskGrids(causal, document, cross, start, stop, block)
 
 
@@ -586,7 +598,7 @@ def mask_figure(
     # mark the row's pieces on the axes
     w = d[g.start : g.stop]
     if w.size:
-        starts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]] & (w >= 0))
+        starts = np.flatnonzero((_piece_starts(w) == np.arange(w.size)) & (w >= 0))
         if starts.size > max_marks:
             starts = starts[np.linspace(0, starts.size - 1, max_marks).astype(int)]
         vals = (starts + g.start).tolist()

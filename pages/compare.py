@@ -14,57 +14,67 @@ corpus = ds.current_corpus()
 st.title("Compare")
 st.caption(f"{corpus.label} · max length {s.max_len:,} · sort {s.sort}, overflow {s.overflow}")
 
+strategies, skipped = ds.compare_strategies_for(corpus, s)
+if skipped:
+    st.warning(
+        f"Left out {' and '.join(f'`{x}`' for x in skipped)}: with sort `{s.sort}` they run "
+        f"document by document in Python (seconds per million documents), and this corpus "
+        f"has {corpus.lengths.size:,}. Choose sort **desc** or **asc** in the sidebar to "
+        "compare every strategy, or run `pv.compare_strategies(lengths, max_len, "
+        f'sort="{s.sort}")` from the library.'
+    )
 with st.spinner("Packing with every strategy…"):
-    stats = ds.compare(corpus, s)
-by = {x["strategy"]: x for x in stats}
-padded, current = by["padded"], by[s.strategy]
-if s.strategy == "padded":
-    current = by["best_fit"]
+    stats = ds.compare(corpus, s, strategies)
+by = {x.strategy: x for x in stats}
+padded = by["padded"]
+current = by.get(s.strategy) if s.strategy != "padded" else None
+current = current or by["best_fit"]
 
-st.subheader(f"Padding vs packing ({current['strategy']})")
+st.subheader(f"Padding vs packing ({current.strategy})")
 st.caption(
-    f"Padding puts one piece per row (overflow = {padded['overflow']}: "
+    f"Padding puts one piece per row (overflow = {padded.overflow}: "
     + {
         "split": "long documents take several rows",
         "truncate": "long documents are cut",
         "drop": "long documents are left out",
-    }[padded["overflow"]]
+    }[padded.overflow]
     + ")."
 )
 c = st.columns(5)
-saved_rows = padded["n_rows"] - current["n_rows"]
+saved_rows = padded.n_rows - current.n_rows
 c[0].metric(
-    "Rows", f"{current['n_rows']:,}", delta=f"{-saved_rows:,} vs padding", delta_color="inverse"
+    "Rows", f"{current.n_rows:,}", delta=f"{-saved_rows:,} vs padding", delta_color="inverse"
 )
 c[1].metric(
     "Slots",
-    f"{current['n_rows'] * current['max_len']:,}",
-    delta=f"padding: {padded['n_rows'] * padded['max_len']:,}",
+    f"{current.slots:,}",
+    delta=f"padding: {padded.slots:,}",
     delta_color="off",
 )
 c[2].metric(
     "Efficiency",
-    f"{current['efficiency']:.2%}",
-    delta=f"padding: {padded['efficiency']:.2%}",
+    f"{current.efficiency:.2%}",
+    delta=f"padding: {padded.efficiency:.2%}",
     delta_color="off",
 )
 c[3].metric(
     "Lost tokens",
-    f"{current['lost_tokens']:,}",
-    delta=f"padding: {padded['lost_tokens']:,}",
+    f"{current.lost_tokens:,}",
+    delta=f"padding: {padded.lost_tokens:,}",
     delta_color="off",
 )
-work_pad = padded["attention_pairs_causal"]
-work_doc = current["attention_pairs_document"]
 c[4].metric(
     "Attention work saved",
-    f"{1 - work_doc / work_pad:.1%}" if work_pad else "–",
-    help="Query–key pairs computed: padded rows with a causal mask vs packed rows with a "
-    "document mask (l(l+1)/2 per piece).",
+    f"{current.attention_saved:.1%}",
+    delta=f"padding: {padded.attention_saved:.1%}",
+    delta_color="off",
+    help="Share of the query–key pairs of a plain causal mask over the same rows that a "
+    "document mask skips (l(l+1)/2 pairs per piece instead of L(L+1)/2 per row).",
 )
 
 st.subheader("Every strategy")
-st.plotly_chart(figures.strategy_bars(stats), key="strategy_bars")
+rows = [x.as_dict() for x in stats]
+st.plotly_chart(figures.strategy_bars(rows), key="strategy_bars")
 cols = [
     "strategy",
     "n_rows",
@@ -80,22 +90,22 @@ cols = [
     "attention_pairs_causal",
 ]
 st.dataframe(
-    pd.DataFrame(stats)[cols].set_index("strategy"),
+    pd.DataFrame(rows)[cols].set_index("strategy"),
     column_config={"efficiency": st.column_config.NumberColumn(format="percent")},
 )
 
 st.subheader("Sweep over max length")
 n_docs = int(corpus.lengths.size)
 run = n_docs <= AUTO_SWEEP_DOCS or st.toggle(
-    f"Run the sweep ({len(SWEEP_MAX_LENS) * 5} packings of {n_docs:,} documents)", key="run_sweep"
+    f"Run the sweep ({len(SWEEP_MAX_LENS) * len(strategies)} packings of {n_docs:,} documents)",
+    key="run_sweep",
 )
 if run:
-    points = []
     bar = st.progress(0.0, text="Sweeping…")
-    todo = [(m, name) for m in SWEEP_MAX_LENS for name in by]
-    for i, (m, name) in enumerate(todo):
-        p = ds.Settings(m, name, s.sort, s.overflow, s.seed)
-        points.append(ds.point_stats(corpus.key, p.key(), corpus.lengths, p))
-        bar.progress((i + 1) / len(todo), text=f"Sweeping… max length {m:,}, {name}")
+
+    def _progress(done: int, total: int, max_len: int, strategy: str) -> None:
+        bar.progress(done / total, text=f"Sweeping… max length {max_len:,}, {strategy}")
+
+    points = ds.sweep(corpus, s, SWEEP_MAX_LENS, strategies, progress=_progress)
     bar.empty()
     st.plotly_chart(figures.sweep_figure(points), key="sweep")

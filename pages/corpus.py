@@ -73,16 +73,21 @@ if source != "Synthetic":
 
 corpus = ds.current_corpus()
 lengths = corpus.lengths
+summary = ds.length_summary(corpus, s.max_len)
 st.divider()
 c = st.columns(4)
-c[0].metric("Documents", f"{lengths.size:,}")
-c[1].metric("Tokens", f"{int(lengths.sum()):,}")
-c[2].metric("Median length", f"{float(np.median(lengths)) if lengths.size else 0:,.0f}")
-c[3].metric(f"Longer than {s.max_len:,}", f"{int((lengths > s.max_len).sum()):,}")
+c[0].metric("Documents", f"{summary.n_docs:,}")
+c[1].metric("Tokens", f"{summary.tokens:,}")
+c[2].metric("Median length", f"{summary.median:,.0f}")
+c[3].metric(
+    f"Longer than {s.max_len:,}",
+    f"{summary.over_max_len:,}",
+    help=f"{summary.tokens_over_max_len:,} tokens past max length",
+)
 st.plotly_chart(figures.length_histogram(lengths, s.max_len), key="length_histogram")
 
 st.subheader("Longest documents")
-top = np.argsort(-lengths, kind="stable")[:10]
+top = summary.top_docs
 table = pd.DataFrame({"document": top, "tokens": lengths[top]})
 if corpus.documents is not None:
     table["start"] = [corpus.documents[i][:100].replace("\n", " ⏎ ") for i in top]

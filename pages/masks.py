@@ -18,8 +18,9 @@ if stats.n_rows == 0:
     st.stop()
 
 c = st.columns([1, 1, 2])
+pieces_per_row = plan.pieces_per_row
 if "_keep_mask_row" not in st.session_state:  # start on the row with the most pieces
-    ds.put("mask_row", int(np.argmax(np.bincount(plan.row, minlength=plan.n_rows))))
+    ds.put("mask_row", int(np.argmax(pieces_per_row)))
 ds.put("mask_row", min(int(ds.get("mask_row")), stats.n_rows - 1))
 r = int(
     c[0].number_input("Row", min_value=0, max_value=stats.n_rows - 1, step=1, **ds.bind("mask_row"))
@@ -36,12 +37,12 @@ span = c[2].select_slider(
     value=512,
     key="mask_span",
 )
-row = ds.rows_window(corpus.key, s.key(), r, r + 1, plan, None, 0)
+row = ds.rows_window(corpus, s, plan, r, r + 1, with_ids=False)  # doc_ids only
 doc_ids = row.doc_ids[0]
-n_pieces = len(row.cu_seqlens) - 1
+n_pieces = int(pieces_per_row[r])
 st.caption(
     f"Row {r:,}: {n_pieces} piece{'s' * (n_pieces != 1)}, "
-    f"{int((doc_ids < 0).sum()):,} padding slots."
+    f"{s.max_len - int(plan.row_fill[r]):,} padding slots."
 )
 
 st.plotly_chart(figures.mask_figure(doc_ids, start=0, stop=s.max_len), key="mask_full")
@@ -80,6 +81,8 @@ else:
     )
 with ds.Timer() as t:
     full, partial = pv.block_layout(ids_t, block_size=128, device=device)
+    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
+        torch.cuda.synchronize()
 c[1].metric("Block layout (128)", f"{t.seconds * 1000:.1f} ms")
 c[2].metric("Device", str(device), help="CUDA when available (unless forced to CPU), else CPU.")
 

@@ -67,7 +67,7 @@ w[2].caption(
     f"Showing rows {lo:,}–{hi - 1:,} of {stats.n_rows:,}. Hover a slot for its row, slot, document, position and token."
 )
 
-rows = ds.rows_window(corpus.key, s.key(), lo, hi, plan, corpus.token_ids, corpus.pad_id)
+rows = ds.rows_window(corpus, s, plan, lo, hi)
 tokens = ds.decoded_rows(corpus, rows.input_ids) if corpus.has_text else None
 if not corpus.has_text:
     st.caption("Synthetic corpus: lengths only, so there is no text to show per token.")

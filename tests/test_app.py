@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,11 @@ def _arr(spec):
 
 def _payloads(at) -> list[int]:
     return [len(el.proto.spec.encode()) for el in at.get("plotly_chart")]
+
+
+def _ds():
+    """The ``dashboard_state`` module the app imported (after a first ``run()``)."""
+    return sys.modules["dashboard_state"]
 
 
 def _lengths(n=SYNTH_N):
@@ -226,6 +232,134 @@ def test_masks_page_row_and_memory():
     assert caption.startswith(f"Row 3: {pieces3} piece")
 
 
+def test_corpus_summary_matches_library():
+    at = _synthetic(max_len=512).run()
+    assert not at.exception
+    summary = pv.length_summary(_lengths(), 512)
+    m = _metrics(at)
+    assert _int(m["Documents"]) == summary.n_docs
+    assert _int(m["Tokens"]) == summary.tokens
+    assert m["Median length"] == f"{summary.median:,.0f}"
+    assert _int(m["Longer than 512"]) == summary.over_max_len > 0
+    table = at.dataframe[0].value
+    assert table["document"].tolist() == summary.top_docs.tolist()
+
+
+def test_compare_attention_saved_is_the_library_value():
+    at = _synthetic(max_len=1024).run()
+    at.switch_page("pages/compare.py").run()
+    expected = {s.strategy: s for s in pv.compare_strategies(_lengths(), 1024)}
+    metric = [m for m in at.metric if m.label == "Attention work saved"][0]
+    assert metric.value == f"{expected['best_fit'].attention_saved:.1%}"
+    assert f"{expected['padded'].attention_saved:.1%}" in metric.proto.delta
+
+
+def test_masks_page_padding_is_the_plans_row_fill():
+    at = _synthetic(max_len=1024, mask_row=4).run()
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception
+    plan = pv.pack(_lengths(), 1024)
+    caption = [c.value for c in at.caption if c.value.startswith("Row ")][0]
+    pieces = int(plan.pieces_per_row[4])
+    assert caption == (
+        f"Row 4: {pieces} piece{'s' * (pieces != 1)}, "
+        f"{1024 - int(plan.row_fill[4]):,} padding slots."
+    )
+
+
+# ---------------------------------------------------------------- caches follow the tokenizer
+
+
+def test_vocabulary_change_repacks_and_materializes():
+    """A new vocabulary size gives new lengths: plans, stats and row windows follow."""
+    at = _app(max_len=256, vocab_size=4096).run()
+    tokens_big_vocab = _int(_metrics(at)["Tokens"])
+    at.switch_page("pages/packing.py").run()
+    assert not at.exception, at.exception
+    rows_big_vocab = _int(_metrics(at)["Rows"])
+
+    at.switch_page("pages/corpus.py").run()
+    at.select_slider(key="vocab_size").set_value(512).run()
+    assert not at.exception, at.exception
+    tokens = _int(_metrics(at)["Tokens"])
+    assert tokens > tokens_big_vocab  # a smaller vocabulary needs more tokens
+
+    at.switch_page("pages/packing.py").run()
+    assert not at.exception, at.exception
+    assert not _errors(at)
+    rows = _int(_metrics(at)["Rows"])
+    assert rows > rows_big_vocab
+    at.number_input(key="first_row").set_value(3).run()  # materializes with the new ids
+    assert not at.exception, at.exception
+    assert _arr(_figures(at)[0]["data"][0]["y"]).tolist() == list(range(3, 11))
+
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    meta = json.loads(at.expander[0].code[0].value)
+    assert meta["statistics"]["input_tokens"] == tokens
+    assert meta["statistics"]["n_rows"] == rows
+
+
+def test_mask_row_window_is_not_reused_without_token_ids():
+    """Masks materializes a row without ids (pad 0); Packing must not get it for hover."""
+    at = _app(
+        tokenizer_source="Upload tokenizer.json", mask_row=0, first_row=0, window_rows=1
+    ).run()
+    at.file_uploader(key="tokenizer_file").upload(
+        "tokenizer.json", WORDLEVEL_PAD_0, "application/json"
+    ).run()
+    assert not at.exception and not _errors(at)
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/packing.py").run()
+    assert not at.exception, at.exception
+    trace = _figures(at)[0]["data"][0]
+    assert _arr(trace["y"]).tolist() == [0]
+    assert any(t.startswith("position 0<br>token ") for t in trace["text"][0])
+
+
+def test_upload_digest_is_computed_once(monkeypatch):
+    at = _upload_page(vocab_size=512)
+    real, hashed = _ds().digest, []
+
+    def counting(*parts):
+        hashed.append(sum(len(p) for p in parts))
+        return real(*parts)
+
+    monkeypatch.setattr(_ds(), "digest", counting)
+    at = _upload(at, "notes.txt", TEXT.encode())
+    assert not at.exception and not _errors(at)
+    big = len(TEXT.encode())
+    assert sum(n >= big for n in hashed) == 1  # once, when the file arrived
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    at.run()
+    assert sum(n >= big for n in hashed) == 1  # reruns and page changes reuse it
+
+
+# ---------------------------------------------------------------- scale guard
+
+
+def test_compare_leaves_out_slow_online_strategies_on_huge_unsorted_corpora(monkeypatch):
+    at = _synthetic(sort="none", strategy="first_fit").run()
+    monkeypatch.setattr(_ds(), "COMPARE_ONLINE_LIMIT", SYNTH_N - 1)  # a "huge" corpus
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert not _errors(at)
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1
+    assert "`next_fit` and `first_fit`" in warnings[0] and "**desc**" in warnings[0]
+    bars, sweep = _figures(at)
+    assert bars["data"][0]["x"] == ["best_fit", "wrapped", "padded"]
+    assert {t["name"] for t in sweep["data"]} == {"best_fit", "wrapped", "padded"}
+    assert at.subheader[0].value == "Padding vs packing (best_fit)"
+
+    at.sidebar.selectbox(key="sort").set_value("desc").run()  # desc: every strategy
+    assert not at.exception and not at.warning
+    assert _figures(at)[0]["data"][0]["x"] == list(pv.STRATEGIES)
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -257,11 +391,11 @@ def _upload(at, name, data, mime="text/plain"):
 @pytest.mark.parametrize(
     ("name", "data", "needle"),
     [
-        ("empty.txt", b"", ""),
-        ("binary.txt", bytes(range(256)) * 8, ""),
-        ("latin1.txt", "café olé ñ".encode("latin-1") * 50, ""),
-        ("bad.jsonl", b'{"text": "ok"}\nthis is not json\n', ""),
-        ("nofield.jsonl", b'{"body": "no text field here"}\n', ""),
+        ("empty.txt", b"", "empty"),
+        ("binary.txt", bytes(range(256)) * 8, "binary"),
+        ("latin1.txt", "café olé ñ".encode("latin-1") * 50, "utf-8"),
+        ("bad.jsonl", b'{"text": "ok"}\nthis is not json\n', "not valid json"),
+        ("nofield.jsonl", b'{"body": "no text field here"}\n', "no field 'text'"),
     ],
 )
 def test_bad_uploads_show_error(name, data, needle):
@@ -269,7 +403,8 @@ def test_bad_uploads_show_error(name, data, needle):
     assert not at.exception, at.exception
     errors = _errors(at)
     assert len(errors) == 1
-    assert needle.lower() in errors[0].lower()
+    assert name in errors[0]  # the message names the file …
+    assert needle in errors[0].lower()  # … and what is wrong with it
 
 
 def test_malformed_tokenizer_shows_error():
@@ -279,6 +414,59 @@ def test_malformed_tokenizer_shows_error():
     ).run()
     assert not at.exception
     assert len(_errors(at)) == 1
+
+
+def _wordlevel(vocab: dict[str, int]) -> bytes:
+    """A minimal WordLevel tokenizer.json (unknown token ``[UNK]``) over ``vocab``."""
+    return json.dumps(
+        {
+            "version": "1.0",
+            "truncation": None,
+            "padding": None,
+            "added_tokens": [],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": None,
+            "decoder": None,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        }
+    ).encode()
+
+
+#: Loads, but cannot encode a word outside its vocabulary: ``[UNK]`` is not in it.
+WORDLEVEL_NO_UNK = _wordlevel({"the": 0, "a": 1})
+#: A working tokenizer whose pad id is 0 (the trained BPE pads with 1).
+WORDLEVEL_PAD_0 = _wordlevel({"[PAD]": 0, "[UNK]": 1, "the": 2, "a": 3, "of": 4, "to": 5})
+
+
+def test_tokenizer_that_cannot_encode_shows_error():
+    at = _app(tokenizer_source="Upload tokenizer.json").run()
+    at.file_uploader(key="tokenizer_file").upload(
+        "tokenizer.json", WORDLEVEL_NO_UNK, "application/json"
+    ).run()
+    assert not at.exception, at.exception
+    errors = _errors(at)
+    assert len(errors) == 1
+    assert "tokenizer" in errors[0].lower() and "[UNK]" in errors[0]  # what is wrong
+    assert "Train byte-level BPE" in errors[0]  # and what to do
+    for page in PAGES[1:]:  # every page stops with the same message
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert _errors(at) == errors
+
+
+def test_tokenizer_library_exception_shows_error(monkeypatch):
+    """The tokenizers library raises bare ``Exception``: still a message, not a traceback."""
+
+    def failing_encode(*args, **kwargs):
+        raise Exception("WordLevel error: Missing [UNK] token from the vocabulary")
+
+    monkeypatch.setattr(pv, "encode", failing_encode)
+    at = _app().run()
+    assert not at.exception, at.exception
+    errors = _errors(at)
+    assert len(errors) == 1
+    assert "Missing [UNK] token" in errors[0] and "Train byte-level BPE" in errors[0]
 
 
 def test_no_upload_yet_says_what_to_do():

@@ -248,6 +248,28 @@ def test_mask_grids_are_max_pools_of_dense_masks(values, max_size):
     assert (g.cross == _pool(causal & ~same, b)).all()
 
 
+@given(
+    st.lists(st.sampled_from([-1, 0, 1, 2, 3]), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=10),
+)
+@settings(max_examples=40, deadline=None)
+def test_mask_grids_follow_the_library_masks(values, max_size):
+    """One definition of a piece and of the mask: the grids pool ``pv.document_mask``."""
+    import packviz as pv
+
+    d = np.array(values)
+    g = figures.mask_grids(d, max_size=max_size)
+    document = pv.document_mask(d, device="cpu").numpy()
+    causal = pv.causal_mask(d.size, device="cpu").numpy()
+    assert (g.document == _pool(document, g.block)).all()
+    assert (g.causal == _pool(causal, g.block)).all()
+    assert (g.cross == _pool(causal & ~document, g.block)).all()
+    starts = pv.piece_starts(d, device="cpu").numpy()
+    fig = figures.mask_figure(d, max_marks=100)
+    marked = [] if fig.layout.xaxis.tickvals is None else list(fig.layout.xaxis.tickvals)
+    assert marked == [i for i in range(d.size) if starts[i] == i and d[i] >= 0]
+
+
 def test_mask_grids_window():
     d = np.array([0, 0, 1, 1, 1, 2])
     g = figures.mask_grids(d, start=2, stop=5)
