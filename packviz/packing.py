@@ -241,7 +241,7 @@ def _piece_order(doc, length, lengths, max_len, sort, seed) -> np.ndarray | None
     return np.argsort(rank[doc], kind="stable")
 
 
-def _in_order(length: np.ndarray, order: np.ndarray, sort: str, max_len: int) -> np.ndarray:
+def _in_order(length: np.ndarray, order, sort: str, max_len: int) -> np.ndarray:
     """``length[order]``; for a sort by length, rebuilt from the histogram (no gather)."""
     if sort not in ("desc", "asc"):
         return length[order]
@@ -502,13 +502,20 @@ def _fit_rows(strategy: str, sizes: np.ndarray, max_len: int) -> np.ndarray:
 def _wrapped(lengths: np.ndarray, max_len: int, sort: str, seed: int):
     """Concatenate documents in sort order and cut every max_len tokens."""
     order = _doc_order(lengths, sort, seed)
-    docs = np.arange(lengths.size, dtype=np.int64) if order is None else order.astype(np.int64)
-    docs = docs[lengths[docs] > 0]
-    lens = lengths[docs]
+    docs = np.arange(lengths.size, dtype=np.int64) if order is None else order
+    if sort in ("desc", "asc"):  # the sorted lengths, from the histogram (no gather)
+        lens = _in_order(lengths, None, sort, int(lengths.max(initial=0)))
+    else:
+        lens = lengths[docs]
+    nonempty = lens > 0
+    if not nonempty.all():
+        docs, lens = docs[nonempty], lens[nonempty]
     ends = np.cumsum(lens)
     begins = ends - lens
     first_row = begins // max_len
     counts = (ends - 1) // max_len - first_row + 1
+    if docs.size and counts.max() == 1:  # no document crosses a row boundary
+        return first_row, docs, np.zeros(docs.size, np.int64), lens, begins - first_row * max_len
     row = expand_ranges(first_row, counts)
     which = np.repeat(np.arange(docs.size), counts)
     g0 = np.maximum(begins[which], row * max_len)
