@@ -90,15 +90,26 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     import torch
 
     dev = _resolve(device)
-    d = _doc_ids_tensor(doc_ids, dev)
-    squeeze = d.ndim == 1
-    if squeeze:
-        d = d.unsqueeze(0)
     if dev.type == "cpu":  # numpy: a few µs per call instead of tens for small masks
-        mask = torch.from_numpy(_dense_numpy(d.numpy()))
+        d = _doc_ids_numpy(doc_ids)
+        squeeze = d.ndim == 1
+        mask = torch.from_numpy(_dense_numpy(d.reshape(-1, d.shape[-1])))
     else:
-        mask = _dense_torch(d)
+        d = _doc_ids_tensor(doc_ids, dev)
+        squeeze = d.ndim == 1
+        mask = _dense_torch(d.reshape(-1, d.shape[-1]))
     return mask[0] if squeeze else mask
+
+
+def _doc_ids_numpy(doc_ids) -> np.ndarray:
+    import torch
+
+    d = doc_ids.cpu().numpy() if isinstance(doc_ids, torch.Tensor) else np.asarray(doc_ids)
+    if d.dtype == bool or d.dtype.kind not in "iu":
+        raise ValueError(f"doc_ids must be integers, got {d.dtype}")
+    if d.ndim not in (1, 2):
+        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(d.shape)}")
+    return d
 
 
 #: Mask cells that cost about as much as one Python-level block copy: on the CPU a copy
