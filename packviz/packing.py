@@ -267,22 +267,37 @@ def _runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Events:
-    """Placements recorded as (first row, number of rows, pieces per row)."""
+    """Placements recorded as (first row, number of rows, pieces per row), in order."""
 
     def __init__(self) -> None:
-        self.row: list[int] = []
-        self.n: list[int] = []
-        self.q: list[int] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._row: list[int] = []
+        self._n: list[int] = []
+        self._q: list[int] = []
 
     def add(self, row: int, n: int, q: int) -> None:
-        self.row.append(row)
-        self.n.append(n)
-        self.q.append(q)
+        self._row.append(row)
+        self._n.append(n)
+        self._q.append(q)
+
+    def add_rows(self, rows: np.ndarray, per_row: np.ndarray) -> None:
+        """rows[i] takes per_row[i] pieces (many single-row placements at once)."""
+        self._flush()
+        self._chunks.append((rows, np.ones(rows.size, np.int64), per_row))
+
+    def _flush(self) -> None:
+        if self._row:
+            self._chunks.append(tuple(np.array(x, np.int64) for x in (self._row, self._n, self._q)))
+            self._row, self._n, self._q = [], [], []
 
     def piece_rows(self) -> np.ndarray:
-        rows = expand_ranges(np.array(self.row, np.int64), np.array(self.n, np.int64))
-        per_row = np.repeat(np.array(self.q, np.int64), np.array(self.n, np.int64))
-        return np.repeat(rows, per_row)
+        self._flush()
+        if not self._chunks:
+            return np.zeros(0, dtype=np.int64)
+        first, n, q = (
+            np.concatenate(x).astype(np.int64, copy=False) for x in zip(*self._chunks, strict=True)
+        )
+        return np.repeat(expand_ranges(first, n), np.repeat(q, n))
 
 
 def _next_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
@@ -413,7 +428,7 @@ def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
                 else:
                     cut = int(np.searchsorted(total, k, side="right"))
                     rest = k - (int(total[cut - 1]) if cut else 0)
-                _run_events(ev, cand[:cut], cap[:cut])
+                ev.add_rows(cand[:cut], cap[:cut])
                 room[cand[:cut]] -= cap[:cut] * s
                 k -= int(total[cut - 1]) if cut else 0
                 if rest:
@@ -434,17 +449,6 @@ def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
                 n_rows += 1
             max_room = max(max_room, max_len - (rest * s if rest else q * s))
     return ev.piece_rows()
-
-
-def _run_events(ev: _Events, rows: np.ndarray, per_row: np.ndarray) -> None:
-    """Record rows[i] taking per_row[i] pieces, merging consecutive rows with equal counts."""
-    if rows.size == 0:
-        return
-    brk = np.flatnonzero((np.diff(rows) != 1) | (np.diff(per_row) != 0)) + 1
-    heads = np.concatenate(([0], brk))
-    counts = np.diff(np.append(heads, rows.size))
-    for h, c in zip(heads.tolist(), counts.tolist(), strict=True):
-        ev.add(int(rows[h]), c, int(per_row[h]))
 
 
 def _first_fit_online(sizes: np.ndarray, max_len: int) -> np.ndarray:
