@@ -491,8 +491,6 @@ def _is_monotone(sizes: np.ndarray) -> bool:
 def _fit_rows(strategy: str, sizes: np.ndarray, max_len: int) -> np.ndarray:
     if sizes.size == 0:
         return np.zeros(0, dtype=np.int64)
-    if strategy == "padded":
-        return np.arange(sizes.size, dtype=np.int64)
     few_runs = _is_monotone(sizes)
     if strategy == "next_fit":
         return _next_fit_runs(sizes, max_len) if few_runs else _next_fit_online(sizes, max_len)
@@ -571,18 +569,24 @@ def pack(
         split = bool(start.any())
         order = _piece_order(doc, length, lengths, max_len, sort, int(seed))
         sizes = length if order is None else _in_order(length, order, sort, max_len)
-        placed_row = _fit_rows(strategy, sizes, max_len)
-        n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
-        # order by row, keeping placement order inside a row: one permutation of the pieces
-        by_row = np.argsort(placed_row, kind="stable")
-        row = placed_row[by_row]
-        perm = by_row if order is None else order[by_row]
-        length = sizes[by_row]
+        if strategy == "padded":  # one piece per row, already in row order
+            n_rows = int(sizes.size)
+            row = np.arange(n_rows, dtype=np.int64)
+            perm = np.arange(n_rows, dtype=np.int64) if order is None else order
+            length, offset = sizes, np.zeros(n_rows, dtype=np.int64)
+        else:
+            placed_row = _fit_rows(strategy, sizes, max_len)
+            n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
+            # order by row, keeping placement order inside a row: one permutation
+            by_row = np.argsort(placed_row, kind="stable")
+            row = placed_row[by_row]
+            perm = by_row if order is None else order[by_row]
+            length = sizes[by_row]
+            before = np.cumsum(length) - length  # tokens before each piece, in row order
+            per_row = np.bincount(row, minlength=n_rows)
+            offset = before - np.repeat(before[np.cumsum(per_row) - per_row], per_row)
         doc = doc[perm]
         start = start[perm] if split else np.zeros(perm.size, dtype=np.int64)
-        before = np.cumsum(length) - length  # tokens placed before each piece, in row order
-        per_row = np.bincount(row, minlength=n_rows)
-        offset = before - np.repeat(before[np.cumsum(per_row) - per_row], per_row)
     return PackPlan(
         max_len=max_len,
         n_rows=n_rows,
