@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def _status_kb(field: str) -> int:
@@ -121,3 +122,10 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     text = "\n".join([head, sep, *body])
     print(text, flush=True)
     return text
+
+
+def save_results(name: str, rows: list[dict], table: str) -> None:
+    """Keep a run's rows (JSON, for charts) and its table (Markdown) in benchmarks/out/."""
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
+    (OUT / f"{name}.md").write_text(table + "\n")

@@ -10,15 +10,20 @@ real. The memset bar fills a tensor of the same shape and dtype (``torch.ones``)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._harness import fmt_time, machine, measure, print_table, run_worker, worker_main
-
-OUT = Path(__file__).resolve().parent / "out"
+from benchmarks._harness import (
+    fmt_time,
+    machine,
+    measure,
+    print_table,
+    run_worker,
+    save_results,
+    worker_main,
+)
 
 
 def _doc_ids(batch: int, L: int):
@@ -201,9 +206,7 @@ def main() -> None:
             ("same", "check"),
         ],
     )
-    OUT.mkdir(exist_ok=True)
-    (OUT / "masks.json").write_text(json.dumps(rows, indent=1))
-    (OUT / "masks.md").write_text(table + "\n")
+    save_results("masks", rows, table)
 
 
 if __name__ == "__main__":

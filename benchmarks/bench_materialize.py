@@ -17,7 +17,6 @@ pyarrow list column (TRL) or as Python lists (the tutorial's next-fit, 100k only
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,10 +29,9 @@ from benchmarks._harness import (
     peer_available,
     print_table,
     run_worker,
+    save_results,
     worker_main,
 )
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def _tokens(n: int):
@@ -235,9 +233,7 @@ def main() -> None:
             ("lost_s", "lost tokens"),
         ],
     )
-    OUT.mkdir(exist_ok=True)
-    (OUT / "materialize.json").write_text(json.dumps(results, indent=1))
-    (OUT / "materialize.md").write_text(table + "\n")
+    save_results("materialize", results, table)
 
 
 if __name__ == "__main__":

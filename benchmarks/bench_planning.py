@@ -11,15 +11,20 @@ Python: the bar), and ``np.sort`` of the lengths (how a linear-log step scales).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._harness import fmt_time, machine, measure, print_table, run_worker, worker_main
-
-OUT = Path(__file__).resolve().parent / "out"
+from benchmarks._harness import (
+    fmt_time,
+    machine,
+    measure,
+    print_table,
+    run_worker,
+    save_results,
+    worker_main,
+)
 
 
 def _lengths(n: int, max_len: int):
@@ -137,9 +142,7 @@ def main() -> None:
     if scaling:
         print()
         print_table(scaling, [("L", "L"), ("label", "method"), ("ratio", "time 10M / time 1M")])
-    OUT.mkdir(exist_ok=True)
-    (OUT / "planning.json").write_text(json.dumps(rows, indent=1))
-    (OUT / "planning.md").write_text(table + "\n")
+    save_results("planning", rows, table)
 
 
 if __name__ == "__main__":
