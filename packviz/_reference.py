@@ -9,7 +9,6 @@ against something obviously right.
 from __future__ import annotations
 
 import bisect
-import random
 
 import numpy as np
 
@@ -182,9 +181,3 @@ def reference_materialize(rows, token_ids, max_len, pad_id):
         "position_ids": np.array(position_ids, dtype=np.int64).reshape(n, max_len),
         "labels": np.array(labels, dtype=np.int64).reshape(n, max_len),
     }
-
-
-def random_lengths(n, seed=0, median=300, sigma=1.0, cap=32768):
-    """Log-normal document lengths, plainly drawn (for small test corpora)."""
-    rng = random.Random(seed)
-    return [max(1, min(cap, int(rng.lognormvariate(np.log(median), sigma)))) for _ in range(n)]
