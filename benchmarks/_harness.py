@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).resolve().parent / "out"
+#: Where runs are kept (``$PACKVIZ_BENCH_OUT`` overrides, e.g. for the smoke test).
+OUT = Path(os.environ.get("PACKVIZ_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 
 
 def _status_kb(field: str) -> int:

@@ -1,0 +1,40 @@
+"""The benchmark scripts still run (tiny sizes; no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_planning_benchmark_runs_and_agrees_with_its_reference(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_planning.py",
+            "--sizes",
+            "3000",
+            "--max-lens",
+            "512",
+            "--repeats",
+            "1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "straightforward BFD" in out.stdout
+    rows = json.loads((tmp_path / "planning.json").read_text())
+    by = {r["label"]: r for r in rows}
+    assert not [r for r in rows if "error" in r]
+    # the fast BFD uses exactly the rows of the straightforward one
+    assert (
+        by["packviz best_fit (BFD)"]["rows"] == by["straightforward BFD (bisect, Python)"]["rows"]
+    )
