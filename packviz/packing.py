@@ -147,10 +147,7 @@ def as_lengths(lengths: object) -> np.ndarray:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"lengths must be integers; document {i} has length {arr[i].item()!r}")
-    if arr.dtype.kind in "iu" and arr.min() < 0:
-        i = int(np.argmin(arr))
-        raise ValueError(f"lengths must be non-negative; document {i} has length {int(arr[i])}")
-    if arr.dtype.kind == "f" and arr.min() < 0:
+    if arr.min() < 0:
         i = int(np.argmin(arr))
         raise ValueError(f"lengths must be non-negative; document {i} has length {arr[i].item()!r}")
     if arr.max() > MAX_DOC_LENGTH:
@@ -300,6 +297,21 @@ class _Events:
         return np.repeat(expand_ranges(first, n), np.repeat(q, n))
 
 
+def _open_rows(ev: _Events, first: int, s: int, k: int, max_len: int) -> list[tuple[int, int, int]]:
+    """Open new rows for k pieces of length s: full rows of ``max_len // s`` pieces, then
+    one row with the rest. Records the placements; returns (first row, rows, room) groups."""
+    q = max_len // s
+    full, rest = divmod(k, q)
+    groups = []
+    if full:
+        ev.add(first, full, q)
+        groups.append((first, full, max_len - q * s))
+    if rest:
+        ev.add(first + full, 1, rest)
+        groups.append((first + full, 1, max_len - rest * s))
+    return groups
+
+
 def _next_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
     """Next fit over runs of equal sizes: one open row; O(number of runs)."""
     ev = _Events()
@@ -311,16 +323,9 @@ def _next_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
             room -= take * s
             k -= take
         if k:
-            q = max_len // s
-            full, rest = divmod(k, q)
-            if full:
-                ev.add(next_row, full, q)
-                next_row += full
-                room = max_len - q * s
-            if rest:
-                ev.add(next_row, 1, rest)
-                next_row += 1
-                room = max_len - rest * s
+            groups = _open_rows(ev, next_row, s, k, max_len)
+            next_row = groups[-1][0] + groups[-1][1]
+            room = groups[-1][2]
     return ev.piece_rows()
 
 
@@ -395,16 +400,9 @@ def _best_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
                 del groups[:used]
                 i += 1
         if k:
-            q = max_len // s
-            full, rest = divmod(k, q)
-            if full:
-                ev.add(next_row, full, q)
-                moves.append((max_len - q * s, next_row, full))
-                next_row += full
-            if rest:
-                ev.add(next_row, 1, rest)
-                moves.append((max_len - rest * s, next_row, 1))
-                next_row += 1
+            for first, count, room in _open_rows(ev, next_row, s, k, max_len):
+                moves.append((room, first, count))
+                next_row = first + count
         for room, first, count in moves:
             put(room, first, count)
     return ev.piece_rows()
@@ -437,17 +435,10 @@ def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
                     k = 0
             max_room = int(room[:n_rows].max())
         if k:
-            q = max_len // s
-            full, rest = divmod(k, q)
-            if full:
-                ev.add(n_rows, full, q)
-                room[n_rows : n_rows + full] = max_len - q * s
-                n_rows += full
-            if rest:
-                ev.add(n_rows, 1, rest)
-                room[n_rows] = max_len - rest * s
-                n_rows += 1
-            max_room = max(max_room, max_len - (rest * s if rest else q * s))
+            for first, count, free in _open_rows(ev, n_rows, s, k, max_len):
+                room[first : first + count] = free
+                n_rows = first + count
+                max_room = max(max_room, free)
     return ev.piece_rows()
 
 
