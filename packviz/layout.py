@@ -82,8 +82,7 @@ class PackedArrays:
     @property
     def seq_lengths(self) -> list[np.ndarray]:
         """Lengths of the pieces in each row (from ``doc_ids``)."""
-        flat, per_row = piece_lengths(self.doc_ids)
-        return np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
+        return _lengths_by_row(self.doc_ids)
 
     @property
     def nbytes(self) -> int:
@@ -91,33 +90,43 @@ class PackedArrays:
         return sum(a.nbytes for a in arrays if a is not None)
 
 
-def piece_lengths(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lengths of the real pieces of every row, flat in row order, and pieces per row.
+def piece_spans(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, first slot, last slot) of every real piece, in row-major order.
 
     A piece is a run of equal non-negative ``doc_ids``; padding (-1) is not a piece.
 
-    >>> flat, per_row = piece_lengths(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
-    >>> flat.tolist(), per_row.tolist()
-    ([3, 2, 6], [2, 1])
+    >>> [x.tolist() for x in piece_spans(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))]
+    [[0, 0, 1], [0, 3, 0], [2, 4, 5]]
     """
     doc_ids = np.asarray(doc_ids)
-    n, width = doc_ids.shape
     real = doc_ids >= 0
     head = real.copy()
     head[:, 1:] &= doc_ids[:, 1:] != doc_ids[:, :-1]
     tail = real.copy()  # last slot of a piece
     tail[:, :-1] &= doc_ids[:, :-1] != doc_ids[:, 1:]
-    heads = np.flatnonzero(head)  # row-major: pieces in row order
-    tails = np.flatnonzero(tail)
-    per_row = np.count_nonzero(head, axis=1)
-    return (tails - heads + 1).astype(np.int64), per_row.astype(np.int64)
+    rows, first = np.nonzero(head)
+    return rows.astype(np.int64), first.astype(np.int64), np.nonzero(tail)[1].astype(np.int64)
+
+
+def piece_lengths(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of the real pieces of every row, flat in row order, and pieces per row.
+
+    >>> flat, per_row = piece_lengths(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
+    >>> flat.tolist(), per_row.tolist()
+    ([3, 2, 6], [2, 1])
+    """
+    rows, first, last = piece_spans(doc_ids)
+    return last - first + 1, np.bincount(rows, minlength=np.shape(doc_ids)[0]).astype(np.int64)
+
+
+def _lengths_by_row(doc_ids: np.ndarray) -> list[np.ndarray]:
+    flat, per_row = piece_lengths(doc_ids)
+    return np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
 
 
 def row_boundaries(doc_ids: np.ndarray) -> list[np.ndarray]:
     """Per row, the piece boundaries ``[0, e1, e2, ..., fill]`` (padding excluded)."""
-    flat, per_row = piece_lengths(doc_ids)
-    rows = np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
-    return [np.concatenate(([0], np.cumsum(r))) for r in rows]
+    return [np.concatenate(([0], np.cumsum(r))) for r in _lengths_by_row(doc_ids)]
 
 
 def cu_seqlens_from_lengths(lengths: np.ndarray) -> np.ndarray:
@@ -305,7 +314,7 @@ def _fill_block(
     lab_out[piece_heads] = IGNORE_INDEX
 
 
-_COLUMNS: dict[tuple, np.ndarray] = {}
+_INDEX_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def _columns(width: int, n_rows: int) -> np.ndarray:
@@ -320,19 +329,19 @@ def _arange(m: int, dtype) -> np.ndarray:
 def _cached(key, make) -> np.ndarray:
     """A small shared cache of read-only index arrays (safe under threads: a lookup never
     fails after a concurrent clear, it rebuilds)."""
-    arr = _COLUMNS.get(key)
+    arr = _INDEX_CACHE.get(key)
     if arr is None:
         arr = make()
         arr.flags.writeable = False
-        if len(_COLUMNS) > 8:
-            _COLUMNS.clear()
-        _COLUMNS[key] = arr
+        if len(_INDEX_CACHE) > 8:
+            _INDEX_CACHE.clear()
+        _INDEX_CACHE[key] = arr
     return arr
 
 
 def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
     """``out[:] = values[index]``: torch's multithreaded index_select when torch is
-    already loaded (it is about twice as fast as ``np.take`` here), else numpy."""
+    already loaded (faster than ``np.take`` here), else numpy."""
     import sys
 
     torch = sys.modules.get("torch")

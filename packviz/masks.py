@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz.layout import piece_spans
+
 if TYPE_CHECKING:
     import torch
 
@@ -119,22 +121,11 @@ _COPY_COST = 1 << 14
 _COPY_COST_CUDA = 1 << 24
 
 
-def _pieces_numpy(d: np.ndarray):
-    """(row, first slot, last slot) of every real piece, and the padding mask."""
-    real = d >= 0
-    head = real.copy()
-    head[:, 1:] &= d[:, 1:] != d[:, :-1]
-    tail = real.copy()
-    tail[:, :-1] &= d[:, :-1] != d[:, 1:]
-    rows, first = np.nonzero(head)
-    last = np.nonzero(tail)[1]
-    return rows, first, last, ~real
-
-
 def _dense_numpy(d: np.ndarray) -> np.ndarray:
     """The dense mask on the CPU: one triangle per piece, or a broadcast for tiny pieces."""
     b, n = d.shape
-    rows, first, last, pad = _pieces_numpy(d)
+    rows, first, last = piece_spans(d)
+    pad = d < 0
     if rows.size * _COPY_COST <= b * n * n:
         # zero (calloc), copy one lower triangle per piece, set the padding diagonal:
         # every cell written about once, the bandwidth bound; the loop is over pieces
