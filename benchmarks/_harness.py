@@ -115,6 +115,13 @@ def fmt_time(t: float | None) -> str:
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
+def time_and_memory_cells(r: dict) -> None:
+    """Fill the table cells every benchmark shows: ``t`` (median time, or the error) and
+    ``mem`` (peak extra RSS)."""
+    r["t"] = fmt_time(r.get("time")) if "error" not in r else r["error"]
+    r["mem"] = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "—"
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     """Markdown table of ``rows`` with (key, header) columns; printed and returned."""
     head = "| " + " | ".join(h for _, h in columns) + " |"

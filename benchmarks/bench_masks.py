@@ -16,12 +16,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._harness import (
-    fmt_time,
     machine,
     measure,
     print_table,
     run_worker,
     save_results,
+    time_and_memory_cells,
     worker_main,
 )
 
@@ -191,8 +191,7 @@ def main() -> None:
                 r["ratio"] = f"{r['time'] / first['time']:,.1f}×"
         rows += group
     for r in rows:
-        r["t"] = fmt_time(r.get("time")) if "error" not in r else r["error"]
-        r["mem"] = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "—"
+        time_and_memory_cells(r)
         r["same"] = {True: "identical", False: "DIFFERENT"}.get(r.get("identical"), "")
     table = print_table(
         rows,

@@ -23,13 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._harness import (
-    fmt_time,
     machine,
     measure,
     peer_available,
     print_table,
     run_worker,
     save_results,
+    time_and_memory_cells,
     worker_main,
 )
 
@@ -209,8 +209,7 @@ def main() -> None:
         results += rows
     for r in results:
         r["N"] = f"{r['n']:,}"
-        r["t"] = fmt_time(r.get("time")) if "error" not in r else r["error"]
-        r["mem"] = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "—"
+        time_and_memory_cells(r)
         r["rows_s"] = f"{r['rows']:,}" if "rows" in r else ""
         if "bar" in r:
             r["vs_bar"] = f"{r['interleaved'] / r['bar']:.2f}×"

@@ -17,12 +17,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._harness import (
-    fmt_time,
     machine,
     measure,
     print_table,
     run_worker,
     save_results,
+    time_and_memory_cells,
     worker_main,
 )
 
@@ -107,8 +107,7 @@ def main() -> None:
                     r["speedup"] = f"{ref_time / r['time']:.1f}×"
     for r in rows:
         r["N"] = f"{r['n']:,}"
-        r["t"] = fmt_time(r.get("time")) if "error" not in r else r["error"]
-        r["mem"] = f"{r['peak_mb']:.0f} MB" if "peak_mb" in r else "—"
+        time_and_memory_cells(r)
         if "rows" in r:
             r["over"] = f"{100 * (r['rows'] - r['lower_bound']) / max(r['lower_bound'], 1):.3f} %"
             r["rows_s"] = f"{r['rows']:,}"
