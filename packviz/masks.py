@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz import _triton
 from packviz.layout import piece_spans
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ def _doc_ids_numpy(doc_ids) -> np.ndarray:
 #: launch, so the broadcast kernels win unless pieces are very few.
 _COPY_COST = 1 << 14
 _COPY_COST_CUDA = 1 << 24
+#: On CUDA, the one-pass Triton kernel (``packviz/_triton.py``) when Triton is there.
+_USE_TRITON = True
 
 
 def _dense_numpy(d: np.ndarray) -> np.ndarray:
@@ -151,11 +154,16 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
 
 
 def _dense_torch(d: torch.Tensor) -> torch.Tensor:
-    """The dense mask on an accelerator: broadcast kernels, or triangles for few pieces."""
+    """The dense mask on an accelerator: the one-pass Triton kernel on CUDA, else torch's
+    broadcast kernels, or one triangle copy per piece when pieces are few."""
     import torch
 
     lo = piece_starts(d, device=d.device)
     b, n = lo.shape
+    if lo.is_cuda and _USE_TRITON and b < 2**16:  # 2**16: the grid's row axis limit
+        launch = _triton.kernel()
+        if launch is not None:
+            return launch(lo)
     keys = torch.arange(n, device=lo.device)
     real = d >= 0
     head = (lo == keys) & real

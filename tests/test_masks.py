@@ -11,24 +11,7 @@ from hypothesis import strategies as st
 
 import packviz as pv
 from packviz._reference import reference_document_mask
-
-
-@st.composite
-def doc_id_batches(draw, max_len=48):
-    batch = draw(st.integers(1, 3))
-    width = draw(st.integers(1, max_len))
-    rows = []
-    for _ in range(batch):
-        row, doc = [], draw(st.integers(0, 5))
-        while len(row) < width and draw(st.booleans() | st.just(True)):
-            n = draw(st.integers(1, width))
-            row += [doc] * n
-            doc += draw(st.integers(1, 3))
-            if draw(st.integers(0, 4)) == 0:
-                break
-        row = (row + [-1] * width)[:width]
-        rows.append(row)
-    return np.array(rows, dtype=np.int64)
+from tests.strategies import doc_id_batches
 
 
 @pytest.mark.parametrize(
@@ -157,23 +140,6 @@ def test_default_device_and_explicit_cpu():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pv.default_device().type == expected
     assert pv.document_mask([[0, 0]], device="cpu").device.type == "cpu"
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_equals_cpu():  # pragma: no cover - runs on GPU machines
-    doc_ids = np.repeat(np.arange(40), 51)[None, :2048]
-    doc_ids[0, -100:] = -1
-    cpu = pv.document_mask(doc_ids, device="cpu")
-    old = pv.masks._COPY_COST_CUDA
-    try:
-        for cost in (0, 1 << 40):  # both builders on the GPU
-            pv.masks._COPY_COST_CUDA = cost
-            assert torch.equal(pv.document_mask(doc_ids, device="cuda").cpu(), cpu)
-    finally:
-        pv.masks._COPY_COST_CUDA = old
-    full_c, part_c = pv.block_layout(doc_ids, device="cuda")
-    full, part = pv.block_layout(doc_ids, device="cpu")
-    assert torch.equal(full_c.cpu(), full) and torch.equal(part_c.cpu(), part)
 
 
 def test_mask_memory():
