@@ -63,25 +63,55 @@ def _doc_ids_tensor(doc_ids, device) -> torch.Tensor:
     return t.to(device=_resolve(device), dtype=torch.int64)
 
 
+def _on_accelerator(doc_ids, dev) -> bool:
+    """True when ``doc_ids`` is a tensor already on ``dev`` (an accelerator): work there."""
+    import torch
+
+    return (
+        isinstance(doc_ids, torch.Tensor) and dev.type != "cpu" and doc_ids.device.type == dev.type
+    )
+
+
 def piece_starts(doc_ids, *, device=None) -> torch.Tensor:
     """For every slot, the first slot of its piece (a padding slot is its own start).
+
+    Host input (lists, numpy, CPU tensors) is scanned with numpy and copied to ``device``
+    once; a tensor already on an accelerator stays there.
 
     >>> piece_starts([[4, 4, 4, 9, 9, -1, -1]]).tolist()
     [[0, 0, 0, 3, 3, 5, 6]]
     """
     import torch
 
-    d = _doc_ids_tensor(doc_ids, device)
-    squeeze = d.ndim == 1
-    if squeeze:
-        d = d.unsqueeze(0)
+    dev = _resolve(device)
+    if _on_accelerator(doc_ids, dev):
+        d = _doc_ids_tensor(doc_ids, dev)
+        return _piece_starts_torch(d.unsqueeze(0))[0] if d.ndim == 1 else _piece_starts_torch(d)
+    d = _doc_ids_numpy(doc_ids)
+    lo = _piece_starts_numpy(np.atleast_2d(d)).reshape(d.shape)
+    return torch.from_numpy(lo).to(dev)
+
+
+def _piece_starts_numpy(d: np.ndarray) -> np.ndarray:
+    """Piece starts of ``[B, L]`` doc ids (int64), as numpy."""
+    b, n = d.shape
+    head = np.ones((b, n), dtype=bool)
+    if n > 1:
+        np.not_equal(d[:, 1:], d[:, :-1], out=head[:, 1:])
+        head[:, 1:] |= d[:, 1:] < 0
+    return np.maximum.accumulate(np.where(head, np.arange(n), 0), axis=1)
+
+
+def _piece_starts_torch(d: torch.Tensor) -> torch.Tensor:
+    """Piece starts of ``[B, L]`` doc ids (int64), on ``d``'s device."""
+    import torch
+
     b, n = d.shape
     ar = torch.arange(n, device=d.device).expand(b, n)
     head = torch.ones_like(d, dtype=torch.bool)
     if n > 1:
         head[:, 1:] = (d[:, 1:] != d[:, :-1]) | (d[:, 1:] < 0)
-    starts = torch.where(head, ar, torch.zeros_like(ar)).cummax(dim=1).values
-    return starts[0] if squeeze else starts
+    return torch.where(head, ar, torch.zeros_like(ar)).cummax(dim=1).values
 
 
 def document_mask(doc_ids, *, device=None) -> torch.Tensor:
@@ -96,11 +126,16 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     if dev.type == "cpu":  # numpy: a few µs per call instead of tens for small masks
         d = _doc_ids_numpy(doc_ids)
         squeeze = d.ndim == 1
-        mask = torch.from_numpy(_dense_numpy(d.reshape(-1, d.shape[-1])))
-    else:
+        mask = torch.from_numpy(_dense_numpy(np.atleast_2d(d)))
+    elif _on_accelerator(doc_ids, dev):
         d = _doc_ids_tensor(doc_ids, dev)
         squeeze = d.ndim == 1
         mask = _dense_torch(d.reshape(-1, d.shape[-1]))
+    else:  # host input: piece starts by numpy, one copy to the device
+        d = _doc_ids_numpy(doc_ids)
+        squeeze = d.ndim == 1
+        d = np.atleast_2d(d)
+        mask = _dense_torch(d, torch.from_numpy(_piece_starts_numpy(d)).to(dev))
     return mask[0] if squeeze else mask
 
 
@@ -140,12 +175,7 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
                 mask[r, s : e + 1, s : e + 1] = tri[: e - s + 1, : e - s + 1]
     else:  # key >= piece start of the query, and key <= query
         keys = np.arange(n, dtype=np.int32)
-        lo = np.maximum.accumulate(
-            np.where(
-                np.concatenate([np.ones((b, 1), bool), d[:, 1:] != d[:, :-1]], 1) | pad, keys, 0
-            ),
-            axis=1,
-        ).astype(np.int32)
+        lo = _piece_starts_numpy(d).astype(np.int32)
         mask = keys[None, None, :] >= lo[:, :, None]
         np.logical_and(mask, keys[None, None, :] <= keys[None, :, None], out=mask)
     pr, pc = np.nonzero(pad)
@@ -153,17 +183,23 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _dense_torch(d: torch.Tensor) -> torch.Tensor:
+def _dense_torch(d, lo: torch.Tensor | None = None) -> torch.Tensor:
     """The dense mask on an accelerator: the one-pass Triton kernel on CUDA, else torch's
-    broadcast kernels, or one triangle copy per piece when pieces are few."""
+    broadcast kernels, or one triangle copy per piece when pieces are few.
+
+    ``d``: ``[B, L]`` doc ids, a tensor or (with ``lo`` given) host numpy; ``lo``: their
+    piece starts on the target device, computed here when not given."""
     import torch
 
-    lo = piece_starts(d, device=d.device)
+    if lo is None:
+        d = torch.as_tensor(d)
+        lo = _piece_starts_torch(d.to(torch.int64))
     b, n = lo.shape
     if lo.is_cuda and _USE_TRITON and b < 2**16:  # 2**16: the grid's row axis limit
         launch = _triton.kernel()
         if launch is not None:
             return launch(lo)
+    d = torch.as_tensor(d).to(device=lo.device, dtype=torch.int64)
     keys = torch.arange(n, device=lo.device)
     real = d >= 0
     head = (lo == keys) & real

@@ -16,21 +16,39 @@ from tests.strategies import doc_id_batches
 
 @pytest.mark.parametrize(
     "builder, copy_cost",
-    [("numpy", 0), ("numpy", 1 << 40), ("torch", 0), ("torch", 1 << 40)],
-    ids=["cpu-triangles", "cpu-broadcast", "torch-triangles", "torch-broadcast"],
+    [
+        ("numpy", 0),
+        ("numpy", 1 << 40),
+        ("torch", 0),
+        ("torch", 1 << 40),
+        ("torch-host", 0),
+        ("torch-host", 1 << 40),
+    ],
+    ids=[
+        "cpu-triangles",
+        "cpu-broadcast",
+        "torch-triangles",
+        "torch-broadcast",
+        "host-starts-triangles",
+        "host-starts-broadcast",
+    ],
 )
 @given(doc_ids=doc_id_batches())
 def test_document_mask_equals_reference(builder, copy_cost, doc_ids):
-    """Every builder (numpy on the CPU, torch as on a GPU; a triangle per piece or one
-    broadcast comparison) agrees with the cell-by-cell reference."""
+    """Every builder (numpy on the CPU, torch as on a GPU with the piece starts computed
+    there or on the host; a triangle per piece or one broadcast comparison) agrees with
+    the cell-by-cell reference."""
     name = "_COPY_COST" if builder == "numpy" else "_COPY_COST_CUDA"
     old = getattr(pv.masks, name)
     setattr(pv.masks, name, copy_cost)
     try:
         if builder == "numpy":
             mask = pv.document_mask(doc_ids, device="cpu")
-        else:
+        elif builder == "torch":
             mask = pv.masks._dense_torch(torch.as_tensor(doc_ids))
+        else:
+            lo = torch.from_numpy(pv.masks._piece_starts_numpy(doc_ids))
+            mask = pv.masks._dense_torch(doc_ids, lo)
     finally:
         setattr(pv.masks, name, old)
     assert mask.dtype == torch.bool and mask.shape == (*doc_ids.shape, doc_ids.shape[1])
@@ -39,6 +57,21 @@ def test_document_mask_equals_reference(builder, copy_cost, doc_ids):
     assert mask.any(dim=-1).all()
     scores = torch.randn(mask.shape) + pv.additive_mask(mask)
     assert torch.isfinite(torch.softmax(scores, dim=-1)).all()
+
+
+@given(doc_ids=doc_id_batches())
+def test_piece_starts_numpy_and_torch_agree_with_a_plain_scan(doc_ids):
+    expected = np.zeros(doc_ids.shape, dtype=np.int64)
+    for b, row in enumerate(doc_ids.tolist()):
+        for i in range(1, len(row)):
+            same = row[i] == row[i - 1] and row[i] >= 0
+            expected[b, i] = expected[b, i - 1] if same else i
+    np.testing.assert_array_equal(pv.masks._piece_starts_numpy(doc_ids), expected)
+    np.testing.assert_array_equal(
+        pv.masks._piece_starts_torch(torch.as_tensor(doc_ids)).numpy(), expected
+    )
+    np.testing.assert_array_equal(pv.piece_starts(doc_ids, device="cpu").numpy(), expected)
+    np.testing.assert_array_equal(pv.piece_starts(doc_ids[0], device="cpu").numpy(), expected[0])
 
 
 @given(doc_id_batches(max_len=300), st.sampled_from([16, 64, 128]))
@@ -52,8 +85,8 @@ def test_block_layout_matches_dense_mask(doc_ids, block):
     tiles = pad.reshape(-1, nb, block, nb, block)
     any_ = tiles.any(axis=(2, 4))
     all_ = tiles.all(axis=(2, 4))
-    np.testing.assert_array_equal(full.numpy(), all_)
-    np.testing.assert_array_equal(partial.numpy(), any_ & ~all_)
+    np.testing.assert_array_equal(full.cpu().numpy(), all_)  # default device: CUDA if any
+    np.testing.assert_array_equal(partial.cpu().numpy(), any_ & ~all_)
 
 
 @pytest.mark.parametrize("width, block", [(300, 128), (1024, 128), (257, 64), (64, 128)])
@@ -107,7 +140,7 @@ def test_worked_example_and_padding_row():
         [0, 0, 0, 1, 1, 0],
         [0, 0, 0, 0, 0, 1],
     ]
-    all_pad = pv.document_mask([[-1, -1, -1]])[0]
+    all_pad = pv.document_mask([[-1, -1, -1]])[0].cpu()
     assert torch.equal(all_pad, torch.eye(3, dtype=torch.bool))
 
 
@@ -119,7 +152,7 @@ def test_same_doc_id_twice_in_a_row_is_two_pieces_only_if_separated():
 def test_causal_and_additive():
     with pytest.raises(ValueError, match="non-negative integer"):
         pv.causal_mask(-1)
-    c = pv.causal_mask(4)
+    c = pv.causal_mask(4).cpu()
     assert torch.equal(c, torch.ones(4, 4, dtype=torch.bool).tril())
     add = pv.additive_mask(c, dtype=torch.float16)
     assert add.dtype == torch.float16
