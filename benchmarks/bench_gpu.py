@@ -137,6 +137,12 @@ def main() -> None:
             torch.cuda.empty_cache()
         # BlockMask: direct from doc_ids (CUDA and CPU) vs create_block_mask on CUDA
         t_bd, _, bm = _time(lambda d=d: pv.flex_block_mask(d, device=dev), dev, args.repeats)
+        host_tiles = pv.masks._HOST_TILES
+        pv.masks._HOST_TILES = 0  # the tables built on the device, whatever the size
+        try:
+            t_bd_dev, _, _ = _time(lambda d=d: pv.flex_block_mask(d, device=dev), dev, args.repeats)
+        finally:
+            pv.masks._HOST_TILES = host_tiles
         t_bd_cpu, _, _ = _time(lambda d=d: pv.flex_block_mask(d, device="cpu"), "cpu", 3)
         starts = pv.piece_starts(d, device=dev)
 
@@ -164,12 +170,13 @@ def main() -> None:
             same = all(
                 torch.equal(getattr(bm, n), getattr(ref, n))
                 for n in ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices")
+                + ("q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices")
             )
             row[key] = t_create
             row[key + "_peak_gib"] = round(create_peak / 2**30, 2)
             row[key + "_equal"] = bool(same)
             del ref
-        row.update(block_direct=t_bd, block_direct_cpu=t_bd_cpu)
+        row.update(block_direct=t_bd, block_direct_device=t_bd_dev, block_direct_cpu=t_bd_cpu)
         del bm, starts
         if dev == "cuda":
             torch.cuda.empty_cache()
@@ -181,6 +188,7 @@ def main() -> None:
         for k in ("fill", "gpu", "gpu_triangles", "gpu_broadcast", "cpu", "block_direct"):
             c[k] = fmt_time(r.get(k))
         c["block_direct_cpu"] = fmt_time(r.get("block_direct_cpu"))
+        c["block_direct_device"] = fmt_time(r.get("block_direct_device"))
         for k in ("block_create", "block_compiled"):
             c[k] = r.get(k + "_error") or fmt_time(r.get(k))
             c[k + "_peak_gib"] = r.get(k + "_peak_gib", "—")
@@ -214,6 +222,7 @@ def main() -> None:
             ("cpu", "CPU"),
             ("cpu_vs_gpu", "CPU / CUDA"),
             ("block_direct", "BlockMask direct CUDA"),
+            ("block_direct_device", "tables built on CUDA"),
             ("block_direct_cpu", "direct CPU"),
             ("block_create", "create_block_mask CUDA"),
             ("block_create_peak_gib", "its peak GiB"),

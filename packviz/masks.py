@@ -286,45 +286,89 @@ def _tiles(lo: torch.Tensor, block_size: int):
 
 
 def _ordered(dense: torch.Tensor):
-    """(count, indices) of the True entries of the last dim, True indices first, int32."""
+    """(count, indices) of the True entries of the last dim, True indices first, each
+    group in ascending order, int32 — ``_dense_to_ordered``'s stable argsort, in linear
+    time: every column's place in the order is a running count."""
     import torch
 
-    count = dense.sum(dim=-1, dtype=torch.int32)
-    idx = torch.argsort(dense.to(torch.int8), dim=-1, descending=True, stable=True)
-    return count, idx.to(torch.int32)
+    dense = dense.contiguous()  # tables come out contiguous, as BlockMask expects
+    ones = dense.to(torch.int32)
+    count = ones.sum(dim=-1, dtype=torch.int32)
+    seen = ones.cumsum(dim=-1, dtype=torch.int32)  # True columns up to and including this
+    cols = torch.arange(dense.shape[-1], dtype=torch.int32, device=dense.device)
+    place = torch.where(dense, seen - 1, count.unsqueeze(-1) + cols - seen)
+    idx = torch.empty_like(place)
+    return count, idx.scatter_(-1, place.long(), cols.expand_as(place).contiguous())
+
+
+#: Largest batch × tiles² for which a BlockMask asked for on an accelerator, from host
+#: doc ids, is tabled on the host and sent in one copy: there a few dozen tiny kernel
+#: launches cost more than the work (2-3 ms on an H100 vs ~0.3 ms for 8 × 8192).
+_HOST_TILES = 1 << 18
+
+_TABLES = (
+    "kv_num_blocks",
+    "kv_indices",
+    "full_kv_num_blocks",
+    "full_kv_indices",
+    "q_num_blocks",
+    "q_indices",
+    "full_q_num_blocks",
+    "full_q_indices",
+)
 
 
 def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
     """FlexAttention ``BlockMask`` for the document mask, built from the piece starts.
 
-    Identical to ``create_block_mask`` with a document ``mask_mod`` (tested), but with
-    O((L / block_size)²) work instead of one ``mask_mod`` call per (query, key) element.
-    Needs a torch with ``torch.nn.attention.flex_attention`` (2.5+).
+    Identical to ``create_block_mask`` with a document ``mask_mod`` (tested, all eight
+    tables), but with O((L / block_size)²) work instead of one ``mask_mod`` call per
+    (query, key) element. On an accelerator with doc ids on the host, small masks are
+    tabled on the host and sent in one copy. Needs ``torch.nn.attention.flex_attention``
+    (torch 2.5+).
     """
+    import torch
+
     try:
         from torch.nn.attention.flex_attention import BlockMask
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
-    lo = piece_starts(doc_ids, device=device)
+    dev = _resolve(device)
+    lo = piece_starts(doc_ids, device=dev)  # what the mask_mod reads, on the device
     if lo.ndim == 1:
         lo = lo.unsqueeze(0)
-    n = lo.shape[-1]
-    full, partial = _tiles(lo, block_size)
-    kv_num, kv_idx = _ordered(partial.unsqueeze(1))
-    full_num, full_idx = _ordered(full.unsqueeze(1))
+    b, n = lo.shape
+    nb = -(-n // block_size) if isinstance(block_size, int) and block_size > 0 else 0
+    on_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev) and b * nb * nb <= _HOST_TILES
+    tables = _block_tables(lo.cpu() if on_host else lo, block_size)
+    if on_host:  # one copy for all eight tables, split into views on the device
+        flat = torch.cat([t.reshape(-1) for t in tables]).to(dev)
+        sizes = [t.numel() for t in tables]
+        tables = [c.view(t.shape) for c, t in zip(flat.split(sizes), tables, strict=True)]
+    fields = dict(zip(_TABLES, tables, strict=True))
 
     def mask_mod(b, h, q_idx, kv_idx):
         return (lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
 
-    return BlockMask.from_kv_blocks(
-        kv_num,
-        kv_idx,
-        full_num,
-        full_idx,
-        BLOCK_SIZE=block_size,
-        mask_mod=mask_mod,
-        seq_lengths=(n, n),
-    )
+    try:
+        return BlockMask(
+            seq_lengths=(n, n), BLOCK_SIZE=(block_size, block_size), mask_mod=mask_mod, **fields
+        )
+    except TypeError:  # pragma: no cover - a torch whose BlockMask takes other fields
+        return BlockMask.from_kv_blocks(
+            *tables[:4], BLOCK_SIZE=block_size, mask_mod=mask_mod, seq_lengths=(n, n)
+        )
+
+
+def _block_tables(lo: torch.Tensor, block_size: int) -> list:
+    """The eight BlockMask tables (``_TABLES`` order) from the piece starts ``lo``
+    ``[B, L]``: the key side from the tiles, the query side (for the backward pass) from
+    the transposed tiles — no dense round trip."""
+    full, partial = _tiles(lo, block_size)
+    out = []
+    for tiles in (partial, full, partial.transpose(-1, -2), full.transpose(-1, -2)):
+        out.extend(_ordered(tiles.unsqueeze(1)))
+    return out
 
 
 def mask_memory(max_len: int, n_pieces: int, *, batch: int = 1, block_size: int = 128) -> dict:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import packviz as pv
 from packviz._reference import reference_document_mask
-from tests.strategies import doc_id_batches
+from tests.strategies import BLOCK_MASK_TABLES, doc_id_batches
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -81,18 +81,23 @@ def test_cuda_equals_cpu_at_scale(batch, width):
         assert torch.equal(full_c.cpu(), full) and torch.equal(part_c.cpu(), part)
 
 
+@pytest.mark.parametrize("where", ["host", "device"])
 @given(doc_ids=doc_id_batches(max_len=600), block=st.sampled_from([16, 64, 128]))
-def test_cuda_flex_block_mask_identical_to_create_block_mask(doc_ids, block):
+def test_cuda_flex_block_mask_identical_to_create_block_mask(where, doc_ids, block):
+    """Host doc ids (tables built on the host, sent in one copy) and doc ids already on the
+    GPU (tables built there) give create_block_mask's tables, on the GPU, contiguous."""
     from torch.nn.attention.flex_attention import create_block_mask
 
     b, n = doc_ids.shape
     ref = create_block_mask(
         _piece_mask_mod(doc_ids), b, None, n, n, device="cuda", BLOCK_SIZE=block
     )
-    got = pv.flex_block_mask(doc_ids, device="cuda", block_size=block)
-    for name in ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices"):
-        assert getattr(got, name).is_cuda
-        assert torch.equal(getattr(ref, name), getattr(got, name)), name
+    source = doc_ids if where == "host" else torch.as_tensor(doc_ids, device="cuda")
+    got = pv.flex_block_mask(source, device="cuda", block_size=block)
+    for name in BLOCK_MASK_TABLES:
+        table = getattr(got, name)
+        assert table.is_cuda and table.is_contiguous() and table.dtype == torch.int32, name
+        assert torch.equal(getattr(ref, name), table), name
 
 
 def test_cuda_flex_block_mask_at_8192():
@@ -102,6 +107,14 @@ def test_cuda_flex_block_mask_at_8192():
     ref = create_block_mask(_piece_mask_mod(doc_ids), 2, None, 8192, 8192, device="cuda")
     got = pv.flex_block_mask(doc_ids, device="cuda")
     assert torch.equal(ref.to_dense(), got.to_dense())
+    old = pv.masks._HOST_TILES
+    pv.masks._HOST_TILES = 0  # tables built on the GPU from host doc ids
+    try:
+        on_gpu = pv.flex_block_mask(doc_ids, device="cuda")
+    finally:
+        pv.masks._HOST_TILES = old
+    for name in BLOCK_MASK_TABLES:
+        assert torch.equal(getattr(ref, name), getattr(on_gpu, name)), name
     cpu = pv.flex_block_mask(doc_ids, device="cpu")
     assert torch.equal(cpu.kv_indices, got.kv_indices.cpu())
 
@@ -110,18 +123,26 @@ def test_cuda_flex_block_mask_at_8192():
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_cuda_flex_attention_equals_dense_sdpa(compiled):
     """The trainer's path: (compiled) flex_attention with the direct BlockMask gives the
-    same output as SDPA with the dense document mask, padding rows included."""
+    same output as SDPA with the dense document mask, padding rows included; compiled, the
+    same gradients too (its backward kernel walks the query-side tables)."""
     from torch.nn.attention.flex_attention import flex_attention
 
     attend = torch.compile(flex_attention) if compiled else flex_attention
     doc_ids = _random_rows(2, 1024, seed=7)
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 4, 1024, 64, device="cuda") for _ in range(3))
+    if compiled:
+        q, k, v = (t.requires_grad_() for t in (q, k, v))
     out = attend(q, k, v, block_mask=pv.flex_block_mask(doc_ids, device="cuda"))
     dense = pv.document_mask(doc_ids, device="cuda")[:, None]
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, ref, atol=2e-3, rtol=2e-3)
+    if compiled:
+        grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+        ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+        for got, want in zip(grads, ref_grads, strict=True):
+            torch.testing.assert_close(got, want, atol=5e-3, rtol=5e-3)
 
 
 def test_cuda_additive_mask_softmax_is_finite():

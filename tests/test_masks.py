@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import packviz as pv
 from packviz._reference import reference_document_mask
-from tests.strategies import doc_id_batches
+from tests.strategies import BLOCK_MASK_TABLES, doc_id_batches
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,10 @@ def test_flex_block_mask_identical_to_create_block_mask(width, block):
 
     ref = create_block_mask(mask_mod, 2, None, width, width, device="cpu", BLOCK_SIZE=block)
     got = pv.flex_block_mask(doc_ids, device="cpu", block_size=block)
-    for name in ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices"):
-        assert torch.equal(getattr(ref, name), getattr(got, name)), name
+    for name in BLOCK_MASK_TABLES:
+        table = getattr(got, name)
+        assert table.is_contiguous() and table.dtype == torch.int32, name
+        assert torch.equal(getattr(ref, name), table), name
     assert torch.equal(ref.to_dense(), got.to_dense())
 
 
