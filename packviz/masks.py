@@ -302,9 +302,10 @@ def _ordered(dense: torch.Tensor):
 
 
 #: Largest batch × tiles² for which a BlockMask asked for on an accelerator, from host
-#: doc ids, is tabled on the host and sent in one copy: there a few dozen tiny kernel
-#: launches cost more than the work (2-3 ms on an H100 vs ~0.3 ms for 8 × 8192).
-_HOST_TILES = 1 << 18
+#: doc ids, is tabled on the host and sent in one copy: there the few dozen tiny kernel
+#: launches cost more than the work. On an H100 (benchmarks/RESULTS.md) the host won up to
+#: 4,096 tiles (0.6-0.8 ms vs 0.9-1.0 ms) and lost from 32,768 (2.9 ms vs 1.6 ms).
+_HOST_TILES = 1 << 13
 
 _TABLES = (
     "kv_num_blocks",
