@@ -193,7 +193,8 @@ def _make_pieces(lengths: np.ndarray, max_len: int, overflow: str):
         counts = (lengths > 0).astype(np.int64)
         counts[long] = -(-lengths[long] // max_len)
         doc = np.repeat(np.arange(lengths.size, dtype=np.int64), counts)
-        first = np.cumsum(counts) - counts  # index of each document's first piece
+        first = np.cumsum(counts)
+        first -= counts  # index of each document's first piece
         where = expand_ranges(first[long], counts[long])  # the pieces of long documents
         start = np.zeros(doc.size, dtype=np.int64)
         start[where] = (where - np.repeat(first[long], counts[long])) * max_len
@@ -209,11 +210,11 @@ def _make_pieces(lengths: np.ndarray, max_len: int, overflow: str):
 
 def _sort_keys_order(keys: np.ndarray, descending: bool, bound: int) -> np.ndarray:
     """Stable argsort of non-negative integer keys <= bound (radix sort for small bounds)."""
-    k = (bound - keys) if descending else keys
-    if bound < 2**16:
-        k = k.astype(np.uint16)
-    elif bound < 2**31:
-        k = k.astype(np.int32)
+    dtype = np.uint16 if bound < 2**16 else np.int32 if bound < 2**31 else np.int64
+    if descending:  # bound - keys, written straight into the narrow key type
+        k = np.subtract(bound, keys, out=np.empty(keys.shape, dtype), casting="unsafe")
+    else:
+        k = keys.astype(dtype, copy=False)
     return np.argsort(k, kind="stable")
 
 
@@ -408,6 +409,12 @@ def _best_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
     return ev.piece_rows()
 
 
+#: Runs of at most this many pieces are placed one candidate row at a time (one compare
+#: and one argmax each) instead of by the vectorized scan over all candidates: with few
+#: pieces per distinct length (small corpora), numpy's per-call cost dominates.
+_FIRST_FIT_SMALL_RUN = 16
+
+
 def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
     """First fit, run by run, over a per-row room array (vectorized per run)."""
     n_runs_sizes, n_runs_counts = _runs(sizes)
@@ -416,7 +423,21 @@ def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
     max_room = 0  # an upper bound on room[:n_rows]
     ev = _Events()
     for s, k in zip(n_runs_sizes.tolist(), n_runs_counts.tolist(), strict=True):
-        if max_room >= s and n_rows:
+        if max_room >= s and n_rows and k <= _FIRST_FIT_SMALL_RUN:
+            at = 0  # rows before ``at`` have room < s (or took their last piece)
+            while k:
+                fits = room[at:n_rows] >= s
+                c = int(fits.argmax()) if fits.size else 0
+                if not fits.size or not fits[c]:  # every row now has room < s
+                    max_room = s - 1
+                    break
+                r = at + c
+                take = min(k, int(room[r]) // s)
+                ev.add(r, 1, take)
+                room[r] -= take * s
+                k -= take
+                at = r + 1
+        elif max_room >= s and n_rows:
             cand = np.flatnonzero(room[:n_rows] >= s)
             if cand.size:
                 cap = room[cand] // s
@@ -573,9 +594,10 @@ def pack(
             row = placed_row[by_row]
             perm = by_row if order is None else order[by_row]
             length = sizes[by_row]
-            before = np.cumsum(length) - length  # tokens before each piece, in row order
+            offset = np.cumsum(length)  # in place from here: big corpora, few temporaries
+            offset -= length  # tokens before each piece, in row order
             per_row = np.bincount(row, minlength=n_rows)
-            offset = before - np.repeat(before[np.cumsum(per_row) - per_row], per_row)
+            offset -= np.repeat(offset[np.cumsum(per_row) - per_row], per_row)
         doc = doc[perm]
         start = start[perm] if split else np.zeros(perm.size, dtype=np.int64)
     return PackPlan(
