@@ -169,8 +169,7 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
         # every cell written about once, the bandwidth bound; the loop is over pieces
         mask = np.zeros((b, n, n), dtype=bool)
         if rows.size:
-            size = int((last - first).max()) + 1
-            tri = np.tri(size, dtype=bool)
+            tri = _lower_triangle(int((last - first).max()) + 1)
             for r, s, e in zip(rows.tolist(), first.tolist(), last.tolist(), strict=True):
                 mask[r, s : e + 1, s : e + 1] = tri[: e - s + 1, : e - s + 1]
     else:  # key >= piece start of the query, and key <= query
@@ -178,9 +177,26 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
         lo = _piece_starts_numpy(d).astype(np.int32)
         mask = keys[None, None, :] >= lo[:, :, None]
         np.logical_and(mask, keys[None, None, :] <= keys[None, :, None], out=mask)
-    pr, pc = np.nonzero(pad)
-    mask[pr, pc, pc] = True
+    if n:
+        mask.reshape(b, n * n)[:, :: n + 1] |= pad  # diagonals: a view (mask is fresh, C order)
     return mask
+
+
+_TRIANGLE = np.ones((0, 0), dtype=bool)
+
+
+def _lower_triangle(size: int) -> np.ndarray:
+    """A read-only lower-triangular bool matrix of at least ``size`` (slice it): the
+    largest one asked for up to 4096 is kept (16 MB at most)."""
+    global _TRIANGLE
+    tri = _TRIANGLE
+    if tri.shape[0] >= size:
+        return tri
+    tri = np.tri(size, dtype=bool)
+    tri.flags.writeable = False
+    if size <= 4096:
+        _TRIANGLE = tri
+    return tri
 
 
 def _dense_torch(d, lo: torch.Tensor | None = None) -> torch.Tensor:
