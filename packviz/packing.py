@@ -500,10 +500,11 @@ def _is_monotone(sizes: np.ndarray) -> bool:
     return bool((d <= 0).all() or (d >= 0).all())
 
 
-def _fit_rows(strategy: str, sizes: np.ndarray, max_len: int) -> np.ndarray:
+def _fit_rows(strategy: str, sizes: np.ndarray, max_len: int, sorted_: bool) -> np.ndarray:
+    """Row of every piece; ``sorted_``: sizes come sorted (no need to check)."""
     if sizes.size == 0:
         return np.zeros(0, dtype=np.int64)
-    few_runs = _is_monotone(sizes)
+    few_runs = sorted_ or _is_monotone(sizes)
     if strategy == "next_fit":
         return _next_fit_runs(sizes, max_len) if few_runs else _next_fit_online(sizes, max_len)
     if strategy == "best_fit":
@@ -587,7 +588,7 @@ def pack(
             perm = np.arange(n_rows, dtype=np.int64) if order is None else order
             length, offset = sizes, np.zeros(n_rows, dtype=np.int64)
         else:
-            placed_row = _fit_rows(strategy, sizes, max_len)
+            placed_row = _fit_rows(strategy, sizes, max_len, sort in ("desc", "asc"))
             n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
             # order by row, keeping placement order inside a row: one permutation
             by_row = np.argsort(placed_row, kind="stable")
