@@ -351,13 +351,15 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
     dev = _resolve(device)
-    lo = piece_starts(doc_ids, device=dev)  # what the mask_mod reads, on the device
-    if lo.ndim == 1:
-        lo = lo.unsqueeze(0)
+    from_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev)
+    host_lo = piece_starts(doc_ids, device="cpu") if from_host else None
+    lo = host_lo.to(dev) if from_host else piece_starts(doc_ids, device=dev)
+    if lo.ndim == 1:  # lo: what the mask_mod reads, on the device
+        lo, host_lo = lo.unsqueeze(0), None if host_lo is None else host_lo.unsqueeze(0)
     b, n = lo.shape
     nb = -(-n // block_size) if isinstance(block_size, int) and block_size > 0 else 0
-    on_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev) and b * nb * nb <= _HOST_TILES
-    tables = _block_tables(lo.cpu() if on_host else lo, block_size)
+    on_host = from_host and b * nb * nb <= _HOST_TILES
+    tables = _block_tables(host_lo if on_host else lo, block_size)
     if on_host:  # one copy for all eight tables, split into views on the device
         flat = torch.cat([t.reshape(-1) for t in tables]).to(dev)
         sizes = [t.numel() for t in tables]
