@@ -409,58 +409,143 @@ def _best_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
     return ev.piece_rows()
 
 
-#: Runs of at most this many pieces are placed one candidate row at a time (one compare
-#: and one argmax each) instead of by the vectorized scan over all candidates: with few
-#: pieces per distinct length (small corpora), numpy's per-call cost dominates.
+#: Runs of at most this many pieces are placed one candidate row at a time instead of
+#: by one vectorized pass over all candidates: with few pieces per distinct length (small
+#: corpora), numpy's per-call cost dominates.
 _FIRST_FIT_SMALL_RUN = 16
+#: Rows per block of first fit's room array. Once the rows fill more than
+#: ``_FIRST_FIT_FLAT_BLOCKS`` blocks, each block's largest room is kept and says whether
+#: to look inside it: a run then scans O(rows / block) maxima plus the blocks it uses
+#: instead of every row (10M documents: 1.2 s instead of 2.9 s). Below that, one flat
+#: scan per run costs fewer numpy calls.
+_FIRST_FIT_BLOCK = 2048
+_FIRST_FIT_FLAT_BLOCKS = 32
 
 
 def _first_fit_runs(sizes: np.ndarray, max_len: int) -> np.ndarray:
-    """First fit, run by run, over a per-row room array (vectorized per run)."""
-    n_runs_sizes, n_runs_counts = _runs(sizes)
-    room = np.empty(max(sizes.size, 1), dtype=np.int64)
+    """First fit, run by run, over a per-row room array (blocked when rows are many)."""
+    bs = _FIRST_FIT_BLOCK
+    n_blocks = -(-max(sizes.size, 1) // bs)
+    room = np.zeros(n_blocks * bs, dtype=np.int64)  # unopened rows: room 0, never chosen
+    blocks = room.reshape(n_blocks, bs)  # a view
+    top = None  # largest room per block, once the rows span many blocks
+    max_room = 0  # before that, an upper bound on room[:n_rows]
     n_rows = 0
-    max_room = 0  # an upper bound on room[:n_rows]
     ev = _Events()
-    for s, k in zip(n_runs_sizes.tolist(), n_runs_counts.tolist(), strict=True):
-        if max_room >= s and n_rows and k <= _FIRST_FIT_SMALL_RUN:
-            at = 0  # rows before ``at`` have room < s (or took their last piece)
-            while k:
-                fits = room[at:n_rows] >= s
-                c = int(fits.argmax()) if fits.size else 0
-                if not fits.size or not fits[c]:  # every row now has room < s
-                    max_room = s - 1
-                    break
-                r = at + c
-                take = min(k, int(room[r]) // s)
-                ev.add(r, 1, take)
-                room[r] -= take * s
-                k -= take
-                at = r + 1
-        elif max_room >= s and n_rows:
-            cand = np.flatnonzero(room[:n_rows] >= s)
-            if cand.size:
-                cap = room[cand] // s
-                total = np.cumsum(cap)
-                if total[-1] <= k:
-                    cut, rest = cand.size, 0
-                else:
-                    cut = int(np.searchsorted(total, k, side="right"))
-                    rest = k - (int(total[cut - 1]) if cut else 0)
-                ev.add_rows(cand[:cut], cap[:cut])
-                room[cand[:cut]] -= cap[:cut] * s
-                k -= int(total[cut - 1]) if cut else 0
-                if rest:
-                    ev.add(int(cand[cut]), 1, rest)
-                    room[cand[cut]] -= rest * s
-                    k = 0
-            max_room = int(room[:n_rows].max())
+    for s, k in zip(*(a.tolist() for a in _runs(sizes)), strict=True):
+        used = -(-n_rows // bs)
+        if top is None and used > _FIRST_FIT_FLAT_BLOCKS:
+            top = blocks.max(axis=1)
+        if top is None:
+            if n_rows and max_room >= s:
+                k, max_room = _first_fit_flat(ev, s, k, room, n_rows, max_room)
+        elif int(np.maximum.reduce(top[:used])) >= s:
+            if k <= _FIRST_FIT_SMALL_RUN:
+                k = _first_fit_few(ev, s, k, blocks, top, used)
+            else:
+                k = _first_fit_many(ev, s, k, blocks, top, used)
         if k:
             for first, count, free in _open_rows(ev, n_rows, s, k, max_len):
                 room[first : first + count] = free
                 n_rows = first + count
                 max_room = max(max_room, free)
+                if top is not None:
+                    b0, b1 = first // bs, (first + count - 1) // bs + 1
+                    np.maximum(top[b0:b1], free, out=top[b0:b1])
     return ev.piece_rows()
+
+
+def _first_fit_flat(
+    ev: _Events, s: int, k: int, room, n_rows: int, max_room: int
+) -> tuple[int, int]:
+    """Place k pieces of size s into the lowest of rows ``[0, n_rows)`` with room;
+    returns the pieces left over and an upper bound on the rooms left (``max_room``: one
+    on the rooms now)."""
+    cand = np.flatnonzero(room[:n_rows] >= s)
+    if k <= _FIRST_FIT_SMALL_RUN:  # every candidate takes a piece: at most k of them
+        cand = cand[:k].tolist()
+        left = []
+        for r, free in zip(cand, room[cand].tolist(), strict=True):
+            take = min(k, free // s)
+            ev.add(r, 1, take)
+            left.append(free - take * s)
+            k -= take
+            if not k:
+                break
+        room[cand[: len(left)]] = left
+        # rooms only shrank; if k did not run out, every row now has room < s
+        return k, max_room if not k else s - 1
+    if cand.size:
+        cap = room[cand] // s
+        total = np.cumsum(cap)
+        if total[-1] <= k:
+            cut, rest = cand.size, 0
+        else:
+            cut = int(np.searchsorted(total, k, side="right"))
+            rest = k - (int(total[cut - 1]) if cut else 0)
+        ev.add_rows(cand[:cut], cap[:cut])
+        room[cand[:cut]] -= cap[:cut] * s
+        k -= int(total[cut - 1]) if cut else 0
+        if rest:
+            ev.add(int(cand[cut]), 1, rest)
+            room[cand[cut]] -= rest * s
+            k = 0
+    return k, int(np.maximum.reduce(room[:n_rows]))
+
+
+def _first_fit_few(ev: _Events, s: int, k: int, blocks, top, used: int) -> int:
+    """Place up to k pieces of size s one row at a time, lowest rows first; returns the
+    pieces left over."""
+    b = 0
+    while k and b < used:
+        hit = top[b:used] >= s
+        c = int(hit.argmax())
+        if not hit[c]:
+            break
+        b += c
+        row = blocks[b]
+        for r in (row >= s).nonzero()[0].tolist():
+            take = min(k, int(row[r]) // s)
+            ev.add(b * blocks.shape[1] + r, 1, take)
+            row[r] -= take * s
+            k -= take
+            if not k:
+                break
+        top[b] = np.maximum.reduce(row)
+        b += 1
+    return k
+
+
+def _first_fit_many(ev: _Events, s: int, k: int, blocks, top, used: int) -> int:
+    """Place k pieces of size s into the lowest rows with room, all candidates of a group
+    of blocks at once; returns the pieces left over."""
+    bs = blocks.shape[1]
+    cand_blocks = np.flatnonzero(top[:used] >= s)
+    step = max(1, (1 << 16) // bs)  # blocks per pass: about 64k rows
+    for i in range(0, cand_blocks.size, step):
+        group = cand_blocks[i : i + step]
+        rooms = blocks[group]  # a copy, [len(group), bs]
+        flat = np.flatnonzero(rooms >= s)
+        cap = rooms.reshape(-1)[flat] // s
+        total = np.cumsum(cap)
+        if total[-1] <= k:
+            cut, rest = flat.size, 0
+        else:
+            cut = int(np.searchsorted(total, k, side="right"))
+            rest = k - (int(total[cut - 1]) if cut else 0)
+        rows = group[flat // bs] * bs + flat % bs
+        ev.add_rows(rows[:cut], cap[:cut])
+        rooms.reshape(-1)[flat[:cut]] -= cap[:cut] * s
+        k -= int(total[cut - 1]) if cut else 0
+        if rest:
+            ev.add(int(rows[cut]), 1, rest)
+            rooms.reshape(-1)[flat[cut]] -= rest * s
+            k = 0
+        blocks[group] = rooms
+        top[group] = rooms.max(axis=1)
+        if not k:
+            break
+    return k
 
 
 def _first_fit_online(sizes: np.ndarray, max_len: int) -> np.ndarray:

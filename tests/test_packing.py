@@ -99,18 +99,19 @@ def test_equals_slow_reference(corpus, combo, seed):
     assert rows_of(plan) == reference_pack(lengths, max_len, strategy, sort, overflow, seed)
 
 
+@pytest.mark.parametrize("block", [1, 3, 2048])
 @pytest.mark.parametrize("small_run", [0, 1 << 62], ids=["vectorized", "row-by-row"])
 @given(corpora(max_docs=200), st.sampled_from(["desc", "asc"]), st.sampled_from(pv.OVERFLOWS))
-def test_first_fit_run_paths_match_reference(small_run, corpus, sort, overflow):
+def test_first_fit_run_paths_match_reference(block, small_run, corpus, sort, overflow):
     """Both ways of placing a run in first fit (all candidates at once, or one candidate
-    row at a time) give the reference's rows."""
+    row at a time), over room blocks of any size, give the reference's rows."""
     lengths, max_len = corpus
-    old = pv.packing._FIRST_FIT_SMALL_RUN
-    pv.packing._FIRST_FIT_SMALL_RUN = small_run
+    old = pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK
+    pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK = small_run, block
     try:
         plan = pv.pack(lengths, max_len, strategy="first_fit", sort=sort, overflow=overflow)
     finally:
-        pv.packing._FIRST_FIT_SMALL_RUN = old
+        pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK = old
     assert rows_of(plan) == reference_pack(lengths, max_len, "first_fit", sort, overflow)
 
 
