@@ -380,14 +380,54 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
 
 
 def _block_tables(lo: torch.Tensor, block_size: int) -> list:
-    """The eight BlockMask tables (``_TABLES`` order) from the piece starts ``lo``
-    ``[B, L]``: the key side from the tiles, the query side (for the backward pass) from
-    the transposed tiles — no dense round trip."""
+    """The eight BlockMask tables (``_TABLES`` order, int32 tensors on ``lo``'s device)
+    from the piece starts ``lo`` ``[B, L]``: the key side from the tiles, the query side
+    (for the backward pass) from the transposed tiles — no dense round trip. On the CPU
+    in numpy (a µs per op instead of several for small torch tensors)."""
+    if lo.device.type == "cpu":
+        return _block_tables_numpy(lo.numpy(), block_size)
     full, partial = _tiles(lo, block_size)
     out = []
     for tiles in (partial, full, partial.transpose(-1, -2), full.transpose(-1, -2)):
         out.extend(_ordered(tiles.unsqueeze(1)))
     return out
+
+
+def _block_tables_numpy(lo: np.ndarray, block_size: int) -> list:
+    """``_block_tables`` for piece starts on the host, as CPU tensors."""
+    import torch
+
+    full, partial = _tiles_numpy(lo, block_size)
+    out = []
+    for tiles in (partial, full, partial.transpose(0, 2, 1), full.transpose(0, 2, 1)):
+        tiles = tiles[:, None]  # one head
+        count = tiles.sum(axis=-1, dtype=np.int32)
+        # True columns first, each group ascending: the stable argsort create_block_mask
+        # uses (numpy sorts booleans by radix)
+        idx = np.argsort(~tiles, axis=-1, kind="stable").astype(np.int32)
+        out += [torch.from_numpy(np.ascontiguousarray(a)) for a in (count, idx)]
+    return out
+
+
+def _tiles_numpy(lo: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_tiles`` in numpy: (full, partial) bool ``[B, nq, nk]`` from piece starts."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    n = lo.shape[-1]
+    nb = -(-n // block_size)
+    first = np.arange(nb) * block_size
+    last = np.minimum(first + block_size, n) - 1
+    whole = (last - first + 1) == block_size  # a tile past L is padded: never full
+    full = (
+        (lo[:, last][:, :, None] <= first[None, None, :])
+        & (first[:, None] >= last[None, :])
+        & (whole[:, None] & whole[None, :])
+    )
+    q_star = np.maximum(first[:, None], first[None, :])  # first query at/after the keys
+    reach = q_star <= last[:, None]
+    lo_star = lo[:, np.minimum(q_star, n - 1)]  # [B, nq, nk]
+    partial = reach & (lo_star <= last[None, None, :]) & ~full
+    return full, partial
 
 
 def mask_memory(max_len: int, n_pieces: int, *, batch: int = 1, block_size: int = 128) -> dict:

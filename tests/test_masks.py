@@ -89,6 +89,21 @@ def test_block_layout_matches_dense_mask(doc_ids, block):
     np.testing.assert_array_equal(partial.cpu().numpy(), any_ & ~all_)
 
 
+@given(doc_id_batches(max_len=300), st.sampled_from([1, 16, 64, 128]))
+def test_block_tables_torch_and_numpy_agree(doc_ids, block):
+    """The torch tables (built this way on a GPU) equal the numpy ones (the CPU's)."""
+    lo = pv.piece_starts(doc_ids, device="cpu")
+    full, partial = pv.masks._tiles(lo, block)
+    full_np, partial_np = pv.masks._tiles_numpy(lo.numpy(), block)
+    np.testing.assert_array_equal(full.numpy(), full_np)
+    np.testing.assert_array_equal(partial.numpy(), partial_np)
+    tables = pv.masks._block_tables_numpy(lo.numpy(), block)
+    for i, tiles in enumerate((partial, full, partial.mT, full.mT)):
+        count, idx = pv.masks._ordered(tiles.unsqueeze(1))
+        assert count.is_contiguous() and idx.is_contiguous()
+        assert torch.equal(count, tables[2 * i]) and torch.equal(idx, tables[2 * i + 1])
+
+
 @pytest.mark.parametrize("width, block", [(300, 128), (1024, 128), (257, 64), (64, 128)])
 def test_flex_block_mask_identical_to_create_block_mask(width, block):
     from torch.nn.attention.flex_attention import create_block_mask
