@@ -120,6 +120,8 @@ def machine() -> str:
 def fmt_time(t: float | None) -> str:
     if t is None:
         return "—"
+    if t < 1e-3:
+        return f"{t * 1e6:.0f} µs"
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
