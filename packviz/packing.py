@@ -476,21 +476,29 @@ def _first_fit_flat(
         # rooms only shrank; if k did not run out, every row now has room < s
         return k, max_room if not k else s - 1
     if cand.size:
-        cap = room[cand] // s
-        total = np.cumsum(cap)
-        if total[-1] <= k:
-            cut, rest = cand.size, 0
-        else:
-            cut = int(np.searchsorted(total, k, side="right"))
-            rest = k - (int(total[cut - 1]) if cut else 0)
-        ev.add_rows(cand[:cut], cap[:cut])
-        room[cand[:cut]] -= cap[:cut] * s
-        k -= int(total[cut - 1]) if cut else 0
-        if rest:
-            ev.add(int(cand[cut]), 1, rest)
-            room[cand[cut]] -= rest * s
-            k = 0
+        k, free, m = _fill_lowest(ev, cand, room[cand], s, k)
+        room[cand[:m]] = free[:m]
     return k, int(np.maximum.reduce(room[:n_rows]))
+
+
+def _fill_lowest(ev: _Events, rows, free, s: int, k: int):
+    """Rows ``rows`` (ascending, each with room ``free`` >= s) take k pieces of size s,
+    lowest first, as many as each fits. Records the placements; returns the pieces left,
+    the rooms after and how many rows (a prefix) were used."""
+    cap = free // s
+    total = np.cumsum(cap)
+    if total[-1] <= k:
+        cut, rest = rows.size, 0
+    else:
+        cut = int(np.searchsorted(total, k, side="right"))
+        rest = k - (int(total[cut - 1]) if cut else 0)
+    ev.add_rows(rows[:cut], cap[:cut])
+    free[:cut] -= cap[:cut] * s
+    k -= (int(total[cut - 1]) if cut else 0) + rest
+    if rest:
+        ev.add(int(rows[cut]), 1, rest)
+        free[cut] -= rest * s
+    return k, free, cut + (1 if rest else 0)
 
 
 def _first_fit_few(ev: _Events, s: int, k: int, blocks, top, used: int) -> int:
@@ -526,21 +534,9 @@ def _first_fit_many(ev: _Events, s: int, k: int, blocks, top, used: int) -> int:
         group = cand_blocks[i : i + step]
         rooms = blocks[group]  # a copy, [len(group), bs]
         flat = np.flatnonzero(rooms >= s)
-        cap = rooms.reshape(-1)[flat] // s
-        total = np.cumsum(cap)
-        if total[-1] <= k:
-            cut, rest = flat.size, 0
-        else:
-            cut = int(np.searchsorted(total, k, side="right"))
-            rest = k - (int(total[cut - 1]) if cut else 0)
         rows = group[flat // bs] * bs + flat % bs
-        ev.add_rows(rows[:cut], cap[:cut])
-        rooms.reshape(-1)[flat[:cut]] -= cap[:cut] * s
-        k -= int(total[cut - 1]) if cut else 0
-        if rest:
-            ev.add(int(rows[cut]), 1, rest)
-            rooms.reshape(-1)[flat[cut]] -= rest * s
-            k = 0
+        k, free, m = _fill_lowest(ev, rows, rooms.reshape(-1)[flat], s, k)
+        rooms.reshape(-1)[flat[:m]] = free[:m]
         blocks[group] = rooms
         top[group] = rooms.max(axis=1)
         if not k:
