@@ -8,7 +8,8 @@ pass, about three times the memory traffic.)
 
 Used by :func:`packviz.masks.document_mask` on CUDA tensors when Triton is importable
 (it ships with CUDA builds of torch); ``kernel()`` returns ``None`` otherwise and the
-torch kernels run instead.
+torch kernels run instead. The first call in a process compiles the kernel (about a
+second; Triton caches it on disk for later processes).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def kernel():
         if out.numel():
             grid = (triton.cdiv(n, BLOCK_Q), triton.cdiv(n, BLOCK_K), b)
             lo32 = lo.to(torch.int32).contiguous()
-            _document_mask[grid](lo32, out.view(torch.uint8), n, BQ=BLOCK_Q, BK=BLOCK_K)
+            with torch.cuda.device(lo.device):  # Triton launches on the current device
+                _document_mask[grid](lo32, out.view(torch.uint8), n, BQ=BLOCK_Q, BK=BLOCK_K)
         return out
 
     return launch
