@@ -46,10 +46,16 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _resolve(device) -> torch.device:
+def _resolve(device, doc_ids=None) -> torch.device:
+    """``device``; when None, the accelerator ``doc_ids`` already live on (``cuda:1``
+    stays ``cuda:1``), else the default device."""
     import torch
 
-    return default_device() if device is None else torch.device(device)
+    if device is not None:
+        return torch.device(device)
+    if isinstance(doc_ids, torch.Tensor) and doc_ids.device.type != "cpu":
+        return doc_ids.device
+    return default_device()
 
 
 def _doc_ids_tensor(doc_ids, device) -> torch.Tensor:
@@ -60,7 +66,7 @@ def _doc_ids_tensor(doc_ids, device) -> torch.Tensor:
         raise ValueError(f"doc_ids must be integers, got {t.dtype}")
     if t.ndim not in (1, 2):
         raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(t.shape)}")
-    return t.to(device=_resolve(device), dtype=torch.int64)
+    return t.to(device=_resolve(device, doc_ids), dtype=torch.int64)
 
 
 def _on_accelerator(doc_ids, dev) -> bool:
@@ -83,7 +89,7 @@ def piece_starts(doc_ids, *, device=None) -> torch.Tensor:
     """
     import torch
 
-    dev = _resolve(device)
+    dev = _resolve(device, doc_ids)
     if _on_accelerator(doc_ids, dev):
         d = _doc_ids_tensor(doc_ids, dev)
         return _piece_starts_torch(d.unsqueeze(0))[0] if d.ndim == 1 else _piece_starts_torch(d)
@@ -122,7 +128,7 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     """
     import torch
 
-    dev = _resolve(device)
+    dev = _resolve(device, doc_ids)
     if dev.type == "cpu":  # numpy: a few µs per call instead of tens for small masks
         d = _doc_ids_numpy(doc_ids)
         squeeze = d.ndim == 1
@@ -350,7 +356,7 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
         from torch.nn.attention.flex_attention import BlockMask
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
-    dev = _resolve(device)
+    dev = _resolve(device, doc_ids)
     from_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev)
     host_lo = piece_starts(doc_ids, device="cpu") if from_host else None
     lo = host_lo.to(dev) if from_host else piece_starts(doc_ids, device=dev)

@@ -72,8 +72,9 @@ def test_cuda_equals_cpu_at_scale(batch, width):
     finally:
         pv.masks._USE_TRITON = old
     # torch tensors already on the device stay there
-    on_device = torch.as_tensor(doc_ids, device="cuda")
-    assert torch.equal(pv.document_mask(on_device).cpu(), cpu)
+    on_device = torch.as_tensor(doc_ids, device=f"cuda:{torch.cuda.device_count() - 1}")
+    got = pv.document_mask(on_device)  # device=None: the GPU the doc ids are on
+    assert got.device == on_device.device and torch.equal(got.cpu(), cpu)
     for block in (64, 128):
         full_c, part_c = pv.block_layout(on_device, block_size=block)
         full, part = pv.block_layout(doc_ids, device="cpu", block_size=block)
