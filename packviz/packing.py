@@ -265,13 +265,10 @@ def _runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Events:
-    """Placements recorded as (first row, number of rows, pieces per row), in order.
-
-    Single placements go to plain lists; a batch from ``add_rows`` is kept as arrays with
-    its position among them, and everything becomes arrays once, in ``piece_rows``."""
+    """Placements recorded as (first row, number of rows, pieces per row), in order."""
 
     def __init__(self) -> None:
-        self._batches: list[tuple[int, np.ndarray, np.ndarray]] = []  # (at, rows, per_row)
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._row: list[int] = []
         self._n: list[int] = []
         self._q: list[int] = []
@@ -283,21 +280,21 @@ class _Events:
 
     def add_rows(self, rows: np.ndarray, per_row: np.ndarray) -> None:
         """rows[i] takes per_row[i] pieces (many single-row placements at once)."""
-        self._batches.append((len(self._row), rows, per_row))
+        self._flush()
+        self._chunks.append((rows, np.ones(rows.size, np.int64), per_row))
+
+    def _flush(self) -> None:
+        if self._row:
+            self._chunks.append(tuple(np.array(x, np.int64) for x in (self._row, self._n, self._q)))
+            self._row, self._n, self._q = [], [], []
 
     def piece_rows(self) -> np.ndarray:
-        first, n, q = (np.array(x, dtype=np.int64) for x in (self._row, self._n, self._q))
-        if self._batches:  # splice the batches in at their places
-            cuts = [at for at, _, _ in self._batches]
-            parts = [np.split(a, cuts) for a in (first, n, q)]
-            pieces: list[list[np.ndarray]] = [[], [], []]
-            for i, (_, rows, per_row) in enumerate(self._batches):
-                batch = (rows, np.ones(rows.size, np.int64), per_row)
-                for j in range(3):
-                    pieces[j] += [parts[j][i], batch[j]]
-            for j in range(3):
-                pieces[j].append(parts[j][-1])
-            first, n, q = (np.concatenate(p).astype(np.int64, copy=False) for p in pieces)
+        self._flush()
+        if not self._chunks:
+            return np.zeros(0, dtype=np.int64)
+        first, n, q = (
+            np.concatenate(x).astype(np.int64, copy=False) for x in zip(*self._chunks, strict=True)
+        )
         return np.repeat(expand_ranges(first, n), np.repeat(q, n))
 
 
