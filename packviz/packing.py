@@ -463,20 +463,26 @@ def _first_fit_flat(
     on the rooms now)."""
     cand = (room[:n_rows] >= s).nonzero()[0]
     if k <= _FIRST_FIT_SMALL_RUN:  # every candidate takes a piece: at most k of them
-        first = cand[:k]
-        for r, free in zip(first.tolist(), room[first].tolist(), strict=True):
-            take = min(k, free // s)
-            ev.add(r, 1, take)
-            room[r] = free - take * s
-            k -= take
-            if not k:
-                break
+        k = _take_each(ev, cand[:k], room, s, k)
         # rooms only shrank; if k did not run out, every row now has room < s
         return k, max_room if not k else s - 1
     if cand.size:
         k, free, m = _fill_lowest(ev, cand, room[cand], s, k)
         room[cand[:m]] = free[:m]
     return k, int(np.maximum.reduce(room[:n_rows]))
+
+
+def _take_each(ev: _Events, idx, rooms, s: int, k: int, base: int = 0) -> int:
+    """Rows ``base + idx`` (ascending; ``rooms[idx] >= s``) take pieces of size s in
+    turn, each as many as it fits, until k run out; updates ``rooms``, returns k left."""
+    for r, free in zip(idx.tolist(), rooms[idx].tolist(), strict=True):
+        take = min(k, free // s)
+        ev.add(base + r, 1, take)
+        rooms[r] = free - take * s
+        k -= take
+        if not k:
+            break
+    return k
 
 
 def _fill_lowest(ev: _Events, rows, free, s: int, k: int):
@@ -509,14 +515,8 @@ def _first_fit_few(ev: _Events, s: int, k: int, blocks, top, used: int) -> int:
         if not hit[c]:
             break
         b += c
-        row = blocks[b]
-        for r in (row >= s).nonzero()[0].tolist():
-            take = min(k, int(row[r]) // s)
-            ev.add(b * blocks.shape[1] + r, 1, take)
-            row[r] -= take * s
-            k -= take
-            if not k:
-                break
+        row = blocks[b]  # a view: updates land in the room array
+        k = _take_each(ev, (row >= s).nonzero()[0][:k], row, s, k, b * blocks.shape[1])
         top[b] = np.maximum.reduce(row)
         b += 1
     return k
