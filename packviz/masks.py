@@ -133,15 +133,12 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
         d = _doc_ids_numpy(doc_ids)
         squeeze = d.ndim == 1
         mask = torch.from_numpy(_dense_numpy(np.atleast_2d(d)))
-    elif _on_accelerator(doc_ids, dev):
-        d = _doc_ids_tensor(doc_ids, dev)
-        squeeze = d.ndim == 1
-        mask = _dense_torch(d.reshape(-1, d.shape[-1]))
-    else:  # host input: piece starts by numpy, one copy to the device
-        d = _doc_ids_numpy(doc_ids)
-        squeeze = d.ndim == 1
-        d = np.atleast_2d(d)
-        mask = _dense_torch(d, torch.from_numpy(_piece_starts_numpy(d)).to(dev))
+    else:  # piece starts as piece_starts makes them (host input: numpy, one copy up)
+        lo = piece_starts(doc_ids, device=dev)
+        squeeze = lo.ndim == 1
+        lo = lo.unsqueeze(0) if squeeze else lo
+        d = doc_ids if _on_accelerator(doc_ids, dev) else _doc_ids_numpy(doc_ids)
+        mask = _dense_torch(d.reshape(lo.shape), lo)
     return mask[0] if squeeze else mask
 
 
