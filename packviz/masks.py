@@ -282,12 +282,16 @@ def block_layout(doc_ids, *, block_size: int = 128, device=None):
     return _tiles(lo.unsqueeze(0) if lo.ndim == 1 else lo, block_size)
 
 
+def _check_block_size(block_size) -> None:
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+
+
 def _tiles(lo: torch.Tensor, block_size: int):
     """(full, partial) tiles from the piece starts ``lo`` [B, L]."""
     import torch
 
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    _check_block_size(block_size)
     n = lo.shape[-1]
     nb = -(-n // block_size)
     first = torch.arange(nb, device=lo.device) * block_size  # first slot of each block
@@ -353,16 +357,16 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
         from torch.nn.attention.flex_attention import BlockMask
     except ImportError as exc:  # pragma: no cover - depends on the installed torch
         raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
+    _check_block_size(block_size)
     dev = _resolve(device, doc_ids)
     from_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev)
-    host_lo = piece_starts(doc_ids, device="cpu") if from_host else None
-    lo = host_lo.to(dev) if from_host else piece_starts(doc_ids, device=dev)
-    if lo.ndim == 1:  # lo: what the mask_mod reads, on the device
-        lo, host_lo = lo.unsqueeze(0), None if host_lo is None else host_lo.unsqueeze(0)
+    lo = piece_starts(doc_ids, device="cpu" if from_host else dev)
+    if lo.ndim == 1:
+        lo = lo.unsqueeze(0)
     b, n = lo.shape
-    nb = -(-n // block_size) if isinstance(block_size, int) and block_size > 0 else 0
-    on_host = from_host and b * nb * nb <= _HOST_TILES
-    tables = _block_tables(host_lo if on_host else lo, block_size)
+    on_host = from_host and b * (-(-n // block_size)) ** 2 <= _HOST_TILES
+    dev_lo = lo.to(dev)  # what the mask_mod reads (the same tensor unless from the host)
+    tables = _block_tables(lo if on_host else dev_lo, block_size)
     if on_host:  # one copy for all eight tables, split into views on the device
         flat = torch.cat([t.reshape(-1) for t in tables]).to(dev)
         sizes = [t.numel() for t in tables]
@@ -370,7 +374,7 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
     fields = dict(zip(_TABLES, tables, strict=True))
 
     def mask_mod(b, h, q_idx, kv_idx):
-        return (lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
+        return (dev_lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
 
     try:
         return BlockMask(
@@ -414,8 +418,7 @@ def _block_tables_numpy(lo: np.ndarray, block_size: int) -> list:
 
 def _tiles_numpy(lo: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
     """``_tiles`` in numpy: (full, partial) bool ``[B, nq, nk]`` from piece starts."""
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    _check_block_size(block_size)
     n = lo.shape[-1]
     nb = -(-n // block_size)
     first = np.arange(nb) * block_size
