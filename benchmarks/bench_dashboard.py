@@ -22,6 +22,8 @@ from benchmarks._harness import ROOT, machine, print_table
 def main() -> None:
     from streamlit.testing.v1 import AppTest
 
+    from dashboard.state import kept_key
+
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -29,8 +31,8 @@ def main() -> None:
     rows = []
     for page in ("pages/packing.py", "pages/compare.py"):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-        at.session_state["_keep_corpus_source"] = "Synthetic"
-        at.session_state["_keep_synth_n"] = args.docs
+        at.session_state[kept_key("corpus_source")] = "Synthetic"
+        at.session_state[kept_key("synth_n")] = args.docs
         at.run()
         t0 = time.perf_counter()
         at.switch_page(page).run()

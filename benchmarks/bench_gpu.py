@@ -108,7 +108,7 @@ def main() -> None:
         row = {
             "shape": f"{B}×{L}",
             "gib": round(gib, 3),
-            "pieces": int(pv.layout.piece_lengths(d)[0].size),
+            "pieces": int(pv.pieces.piece_lengths(d)[0].size),
         }
         t_fill, _, _ = _time(
             lambda B=B, L=L: torch.ones(B, L, L, dtype=torch.bool, device=dev),

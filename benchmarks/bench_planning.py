@@ -2,7 +2,8 @@
 
 Workload (design.md): log-normal lengths, median 300, sigma 1.0, clipped to [1, 32768],
 seed 0; N = 10k, 100k, 1M, 10M; L = 2048 and 8192. References in the same run:
-``reference_best_fit_decreasing`` (bisect over a sorted list, one document at a time, in
+``packviz._reference.reference_pack`` with best fit, descending (the library's slow
+reference: split, sort, then one piece at a time with a bisect over the sorted rooms, in
 Python: the bar), and ``np.sort`` of the lengths (how a linear-log step scales).
 
     python benchmarks/bench_planning.py [--sizes 10000 100000 1000000 10000000] [--repeats 3]
@@ -45,18 +46,13 @@ def _pv(spec):
 
 
 def _reference(spec):
-    import numpy as np
+    from packviz._reference import reference_pack
 
-    from packviz._reference import reference_best_fit_decreasing
-
-    lengths = _lengths(spec["n"], spec["L"])
+    lengths = _lengths(spec["n"], spec["L"]).tolist()
     L = spec["L"]
-    # split long documents first (same pieces as overflow="split"), as plain Python ints
-    full, rest = np.divmod(lengths, L)
-    pieces = np.concatenate([np.full(int(full.sum()), L), rest[rest > 0]]).tolist()
-    m = measure(lambda: reference_best_fit_decreasing(pieces, L), spec["repeats"])
-    rows, _ = reference_best_fit_decreasing(pieces, L)
-    return {**m, "rows": rows, "lower_bound": -(-sum(pieces) // L), "lost": 0}
+    m = measure(lambda: reference_pack(lengths, L, "best_fit", "desc"), spec["repeats"])
+    rows = len(reference_pack(lengths, L, "best_fit", "desc"))
+    return {**m, "rows": rows, "lower_bound": -(-sum(lengths) // L), "lost": 0}
 
 
 def _np_sort(spec):
@@ -75,7 +71,7 @@ METHODS = [
     ("pv", {"strategy": "wrapped"}, "packviz wrapped"),
     ("pv", {"strategy": "padded"}, "packviz padded"),
     ("pv", {"strategy": "best_fit", "sort": "none"}, "packviz best_fit, sort=none (online)"),
-    ("reference", {}, "straightforward BFD (bisect, Python)"),
+    ("reference", {}, "reference BFD (_reference.reference_pack, Python)"),
     ("np.sort", {}, "np.sort of the lengths"),
 ]
 

@@ -9,18 +9,35 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.choices import (
+    DISTRIBUTIONS,
+    FIELDS,
+    FORMATS,
+    OVERFLOWS,
+    SORTS,
+    SPLITS,
+    STRATEGIES,
+    Distribution,
+    Field,
+    Format,
+    Overflow,
+    Sort,
+    Split,
+    Strategy,
+)
+from packviz.compare import compare_strategies, sweep
 from packviz.corpus import (
     BUILTIN_CORPORA,
-    DISTRIBUTIONS,
-    SPLITS,
     CorpusError,
     load_builtin,
     read_documents,
     split_text,
     synthetic_lengths,
 )
-from packviz.export import FIELDS, FORMATS, estimate_bytes, from_bytes, load, save, to_bytes
+from packviz.export import estimate_bytes, from_bytes, load, save, to_bytes
+from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
+from packviz.limits import MAX_LEN_LIMIT
 from packviz.masks import (
     additive_mask,
     block_layout,
@@ -31,9 +48,10 @@ from packviz.masks import (
     mask_memory,
     piece_starts,
 )
-from packviz.packing import MAX_LEN_LIMIT, OVERFLOWS, SORTS, STRATEGIES, PackPlan, pack
+from packviz.packing import pack
+from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
-from packviz.stats import LengthSummary, PackStats, compare_strategies, length_summary, sweep
+from packviz.stats import LengthSummary, PackStats, length_summary
 from packviz.tokenize import (
     TokenizerError,
     decode_tokens,
@@ -48,6 +66,17 @@ from packviz.torch_data import PackedDataset, collate, collate_with
 
 __all__ = [
     "BUILTIN_CORPORA",
+    "Distribution",
+    "Field",
+    "Format",
+    "MaskGrids",
+    "Overflow",
+    "Sort",
+    "Split",
+    "Strategy",
+    "mask_grids",
+    "overview_grid",
+    "piece_marks",
     "DISTRIBUTIONS",
     "FIELDS",
     "FORMATS",

@@ -2,13 +2,15 @@
 
 Nothing here is vectorized or clever on purpose: each function is a direct transcription
 of the rule it checks (one piece at a time, one mask cell at a time), so that the fast
-implementations in `packviz.packing`, `packviz.layout` and `packviz.masks` can be compared
-against something obviously right.
+implementations in `packviz.packing` (and its engines in `packviz._fit`),
+`packviz.layout`, `packviz.masks` and `packviz.grids` can be compared against something
+obviously right. The benchmarks time `reference_pack` as the straightforward baseline.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 
 import numpy as np
 
@@ -51,7 +53,10 @@ def reference_pack(lengths, max_len, strategy="best_fit", sort="desc", overflow=
     pieces = reference_order(reference_pieces(lengths, max_len, overflow), len(lengths), sort, seed)
     rows: list[list[tuple[int, int, int]]] = []
     room: list[int] = []
-    by_room: list[tuple[int, int]] = []  # (room, row) sorted, for best fit
+    # best fit: the rows with each room, lowest number first (a heap per room), and the
+    # sorted list of rooms that have rows, so the tightest fit is one bisect away
+    rows_with_room: dict[int, list[int]] = {}
+    rooms: list[int] = []
     for piece in pieces:
         n = piece[2]
         target = None
@@ -64,9 +69,12 @@ def reference_pack(lengths, max_len, strategy="best_fit", sort="desc", overflow=
                     target = r
                     break
         elif strategy == "best_fit":
-            i = bisect.bisect_left(by_room, (n, -1))
-            if i < len(by_room):
-                target = by_room.pop(i)[1]
+            i = bisect.bisect_left(rooms, n)
+            if i < len(rooms):
+                bucket = rows_with_room[rooms[i]]
+                target = heapq.heappop(bucket)
+                if not bucket:
+                    del rows_with_room[rooms.pop(i)]
         elif strategy != "padded":
             raise ValueError(strategy)
         if target is None:
@@ -75,8 +83,11 @@ def reference_pack(lengths, max_len, strategy="best_fit", sort="desc", overflow=
             target = len(rows) - 1
         rows[target].append(piece)
         room[target] -= n
-        if strategy == "best_fit":
-            bisect.insort(by_room, (room[target], target))
+        if strategy == "best_fit" and room[target]:
+            if room[target] not in rows_with_room:
+                rows_with_room[room[target]] = []
+                bisect.insort(rooms, room[target])
+            heapq.heappush(rows_with_room[room[target]], target)
     return rows
 
 
@@ -101,41 +112,6 @@ def _reference_wrapped(lengths, max_len, sort, seed):
             used += n
             s += n
     return rows
-
-
-def reference_best_fit_decreasing(lengths, max_len):
-    """The benchmark's straightforward BFD over whole pieces (all <= max_len), in Python.
-
-    One piece at a time in descending order; rows are kept in buckets by room, with a
-    sorted list of the rooms that have rows, so finding the tightest fit is one bisect.
-    Returns (number of rows, row of each piece).
-    """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    rooms: list[int] = []  # sorted distinct rooms that have open rows
-    rows_with_room: dict[int, list[int]] = {}  # room -> rows (lowest number first)
-    n_rows = 0
-    assignment = [0] * len(lengths)
-    for i in order:
-        n = lengths[i]
-        j = bisect.bisect_left(rooms, n)
-        if j < len(rooms):
-            room = rooms[j]
-            bucket = rows_with_room[room]
-            row = bucket.pop(0) if len(bucket) > 1 else bucket.pop()
-            if not bucket:
-                del rooms[j]
-                del rows_with_room[room]
-        else:
-            room, row = max_len, n_rows
-            n_rows += 1
-        assignment[i] = row
-        left = room - n
-        if left:
-            if left not in rows_with_room:
-                rows_with_room[left] = []
-                bisect.insort(rooms, left)
-            bisect.insort(rows_with_room[left], row)
-    return n_rows, assignment
 
 
 def reference_document_mask(doc_ids):
@@ -181,3 +157,50 @@ def reference_materialize(rows, token_ids, max_len, pad_id):
         "position_ids": np.array(position_ids, dtype=np.int64).reshape(n, max_len),
         "labels": np.array(labels, dtype=np.int64).reshape(n, max_len),
     }
+
+
+def reference_causal_mask(n):
+    """Plain causal mask cell by cell: a query sees every key up to itself."""
+    return np.array([[k <= q for k in range(n)] for q in range(n)], dtype=bool).reshape(n, n)
+
+
+def reference_pool_any(mask, block):
+    """Max-pool a square bool matrix cell by cell: a cell is True when any entry is."""
+    n = mask.shape[0]
+    nb = -(-n // block)
+    out = np.zeros((nb, nb), dtype=bool)
+    for i in range(nb):
+        for j in range(nb):
+            out[i, j] = mask[i * block : (i + 1) * block, j * block : (j + 1) * block].any()
+    return out
+
+
+def reference_mask_grids(doc_ids_row, start, stop, block):
+    """(causal, document, cross) of one row's slots [start, stop), pooled by ``block``,
+    from the cell-by-cell masks."""
+    window = np.asarray(doc_ids_row)[start:stop]
+    document = reference_document_mask(window[None])[0]
+    causal = reference_causal_mask(window.size)
+    return (
+        reference_pool_any(causal, block),
+        reference_pool_any(document, block),
+        reference_pool_any(causal & ~document, block),
+    )
+
+
+def reference_overview_grid(rows, max_len, rows_per_cell, slot_edges):
+    """Fill fraction of each (row block, slot block) cell of a list-of-rows plan, from a
+    dense 0/1 picture of the rows."""
+    dense = np.zeros((len(rows), max_len))
+    for r, pieces in enumerate(rows):
+        col = 0
+        for _, _, length in pieces:
+            dense[r, col : col + length] = 1
+            col += length
+    n_blocks = -(-len(rows) // rows_per_cell)
+    out = np.zeros((n_blocks, len(slot_edges) - 1))
+    for i in range(n_blocks):
+        for j in range(len(slot_edges) - 1):
+            cell = dense[i * rows_per_cell : (i + 1) * rows_per_cell]
+            out[i, j] = cell[:, slot_edges[j] : slot_edges[j + 1]].mean()
+    return out

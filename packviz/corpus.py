@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS: tuple[str, ...] = ("file", "paragraph", "line", "sentence")
+from packviz.choices import DISTRIBUTIONS, SPLITS, Distribution, Split, check_choice
+
 TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".md")
 RECORD_SUFFIXES: tuple[str, ...] = (".jsonl", ".csv", ".parquet")
 SUFFIXES: tuple[str, ...] = TEXT_SUFFIXES + RECORD_SUFFIXES
-DISTRIBUTIONS: tuple[str, ...] = ("lognormal", "exponential", "uniform", "constant")
 #: Largest synthetic corpus (documents).
 MAX_SYNTHETIC_DOCS = 50_000_000
 
@@ -47,6 +47,7 @@ class CorpusError(ValueError):
 
 def load_builtin(name: str) -> list[str]:
     """Documents of a built-in corpus (see `BUILTIN_CORPORA`)."""
+    check_choice("corpus", name, tuple(BUILTIN_CORPORA), error=CorpusError)
     if name == "python-docs":
         from pydoc_data.topics import topics
 
@@ -56,26 +57,25 @@ def load_builtin(name: str) -> list[str]:
         files = sorted(root.glob("*.py"))
         docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
         return [d for d in docs if d.strip()]
-    raise CorpusError(f"unknown corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}")
+    raise AssertionError(name)
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
-def split_text(text: str, by: str = "paragraph") -> list[str]:
+def split_text(text: str, by: Split = "paragraph") -> list[str]:
     """Split text into documents: whole ``file``, blank-line ``paragraph``, ``line``, or
     ``sentence`` (after . ! ?, as in the tutorial). Empty pieces are dropped."""
+    check_choice("split", by, SPLITS, error=CorpusError)
     if by == "file":
         parts = [text]
     elif by == "paragraph":
         parts = _PARAGRAPH.split(text)
     elif by == "line":
         parts = text.splitlines()
-    elif by == "sentence":
-        parts = _SENTENCE.split(text)
     else:
-        raise CorpusError(f"unknown split {by!r}; choose one of {', '.join(SPLITS)}")
+        parts = _SENTENCE.split(text)
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -168,7 +168,7 @@ def _read_parquet(filename: str, data: bytes, field: str) -> list[str]:
 
 
 def read_documents(
-    filename: str, data: bytes, *, split: str = "paragraph", text_field: str = "text"
+    filename: str, data: bytes, *, split: Split = "paragraph", text_field: str = "text"
 ) -> list[str]:
     """Documents from one uploaded file, chosen by its suffix.
 
@@ -180,8 +180,7 @@ def read_documents(
         raise CorpusError(
             f"{filename}: unsupported file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}"
         )
-    if split not in SPLITS:
-        raise CorpusError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    check_choice("split", split, SPLITS, error=CorpusError)
     if suffix == ".parquet":
         if not data:
             raise CorpusError(f"{filename} is empty: upload a file with some text in it")
@@ -206,7 +205,7 @@ def synthetic_lengths(
     median: float = 300,
     sigma: float = 1.0,
     max_length: int = 32768,
-    distribution: str = "lognormal",
+    distribution: Distribution = "lognormal",
     seed: int = 0,
 ) -> np.ndarray:
     """Seeded document lengths (int64, clipped to [1, max_length]) for exploring scale.
@@ -225,10 +224,7 @@ def synthetic_lengths(
         raise CorpusError(f"number of documents must be between 1 and {MAX_SYNTHETIC_DOCS:,}")
     if not median >= 1 or not max_length >= 1 or not sigma >= 0:
         raise CorpusError("median and max_length must be at least 1, sigma non-negative")
-    if distribution not in DISTRIBUTIONS:
-        raise CorpusError(
-            f"unknown distribution {distribution!r}; choose one of {', '.join(DISTRIBUTIONS)}"
-        )
+    check_choice("distribution", distribution, DISTRIBUTIONS, error=CorpusError)
     rng = np.random.default_rng(seed)
     if distribution == "lognormal":
         x = rng.lognormal(np.log(median), sigma, n)

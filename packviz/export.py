@@ -15,8 +15,7 @@ The same arrays give the same bytes: zip entries carry a fixed timestamp.
 
 Example:
     >>> import tempfile, os
-    >>> from packviz.packing import pack
-    >>> from packviz.layout import materialize
+    >>> from packviz import materialize, pack
     >>> a = materialize(pack([3, 2], 4), [[1, 2, 3], [4, 5]], pad_id=0)
     >>> path = os.path.join(tempfile.mkdtemp(), "rows.npz")
     >>> save(a, path, metadata={"note": "demo"})
@@ -31,19 +30,15 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from packviz.layout import (
-    PackedArrays,
-    cu_seqlens_from_doc_ids,
-    cu_seqlens_from_lengths,
-    piece_lengths,
-)
+from packviz.choices import FIELDS, FORMATS, Field, Format, check_choice
+from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids, cu_seqlens_from_lengths
+from packviz.pieces import piece_lengths
 
-FORMATS: tuple[str, ...] = ("npz", "pt", "parquet")
-FIELDS: tuple[str, ...] = ("input_ids", "labels", "position_ids", "doc_ids")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -53,23 +48,15 @@ def _version() -> str:
     return __version__
 
 
-def _format_of(path: str | os.PathLike) -> str:
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix not in FORMATS:
-        raise ValueError(
-            f"unknown file type {Path(path).suffix!r}; use one of "
-            + ", ".join("." + f for f in FORMATS)
-        )
-    return suffix
+def _format_of(path: str | os.PathLike) -> Format:
+    suffix = Path(path).suffix.lower()
+    return check_choice("file type", suffix, tuple("." + f for f in FORMATS))[1:]
 
 
 def _check_fields(arrays: PackedArrays, fields) -> tuple[str, ...]:
     if fields is None:
         return tuple(f for f in FIELDS if getattr(arrays, f) is not None)
-    fields = tuple(fields)
-    unknown = [f for f in fields if f not in FIELDS]
-    if unknown:
-        raise ValueError(f"unknown field(s) {unknown}; choose from {', '.join(FIELDS)}")
+    fields = tuple(check_choice("field", f, FIELDS) for f in fields)
     missing = [f for f in fields if getattr(arrays, f) is None]
     if missing:
         raise ValueError(f"these arrays have no {', '.join(missing)} (a lengths-only plan?)")
@@ -116,7 +103,7 @@ def save(
     arrays: PackedArrays,
     path: str | os.PathLike,
     *,
-    fields=None,
+    fields: Iterable[Field] | None = None,
     metadata: dict | None = None,
     shuffle_seed: int | None = None,
 ) -> None:
@@ -136,15 +123,14 @@ def save(
 
 def to_bytes(
     arrays: PackedArrays,
-    fmt: str,
+    fmt: Format,
     *,
-    fields=None,
+    fields: Iterable[Field] | None = None,
     metadata: dict | None = None,
     shuffle_seed: int | None = None,
 ) -> bytes:
     """The file contents `save` would write, for a download button."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_choice("format", fmt, FORMATS)
     if shuffle_seed is not None:
         arrays = shuffle_rows(arrays, shuffle_seed)
     fields = _check_fields(arrays, fields)
@@ -220,10 +206,9 @@ def load(path: str | os.PathLike) -> PackedArrays:
     return from_bytes(data, fmt)
 
 
-def from_bytes(data: bytes, fmt: str) -> PackedArrays:
+def from_bytes(data: bytes, fmt: Format) -> PackedArrays:
     """Parse the contents of a `save`d file of format ``fmt``."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_choice("format", fmt, FORMATS)
     try:
         return {"npz": _from_npz, "pt": _from_pt, "parquet": _from_parquet}[fmt](data)
     except Exception as exc:  # any parse failure (corrupt zip, pickle refused, ...) is bad input
@@ -297,10 +282,9 @@ def _from_parquet(data: bytes) -> PackedArrays:
     return _assemble(lambda k: extra[k] if k in extra else column(k), meta, max_seqlen)
 
 
-def estimate_bytes(n_rows: int, max_len: int, fmt: str, fields=FIELDS) -> int:
+def estimate_bytes(n_rows: int, max_len: int, fmt: Format, fields: Iterable[Field] = FIELDS) -> int:
     """Approximate file size before building it (parquet: an upper bound, uncompressed)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_choice("format", fmt, FORMATS)
     body = 4 * n_rows * max_len * len(tuple(fields))
     overhead = {"npz": 2048, "pt": 4096, "parquet": 8192}[fmt]
     return body + 8 * n_rows + overhead

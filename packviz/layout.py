@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from packviz.packing import PackPlan, expand_ranges
+from packviz._ranges import expand_ranges
+from packviz.pieces import piece_lengths
+from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
 
 IGNORE_INDEX = -100
@@ -80,53 +82,9 @@ class PackedArrays:
         return int(self.metadata["max_len"])
 
     @property
-    def seq_lengths(self) -> list[np.ndarray]:
-        """Lengths of the pieces in each row (from ``doc_ids``)."""
-        return _lengths_by_row(self.doc_ids)
-
-    @property
     def nbytes(self) -> int:
         arrays = (self.input_ids, self.doc_ids, self.position_ids, self.labels, self.cu_seqlens)
         return sum(a.nbytes for a in arrays if a is not None)
-
-
-def piece_spans(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, first slot, last slot) of every real piece, in row-major order.
-
-    A piece is a run of equal non-negative ``doc_ids``; padding (-1) is not a piece.
-
-    >>> [x.tolist() for x in piece_spans(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))]
-    [[0, 0, 1], [0, 3, 0], [2, 4, 5]]
-    """
-    doc_ids = np.asarray(doc_ids)
-    real = doc_ids >= 0
-    head = real.copy()
-    head[:, 1:] &= doc_ids[:, 1:] != doc_ids[:, :-1]
-    tail = real.copy()  # last slot of a piece
-    tail[:, :-1] &= doc_ids[:, :-1] != doc_ids[:, 1:]
-    rows, first = np.nonzero(head)
-    return rows.astype(np.int64), first.astype(np.int64), np.nonzero(tail)[1].astype(np.int64)
-
-
-def piece_lengths(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lengths of the real pieces of every row, flat in row order, and pieces per row.
-
-    >>> flat, per_row = piece_lengths(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
-    >>> flat.tolist(), per_row.tolist()
-    ([3, 2, 6], [2, 1])
-    """
-    rows, first, last = piece_spans(doc_ids)
-    return last - first + 1, np.bincount(rows, minlength=np.shape(doc_ids)[0]).astype(np.int64)
-
-
-def _lengths_by_row(doc_ids: np.ndarray) -> list[np.ndarray]:
-    flat, per_row = piece_lengths(doc_ids)
-    return np.split(flat, np.cumsum(per_row)[:-1]) if per_row.size else []
-
-
-def row_boundaries(doc_ids: np.ndarray) -> list[np.ndarray]:
-    """Per row, the piece boundaries ``[0, e1, e2, ..., fill]`` (padding excluded)."""
-    return [np.concatenate(([0], np.cumsum(r))) for r in _lengths_by_row(doc_ids)]
 
 
 def cu_seqlens_from_lengths(lengths: np.ndarray) -> np.ndarray:
@@ -230,18 +188,19 @@ def materialize(
     def fill(r0: int) -> None:
         r1 = min(n, r0 + rows_per_block)
         p0, p1 = int(row_first[r0]), int(row_first[r1])
-        views = [None if a is None else a[r0 * width : r1 * width] for a in flat]
+        out = [None if a is None else a[r0 * width : r1 * width] for a in flat]
         _fill_block(
-            r0,
-            r1,
-            width,
-            out_row[p0:p1] - r0,
-            doc[p0:p1],
-            length[p0:p1],
-            None if src is None else src[p0:p1],
+            _Block(
+                n_rows=r1 - r0,
+                width=width,
+                row=out_row[p0:p1] - r0,
+                doc=doc[p0:p1],
+                length=length[p0:p1],
+                src=None if src is None else src[p0:p1],
+            ),
             ids,
             int(pad_id),
-            *views,
+            *out,
         )
 
     blocks = range(0, n, rows_per_block)
@@ -266,11 +225,30 @@ def materialize(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """The pieces of one block of output rows: ``row`` counts from the block's first row,
+    ``src`` is each piece's first token in the flat token values (None: no token ids)."""
+
+    n_rows: int
+    width: int
+    row: np.ndarray
+    doc: np.ndarray
+    length: np.ndarray
+    src: np.ndarray | None
+
+
 def _fill_block(
-    r0, r1, width, row, doc, length, src, ids, pad_id, doc_out, pos_out, ids_out, lab_out
-):
-    """Fill rows [r0, r1) (flat views) from their pieces; ``row`` is relative to r0."""
-    n = r1 - r0
+    block: _Block,
+    ids: TokenIds | None,
+    pad_id: int,
+    doc_out: np.ndarray,
+    pos_out: np.ndarray,
+    ids_out: np.ndarray | None,
+    lab_out: np.ndarray | None,
+) -> None:
+    """Fill one block of rows (flat views of the outputs) from its pieces."""
+    n, width, row, length = block.n_rows, block.width, block.row, block.length
     m = n * width
     n_pieces = row.size
     # segments: each row's pieces, then its padding tail (possibly empty)
@@ -284,7 +262,7 @@ def _fill_block(
     seg_len[at_tail] = width - fill
     heads = np.cumsum(seg_len) - seg_len
     seg_doc = np.full(n_seg, -1, dtype=doc_out.dtype)
-    seg_doc[at_piece] = doc
+    seg_doc[at_piece] = block.doc
     np.copyto(doc_out, np.repeat(seg_doc, seg_len))
 
     tails = at_tail[fill < width]
@@ -303,7 +281,7 @@ def _fill_block(
     # source index of every slot: segment source start + distance from the segment head
     index = np.intp  # numpy's native index type: no conversion inside take
     seg_src = np.zeros(n_seg, dtype=index)
-    seg_src[at_piece] = src
+    seg_src[at_piece] = block.src
     gather = np.repeat(seg_src - heads.astype(index), seg_len)
     gather += _arange(m, index)
     gather[pad_slots] = 0  # a valid index; padding is written below
@@ -350,5 +328,6 @@ def _gather(values: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
             torch.from_numpy(values), 0, torch.from_numpy(index), out=torch.from_numpy(out)
         )
     else:
-        np.take(values, index, out=out, mode="wrap")  # indices are valid; "wrap" has
-        # the fastest loop of numpy's modes (0.55 vs 0.9 ns per slot with int32 "clip")
+        # indices are valid, so every mode gives the same result; "wrap" has numpy's
+        # fastest inner loop (benchmarks/RESULTS.md, "materialize")
+        np.take(values, index, out=out, mode="wrap")

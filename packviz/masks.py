@@ -33,10 +33,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz import _triton
-from packviz.layout import piece_spans
+from packviz.pieces import block_tiles, check_block_size, piece_spans, piece_start_slots
 
 if TYPE_CHECKING:
     import torch
+    from torch.nn.attention.flex_attention import BlockMask
+
+    #: ``[L]`` or ``[B, L]`` integers: a nested list, a numpy array or a torch tensor.
+    DocIds = np.ndarray | torch.Tensor | list
+    #: As torch takes it; None = the doc ids' accelerator, else CUDA when available.
+    Device = torch.device | str | None
 
 
 def default_device() -> torch.device:
@@ -58,15 +64,31 @@ def _resolve(device, doc_ids=None) -> torch.device:
     return default_device()
 
 
-def _doc_ids_tensor(doc_ids, device) -> torch.Tensor:
+def _check_doc_ids(integer: bool, dtype, shape: tuple) -> None:
+    """The one check of doc ids, for numpy arrays and tensors alike."""
+    if not integer:
+        raise ValueError(f"doc_ids must be integers, got {dtype}")
+    if len(shape) not in (1, 2):
+        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(shape)}")
+
+
+def _doc_ids_tensor(doc_ids: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Doc ids already on an accelerator, checked, as int64 there."""
     import torch
 
-    t = torch.as_tensor(np.asarray(doc_ids) if not isinstance(doc_ids, torch.Tensor) else doc_ids)
-    if t.dtype.is_floating_point or t.dtype == torch.bool or t.dtype.is_complex:
-        raise ValueError(f"doc_ids must be integers, got {t.dtype}")
-    if t.ndim not in (1, 2):
-        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(t.shape)}")
-    return t.to(device=_resolve(device, doc_ids), dtype=torch.int64)
+    t = doc_ids
+    integer = not (t.dtype.is_floating_point or t.dtype == torch.bool or t.dtype.is_complex)
+    _check_doc_ids(integer, t.dtype, tuple(t.shape))
+    return t.to(device=device, dtype=torch.int64)
+
+
+def _doc_ids_numpy(doc_ids) -> np.ndarray:
+    """Host doc ids (lists, numpy, CPU or GPU tensors brought over), checked, as numpy."""
+    import torch
+
+    d = doc_ids.cpu().numpy() if isinstance(doc_ids, torch.Tensor) else np.asarray(doc_ids)
+    _check_doc_ids(d.dtype != bool and d.dtype.kind in "iu", d.dtype, d.shape)
+    return d
 
 
 def _on_accelerator(doc_ids, dev) -> bool:
@@ -78,7 +100,7 @@ def _on_accelerator(doc_ids, dev) -> bool:
     )
 
 
-def piece_starts(doc_ids, *, device=None) -> torch.Tensor:
+def piece_starts(doc_ids: DocIds, *, device: Device = None) -> torch.Tensor:
     """For every slot, the first slot of its piece (a padding slot is its own start).
 
     Host input (lists, numpy, CPU tensors) is scanned with numpy and copied to ``device``
@@ -94,18 +116,8 @@ def piece_starts(doc_ids, *, device=None) -> torch.Tensor:
         d = _doc_ids_tensor(doc_ids, dev)
         return _piece_starts_torch(d.unsqueeze(0))[0] if d.ndim == 1 else _piece_starts_torch(d)
     d = _doc_ids_numpy(doc_ids)
-    lo = _piece_starts_numpy(np.atleast_2d(d)).reshape(d.shape)
+    lo = piece_start_slots(np.atleast_2d(d)).reshape(d.shape)
     return torch.from_numpy(lo).to(dev)
-
-
-def _piece_starts_numpy(d: np.ndarray) -> np.ndarray:
-    """Piece starts of ``[B, L]`` doc ids (int64), as numpy."""
-    b, n = d.shape
-    head = np.ones((b, n), dtype=bool)
-    if n > 1:
-        np.not_equal(d[:, 1:], d[:, :-1], out=head[:, 1:])
-        head[:, 1:] |= d[:, 1:] < 0
-    return np.maximum.accumulate(np.where(head, np.arange(n), 0), axis=1)
 
 
 def _piece_starts_torch(d: torch.Tensor) -> torch.Tensor:
@@ -120,7 +132,7 @@ def _piece_starts_torch(d: torch.Tensor) -> torch.Tensor:
     return torch.where(head, ar, torch.zeros_like(ar)).cummax(dim=1).values
 
 
-def document_mask(doc_ids, *, device=None) -> torch.Tensor:
+def document_mask(doc_ids: DocIds, *, device: Device = None) -> torch.Tensor:
     """Bool mask ``[B, L, L]`` (``[L, L]`` for 1-D input); True = query may attend to key.
 
     >>> document_mask([[4, 4, 9, -1]]).int()[0].tolist()
@@ -129,7 +141,7 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
     import torch
 
     dev = _resolve(device, doc_ids)
-    if dev.type == "cpu":  # numpy: a few µs per call instead of tens for small masks
+    if dev.type == "cpu":  # numpy: far less per-call overhead than torch for small masks
         d = _doc_ids_numpy(doc_ids)
         squeeze = d.ndim == 1
         mask = torch.from_numpy(_dense_numpy(np.atleast_2d(d)))
@@ -140,17 +152,6 @@ def document_mask(doc_ids, *, device=None) -> torch.Tensor:
         d = doc_ids if _on_accelerator(doc_ids, dev) else _doc_ids_numpy(doc_ids)
         mask = _dense_torch(d.reshape(lo.shape), lo)
     return mask[0] if squeeze else mask
-
-
-def _doc_ids_numpy(doc_ids) -> np.ndarray:
-    import torch
-
-    d = doc_ids.cpu().numpy() if isinstance(doc_ids, torch.Tensor) else np.asarray(doc_ids)
-    if d.dtype == bool or d.dtype.kind not in "iu":
-        raise ValueError(f"doc_ids must be integers, got {d.dtype}")
-    if d.ndim not in (1, 2):
-        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {tuple(d.shape)}")
-    return d
 
 
 #: Mask cells that cost about as much as one Python-level block copy: on the CPU a copy
@@ -177,7 +178,7 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
                 mask[r, s : e + 1, s : e + 1] = tri[: e - s + 1, : e - s + 1]
     else:  # key >= piece start of the query, and key <= query
         keys = np.arange(n, dtype=np.int32)
-        lo = _piece_starts_numpy(d).astype(np.int32)
+        lo = piece_start_slots(d).astype(np.int32)
         mask = keys[None, None, :] >= lo[:, :, None]
         np.logical_and(mask, keys[None, None, :] <= keys[None, :, None], out=mask)
     if n:
@@ -240,7 +241,7 @@ def _dense_torch(d, lo: torch.Tensor | None = None) -> torch.Tensor:
     return mask
 
 
-def causal_mask(max_len: int, *, device=None) -> torch.Tensor:
+def causal_mask(max_len: int, *, device: Device = None) -> torch.Tensor:
     """Plain causal bool mask ``[L, L]`` (what packing without a document mask allows).
 
     >>> causal_mask(3).int().tolist()
@@ -253,7 +254,7 @@ def causal_mask(max_len: int, *, device=None) -> torch.Tensor:
     return torch.ones(max_len, max_len, dtype=torch.bool, device=_resolve(device)).tril_()
 
 
-def additive_mask(mask: torch.Tensor, dtype=None) -> torch.Tensor:
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """0 where ``mask`` is True, -inf elsewhere, for eager / SDPA attention.
 
     >>> additive_mask(causal_mask(2)).tolist()
@@ -266,7 +267,9 @@ def additive_mask(mask: torch.Tensor, dtype=None) -> torch.Tensor:
     return out.masked_fill_(mask, 0.0)
 
 
-def block_layout(doc_ids, *, block_size: int = 128, device=None):
+def block_layout(
+    doc_ids: DocIds, *, block_size: int = 128, device: Device = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Block-level view of the document mask: ``(full, partial)``, torch bool tensors
     ``[B, nq, nk]`` on ``device`` (``nq = nk = ceil(L / block_size)``).
 
@@ -277,21 +280,16 @@ def block_layout(doc_ids, *, block_size: int = 128, device=None):
     >>> full[0].int().tolist(), partial[0].int().tolist()
     ([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
     """
-
+    block_size = check_block_size(block_size)
     lo = piece_starts(doc_ids, device=device)
     return _tiles(lo.unsqueeze(0) if lo.ndim == 1 else lo, block_size)
 
 
-def _check_block_size(block_size) -> None:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-
-
 def _tiles(lo: torch.Tensor, block_size: int):
-    """(full, partial) tiles from the piece starts ``lo`` [B, L]."""
+    """(full, partial) tiles from the piece starts ``lo`` [B, L], on ``lo``'s device:
+    `packviz.pieces.block_tiles` in torch."""
     import torch
 
-    _check_block_size(block_size)
     n = lo.shape[-1]
     nb = -(-n // block_size)
     first = torch.arange(nb, device=lo.device) * block_size  # first slot of each block
@@ -325,9 +323,9 @@ def _ordered(dense: torch.Tensor):
 
 
 #: Largest batch × tiles² for which a BlockMask asked for on an accelerator, from host
-#: doc ids, is tabled on the host and sent in one copy: there the few dozen tiny kernel
-#: launches cost more than the work. On an H100 (benchmarks/RESULTS.md) the host won up to
-#: 4,096 tiles (0.6-0.8 ms vs 0.9-1.0 ms) and lost from 32,768 (2.9 ms vs 1.6 ms).
+#: doc ids, is tabled on the host and sent in one copy: for small masks the few dozen
+#: tiny kernel launches cost more than the work (the crossover was measured on an H100:
+#: benchmarks/RESULTS.md, "GPU").
 _HOST_TILES = 1 << 13
 
 _TABLES = (
@@ -342,22 +340,18 @@ _TABLES = (
 )
 
 
-def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
+def flex_block_mask(doc_ids: DocIds, *, device: Device = None, block_size: int = 128) -> BlockMask:
     """FlexAttention ``BlockMask`` for the document mask, built from the piece starts.
 
     Identical to ``create_block_mask`` with a document ``mask_mod`` (tested, all eight
     tables), but with O((L / block_size)²) work instead of one ``mask_mod`` call per
     (query, key) element. On an accelerator with doc ids on the host, small masks are
-    tabled on the host and sent in one copy. Needs ``torch.nn.attention.flex_attention``
-    (torch 2.5+).
+    tabled on the host and sent in one copy.
     """
     import torch
+    from torch.nn.attention.flex_attention import BlockMask
 
-    try:
-        from torch.nn.attention.flex_attention import BlockMask
-    except ImportError as exc:  # pragma: no cover - depends on the installed torch
-        raise RuntimeError("this torch has no FlexAttention (needs torch >= 2.5)") from exc
-    _check_block_size(block_size)
+    block_size = check_block_size(block_size)
     dev = _resolve(device, doc_ids)
     from_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev)
     lo = piece_starts(doc_ids, device="cpu" if from_host else dev)
@@ -376,21 +370,16 @@ def flex_block_mask(doc_ids, *, device=None, block_size: int = 128):
     def mask_mod(b, h, q_idx, kv_idx):
         return (dev_lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
 
-    try:
-        return BlockMask(
-            seq_lengths=(n, n), BLOCK_SIZE=(block_size, block_size), mask_mod=mask_mod, **fields
-        )
-    except TypeError:  # pragma: no cover - a torch whose BlockMask takes other fields
-        return BlockMask.from_kv_blocks(
-            *tables[:4], BLOCK_SIZE=block_size, mask_mod=mask_mod, seq_lengths=(n, n)
-        )
+    return BlockMask(
+        seq_lengths=(n, n), BLOCK_SIZE=(block_size, block_size), mask_mod=mask_mod, **fields
+    )
 
 
 def _block_tables(lo: torch.Tensor, block_size: int) -> list:
     """The eight BlockMask tables (``_TABLES`` order, int32 tensors on ``lo``'s device)
     from the piece starts ``lo`` ``[B, L]``: the key side from the tiles, the query side
     (for the backward pass) from the transposed tiles — no dense round trip. On the CPU
-    in numpy (a µs per op instead of several for small torch tensors)."""
+    in numpy (less per-op overhead than small torch tensors)."""
     if lo.device.type == "cpu":
         return _block_tables_numpy(lo.numpy(), block_size)
     full, partial = _tiles(lo, block_size)
@@ -404,7 +393,7 @@ def _block_tables_numpy(lo: np.ndarray, block_size: int) -> list:
     """``_block_tables`` for piece starts on the host, as CPU tensors."""
     import torch
 
-    full, partial = _tiles_numpy(lo, block_size)
+    full, partial = block_tiles(lo, block_size)
     out = []
     for tiles in (partial, full, partial.transpose(0, 2, 1), full.transpose(0, 2, 1)):
         tiles = tiles[:, None]  # one head
@@ -416,27 +405,9 @@ def _block_tables_numpy(lo: np.ndarray, block_size: int) -> list:
     return out
 
 
-def _tiles_numpy(lo: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_tiles`` in numpy: (full, partial) bool ``[B, nq, nk]`` from piece starts."""
-    _check_block_size(block_size)
-    n = lo.shape[-1]
-    nb = -(-n // block_size)
-    first = np.arange(nb) * block_size
-    last = np.minimum(first + block_size, n) - 1
-    whole = (last - first + 1) == block_size  # a tile past L is padded: never full
-    full = (
-        (lo[:, last][:, :, None] <= first[None, None, :])
-        & (first[:, None] >= last[None, :])
-        & (whole[:, None] & whole[None, :])
-    )
-    q_star = np.maximum(first[:, None], first[None, :])  # first query at/after the keys
-    reach = q_star <= last[:, None]
-    lo_star = lo[:, np.minimum(q_star, n - 1)]  # [B, nq, nk]
-    partial = reach & (lo_star <= last[None, None, :]) & ~full
-    return full, partial
-
-
-def mask_memory(max_len: int, n_pieces: int, *, batch: int = 1, block_size: int = 128) -> dict:
+def mask_memory(
+    max_len: int, n_pieces: int, *, batch: int = 1, block_size: int = 128
+) -> dict[str, int]:
     """Bytes each mask format needs for ``batch`` rows of ``max_len`` slots.
 
     >>> mask_memory(8192, 20)["dense_bool"] == 8192 * 8192

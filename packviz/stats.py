@@ -1,10 +1,12 @@
-"""Efficiency statistics of a plan, and comparisons across strategies and max lengths.
+"""What a plan costs and loses (`PackStats`), and what a corpus looks like before packing
+(`LengthSummary`).
 
-Everything here is computed from the plan (lengths and placements), never from token
-arrays, so it is exact and instant even for millions of documents.
+Everything here is computed from lengths and placements, never from token arrays, so it
+is exact and instant even for millions of documents. Comparisons across strategies and
+max lengths live in `packviz.compare`.
 
 Example:
-    >>> from packviz.packing import pack
+    >>> from packviz import pack
     >>> s = pack([5, 3, 6, 2, 12], 8).stats()
     >>> s.n_rows, s.lower_bound_rows, s.packed_tokens, s.lost_tokens, s.split_docs
     (4, 4, 28, 0, 1)
@@ -14,12 +16,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from packviz.packing import STRATEGIES, PackPlan, as_lengths, pack
+from packviz.choices import Overflow, Sort, Strategy
+from packviz.limits import as_lengths
+
+if TYPE_CHECKING:
+    from packviz.plan import PackPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +39,9 @@ class PackStats:
     with a plain causal mask over the whole row, L(L+1)/2 per row.
     """
 
-    strategy: str
-    sort: str
-    overflow: str
+    strategy: Strategy
+    sort: Sort
+    overflow: Overflow
     max_len: int
     n_docs: int
     n_empty_docs: int
@@ -63,6 +69,12 @@ class PackStats:
         return self.n_rows - self.lower_bound_rows
 
     @property
+    def lower_bound_gap(self) -> float:
+        """``rows_over_lower_bound`` as a fraction of the lower bound (0.0 when it is 0)."""
+        lb = self.lower_bound_rows
+        return self.rows_over_lower_bound / lb if lb else 0.0
+
+    @property
     def slots(self) -> int:
         return self.n_rows * self.max_len
 
@@ -75,6 +87,7 @@ class PackStats:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["rows_over_lower_bound"] = self.rows_over_lower_bound
+        d["lower_bound_gap"] = self.lower_bound_gap
         return d
 
 
@@ -119,55 +132,6 @@ def plan_stats(plan: PackPlan) -> PackStats:
         attention_pairs_document=pairs_doc,
         attention_pairs_causal=plan.n_rows * (L * (L + 1) // 2),
     )
-
-
-def compare_strategies(
-    lengths: object,
-    max_len: int,
-    *,
-    strategies: Iterable[str] = STRATEGIES,
-    sort: str = "desc",
-    overflow: str = "split",
-    seed: int = 0,
-) -> list[PackStats]:
-    """Statistics of every strategy on the same lengths and settings.
-
-    >>> [s.n_rows for s in compare_strategies([5, 3, 6, 2], 8)]
-    [3, 2, 2, 2, 4]
-    """
-    lengths = as_lengths(lengths)
-    return [
-        pack(lengths, max_len, strategy=s, sort=sort, overflow=overflow, seed=seed).stats()
-        for s in strategies
-    ]
-
-
-def sweep(
-    lengths: object,
-    max_lens: Iterable[int],
-    *,
-    strategies: Iterable[str] = STRATEGIES,
-    sort: str = "desc",
-    overflow: str = "split",
-    seed: int = 0,
-    progress: Callable[[int, int, int, str], None] | None = None,
-) -> list[PackStats]:
-    """Statistics for every (max length, strategy) pair, max length outermost.
-
-    ``progress(done, total, max_len, strategy)`` is called after each packing.
-
-    >>> [(s.max_len, s.strategy, s.n_rows) for s in sweep([5, 3, 6], [4, 8], strategies=["best_fit"])]
-    [(4, 'best_fit', 4), (8, 'best_fit', 2)]
-    """
-    lengths = as_lengths(lengths)
-    todo = [(m, s) for m in max_lens for s in strategies]
-    out = []
-    for i, (m, strategy) in enumerate(todo):
-        plan = pack(lengths, m, strategy=strategy, sort=sort, overflow=overflow, seed=seed)
-        out.append(plan.stats())
-        if progress is not None:
-            progress(i + 1, len(todo), m, strategy)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

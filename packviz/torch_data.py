@@ -54,10 +54,8 @@ class PackedDataset:
 
 
 def collate(batch: list[dict], *, attention: str | None = "varlen") -> dict:
-    """Stack rows into long tensors and add the attention inputs (see module docstring).
-
-    Use ``functools.partial(collate, attention="document")`` for a dense mask.
-    """
+    """Stack rows into long tensors and add the attention inputs (see module docstring);
+    `collate_with` fixes the choice for a ``DataLoader``."""
     import torch
 
     if attention not in ATTENTION:

@@ -3,18 +3,18 @@
 import pandas as pd
 import streamlit as st
 
-import dashboard_state as ds
-from packviz import figures
+from dashboard import cached, figures, state
+from dashboard.corpus import current_corpus
 
 SWEEP_MAX_LENS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 AUTO_SWEEP_DOCS = 200_000
 
-s = ds.page_settings()
-corpus = ds.current_corpus()
+s = state.page_settings()
+corpus = current_corpus()
 st.title("Compare")
 st.caption(f"{corpus.label} · max length {s.max_len:,} · sort {s.sort}, overflow {s.overflow}")
 
-strategies, skipped = ds.compare_strategies_for(corpus, s)
+strategies, skipped = cached.compare_strategies_for(corpus, s)
 if skipped:
     st.warning(
         f"Left out {' and '.join(f'`{x}`' for x in skipped)}: with sort `{s.sort}` they run "
@@ -24,7 +24,7 @@ if skipped:
         f'sort="{s.sort}")` from the library.'
     )
 with st.spinner("Packing with every strategy…"):
-    stats = ds.compare(corpus, s, strategies)
+    stats = cached.compare(corpus, s, strategies)
 by = {x.strategy: x for x in stats}
 padded = by["padded"]
 current = by.get(s.strategy) if s.strategy != "padded" else None
@@ -106,6 +106,6 @@ if run:
     def _progress(done: int, total: int, max_len: int, strategy: str) -> None:
         bar.progress(done / total, text=f"Sweeping… max length {max_len:,}, {strategy}")
 
-    points = ds.sweep(corpus, s, SWEEP_MAX_LENS, strategies, progress=_progress)
+    points = cached.sweep(corpus, s, SWEEP_MAX_LENS, strategies, progress=_progress)
     bar.empty()
     st.plotly_chart(figures.sweep_figure(points), key="sweep")

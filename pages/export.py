@@ -4,29 +4,35 @@ import json
 
 import streamlit as st
 
-import dashboard_state as ds
 import packviz as pv
+from dashboard import cached, state
+from dashboard.corpus import current_corpus
+from dashboard.errors import stop_with
 
 MAX_EXPORT_BYTES = 1 << 30
 
-s = ds.page_settings()
-corpus = ds.current_corpus()
+s = state.page_settings()
+corpus = current_corpus()
 st.title("Export")
-plan, stats = ds.plan_for(corpus, s)
+plan, stats = cached.plan_for(corpus, s)
 
 fields_available = [f for f in pv.FIELDS if corpus.has_text or f not in ("input_ids", "labels")]
 if not corpus.has_text:
     st.info("Synthetic corpus: no text, so input_ids and labels are not available.")
 c = st.columns(2)
 fmt = c[0].radio(
-    "Format", pv.FORMATS, horizontal=True, format_func=lambda f: "." + f, **ds.bind("export_format")
+    "Format",
+    pv.FORMATS,
+    horizontal=True,
+    format_func=lambda f: "." + f,
+    **state.bind("export_format"),
 )
-if ds.get("export_fields") is None or not set(ds.get("export_fields")) <= set(fields_available):
-    ds.put("export_fields", list(fields_available))
-fields = c[1].multiselect("Fields", fields_available, **ds.bind("export_fields"))
+chosen = state.get("export_fields")
+if chosen is None or not set(chosen) <= set(fields_available):
+    state.put("export_fields", list(fields_available))
+fields = c[1].multiselect("Fields", fields_available, **state.bind("export_fields"))
 if not fields:
-    st.error("Choose at least one field to export.")
-    st.stop()
+    stop_with("Choose at least one field to export.")
 
 size = pv.estimate_bytes(stats.n_rows, s.max_len, fmt, fields)
 st.metric(
@@ -36,30 +42,23 @@ st.metric(
     delta_color="off",
 )
 if size > MAX_EXPORT_BYTES:
-    st.error(
+    stop_with(
         f"The file would be about {size / 2**30:.1f} GiB, too big to build in the browser. "
         "Pick fewer fields or a smaller corpus, or export with the library: "
         "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
     )
-    st.stop()
 
+# the plan's own settings travel with the arrays (metadata["plan"]); these are the rest
 metadata = {
-    "settings": {
-        "max_len": s.max_len,
-        "strategy": s.strategy,
-        "sort": s.sort,
-        "overflow": s.overflow,
-        "seed": s.seed,
-    },
     "statistics": stats.as_dict(),
     "corpus": corpus.label,
-    "tokenizer_fingerprint": pv.tokenizer_fingerprint(corpus.tokenizer)
-    if corpus.tokenizer is not None
-    else None,
+    "tokenizer_fingerprint": None
+    if corpus.tokenizer is None
+    else pv.tokenizer_fingerprint(corpus.tokenizer),
     "pad_id": corpus.pad_id,
 }
 with st.expander("Metadata written into the file"):
-    st.code(json.dumps(metadata, indent=2, default=str), language="json")
+    st.code(json.dumps({"plan": plan.settings(), **metadata}, indent=2), language="json")
 
 
 def build() -> bytes:

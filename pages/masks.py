@@ -3,32 +3,38 @@
 import numpy as np
 import streamlit as st
 
-import dashboard_state as ds
 import packviz as pv
-from packviz import figures
+from dashboard import cached, devices, figures, state
+from dashboard.corpus import current_corpus
 
 DENSE_LIMIT = 8192  # build dense [L, L] masks up to here (64 MiB bool)
 
-s = ds.page_settings()
-corpus = ds.current_corpus()
+s = state.page_settings()
+corpus = current_corpus()
 st.title("Masks")
-plan, stats = ds.plan_for(corpus, s)
+plan, stats = cached.plan_for(corpus, s)
 if stats.n_rows == 0:
     st.info("The plan has no rows.")
     st.stop()
 
 c = st.columns([1, 1, 2])
 pieces_per_row = plan.pieces_per_row
-if "_keep_mask_row" not in st.session_state:  # start on the row with the most pieces
-    ds.put("mask_row", int(np.argmax(pieces_per_row)))
-ds.put("mask_row", min(int(ds.get("mask_row")), stats.n_rows - 1))
+if not state.is_set("mask_row"):  # start on the row with the most pieces
+    state.put("mask_row", int(np.argmax(pieces_per_row)))
+state.put("mask_row", min(int(state.get("mask_row")), stats.n_rows - 1))
 r = int(
-    c[0].number_input("Row", min_value=0, max_value=stats.n_rows - 1, step=1, **ds.bind("mask_row"))
+    c[0].number_input(
+        "Row", min_value=0, max_value=stats.n_rows - 1, step=1, **state.bind("mask_row")
+    )
 )
-ds.put("mask_start", min(int(ds.get("mask_start")), s.max_len - 1))
+state.put("mask_start", min(int(state.get("mask_start")), s.max_len - 1))
 start = int(
     c[1].number_input(
-        "Zoom: first slot", min_value=0, max_value=s.max_len - 1, step=64, **ds.bind("mask_start")
+        "Zoom: first slot",
+        min_value=0,
+        max_value=s.max_len - 1,
+        step=64,
+        **state.bind("mask_start"),
     )
 )
 span = c[2].select_slider(
@@ -37,7 +43,7 @@ span = c[2].select_slider(
     value=512,
     key="mask_span",
 )
-row = ds.rows_window(corpus, s, plan, r, r + 1, with_ids=False)  # doc_ids only
+row = cached.rows_window(corpus, s, plan, r, r + 1, with_ids=False)  # doc_ids only
 doc_ids = row.doc_ids[0]
 n_pieces = int(pieces_per_row[r])
 st.caption(
@@ -52,26 +58,21 @@ if span < s.max_len:
     )
 
 st.subheader("Building the mask")
-import torch  # noqa: E402  (lazy: torch costs over a second to import)
-
-cuda = torch.cuda.is_available()
+cuda = devices.cuda_available()
 force_cpu = st.toggle(
     "Force CPU",
     disabled=not cuda,
     help="Build on the CPU even when CUDA is available.",
-    **ds.bind("mask_force_cpu"),
+    **state.bind("mask_force_cpu"),
 )
-device = torch.device("cpu") if (force_cpu or not cuda) else pv.default_device()
-ids_t = torch.from_numpy(np.ascontiguousarray(doc_ids[None]))
+device = devices.mask_device(force_cpu)
+ids = np.ascontiguousarray(doc_ids[None])
 c = st.columns(3)
 if s.max_len <= DENSE_LIMIT:
-    with ds.Timer() as t:
-        mask = pv.document_mask(ids_t, device=device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    mask, seconds = devices.timed(lambda: pv.document_mask(ids, device=device), device)
     c[0].metric(
         "Dense document mask",
-        f"{t.seconds * 1000:.1f} ms",
+        f"{seconds * 1000:.1f} ms",
         delta=f"on {mask.device}",
         delta_color="off",
     )
@@ -79,11 +80,10 @@ else:
     c[0].metric(
         "Dense document mask", "skipped", delta=f"over {DENSE_LIMIT:,} slots", delta_color="off"
     )
-with ds.Timer() as t:
-    full, partial = pv.block_layout(ids_t, block_size=128, device=device)
-    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
-        torch.cuda.synchronize()
-c[1].metric("Block layout (128)", f"{t.seconds * 1000:.1f} ms")
+(full, partial), seconds = devices.timed(
+    lambda: pv.block_layout(ids, block_size=128, device=device), device
+)
+c[1].metric("Block layout (128)", f"{seconds * 1000:.1f} ms")
 c[2].metric("Device", str(device), help="CUDA when available (unless forced to CPU), else CPU.")
 
 st.plotly_chart(

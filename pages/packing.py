@@ -2,30 +2,25 @@
 
 import streamlit as st
 
-import dashboard_state as ds
-from packviz import figures
+from dashboard import cached, figures, state
+from dashboard.corpus import current_corpus
 
-s = ds.page_settings()
-corpus = ds.current_corpus()
+s = state.page_settings()
+corpus = current_corpus()
 st.title("Packing")
 st.caption(
     f"{corpus.label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
 )
 
 with st.spinner("Packing…"):
-    plan, stats = ds.plan_for(corpus, s)
+    plan, stats = cached.plan_for(corpus, s)
 
 c = st.columns(4)
 c[0].metric("Rows", f"{stats.n_rows:,}")
 c[1].metric(
     "Lower bound",
     f"{stats.lower_bound_rows:,}",
-    delta=f"gap {stats.rows_over_lower_bound:,} rows"
-    + (
-        f" ({stats.rows_over_lower_bound / stats.lower_bound_rows:.2%})"
-        if stats.lower_bound_rows
-        else ""
-    ),
+    delta=f"gap {stats.rows_over_lower_bound:,} rows ({stats.lower_bound_gap:.2%})",
     delta_color="off",
     help="ceil(packed tokens / max length): no packing of these tokens can use fewer rows.",
 )
@@ -55,20 +50,20 @@ if stats.n_rows == 0:
 st.subheader("Rows")
 w = st.columns([1, 1, 3])
 n_window = w[1].number_input(
-    "Rows in window", min_value=1, max_value=64, step=1, **ds.bind("window_rows")
+    "Rows in window", min_value=1, max_value=64, step=1, **state.bind("window_rows")
 )
-ds.put("first_row", min(int(ds.get("first_row")), stats.n_rows - 1))
+state.put("first_row", min(int(state.get("first_row")), stats.n_rows - 1))
 first = w[0].number_input(
-    "First row", min_value=0, max_value=max(stats.n_rows - 1, 0), step=1, **ds.bind("first_row")
+    "First row", min_value=0, max_value=stats.n_rows - 1, step=1, **state.bind("first_row")
 )
-lo = min(int(first), stats.n_rows - 1)
+lo = int(first)
 hi = min(lo + int(n_window), stats.n_rows)
 w[2].caption(
     f"Showing rows {lo:,}–{hi - 1:,} of {stats.n_rows:,}. Hover a slot for its row, slot, document, position and token."
 )
 
-rows = ds.rows_window(corpus, s, plan, lo, hi)
-tokens = ds.decoded_rows(corpus, rows.input_ids) if corpus.has_text else None
+rows = cached.rows_window(corpus, s, plan, lo, hi)
+tokens = cached.decoded_rows(corpus, rows.input_ids) if corpus.has_text else None
 if not corpus.has_text:
     st.caption("Synthetic corpus: lengths only, so there is no text to show per token.")
 st.plotly_chart(

@@ -1,22 +1,9 @@
-"""Hypothesis strategies and names shared by the mask tests (CPU and CUDA)."""
+"""Hypothesis strategies shared by the mask tests (CPU and CUDA)."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
-
-#: Every table of a FlexAttention ``BlockMask``: the key side (forward) and the query
-#: side (backward), partial and full blocks.
-BLOCK_MASK_TABLES = (
-    "kv_num_blocks",
-    "kv_indices",
-    "full_kv_num_blocks",
-    "full_kv_indices",
-    "q_num_blocks",
-    "q_indices",
-    "full_q_num_blocks",
-    "full_q_indices",
-)
 
 
 @st.composite

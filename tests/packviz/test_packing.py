@@ -1,4 +1,5 @@
-"""packviz.packing: invariants (hypothesis) and exact agreement with the slow reference."""
+"""packviz.packing and its engines (packviz._fit): invariants (hypothesis), exact
+agreement with the slow reference, and plans as immutable values."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import packviz as pv
-from packviz._reference import reference_best_fit_decreasing, reference_pack
+from packviz import _fit
+from packviz._reference import reference_pack
 
 
 def rows_of(plan):
@@ -106,12 +108,10 @@ def test_first_fit_run_paths_match_reference(block, small_run, corpus, sort, ove
     """Both ways of placing a run in first fit (all candidates at once, or one candidate
     row at a time), over room blocks of any size, give the reference's rows."""
     lengths, max_len = corpus
-    old = pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK
-    pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK = small_run, block
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_fit, "FIRST_FIT_SMALL_RUN", small_run)
+        mp.setattr(_fit, "FIRST_FIT_BLOCK", block)
         plan = pv.pack(lengths, max_len, strategy="first_fit", sort=sort, overflow=overflow)
-    finally:
-        pv.packing._FIRST_FIT_SMALL_RUN, pv.packing._FIRST_FIT_BLOCK = old
     assert rows_of(plan) == reference_pack(lengths, max_len, "first_fit", sort, overflow)
 
 
@@ -124,11 +124,10 @@ def test_reference_on_heavy_tailed_corpus(strategy, sort):
     assert rows_of(plan) == reference_pack(lengths, 256, strategy, sort, "split", 1)
 
 
-def test_best_fit_matches_benchmark_reference_rows():
+def test_best_fit_decreasing_on_a_larger_corpus_is_the_reference_and_near_the_bound():
     lengths = pv.synthetic_lengths(20000, seed=3, max_length=2048)
-    rows, _ = reference_best_fit_decreasing(lengths.tolist(), 2048)
     plan = pv.pack(lengths, 2048)
-    assert plan.n_rows == rows
+    assert rows_of(plan) == reference_pack(lengths, 2048)
     assert plan.n_rows - plan.stats().lower_bound_rows <= 2
 
 
@@ -212,3 +211,28 @@ def test_every_combination_runs_on_edge_lengths():
     for strategy, sort, overflow in itertools.product(pv.STRATEGIES, pv.SORTS, pv.OVERFLOWS):
         plan = pv.pack([1, 8, 9, 0, 16, 17], 8, strategy=strategy, sort=sort, overflow=overflow)
         assert (plan.row_fill <= 8).all()
+
+
+def test_plan_is_an_immutable_value_that_never_aliases_its_input():
+    lengths = np.array([5, 3, 6, 2], dtype=np.int64)
+    plan = pv.pack(lengths, 8)
+    before = plan.stats()
+    lengths[:] = 1  # the caller changes their array afterwards
+    assert plan.stats() == before
+    assert plan.doc_lengths.tolist() == [5, 3, 6, 2]
+    for name in ("row", "doc", "start", "length", "offset", "doc_lengths"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(plan, name)[0] = 7
+    # a plan built directly from writable arrays keeps copies, not the caller's arrays
+    row = np.array([0])
+    direct = pv.PackPlan(4, 1, 1, row, row, row * 0, np.array([3]), row * 0, doc_lengths=[3])
+    row[0] = 9
+    assert direct.row.tolist() == [0] and not direct.row.flags.writeable
+
+
+def test_wrapped_memory_follows_pieces_not_length_values():
+    """A billion-token document in rows of 2**20 is 954 pieces: planned from those, not
+    from a histogram as long as the document."""
+    plan = pv.pack([10**9], 2**20, strategy="wrapped")
+    assert plan.n_pieces == plan.n_rows == -(-(10**9) // 2**20)
+    assert int(plan.length.sum()) == 10**9

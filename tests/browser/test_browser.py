@@ -6,6 +6,7 @@ Run with ``pytest -m browser tests/test_browser.py``. Screenshots of every page 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -24,7 +25,7 @@ import packviz as pv  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -66,11 +67,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def serve():
+    """A fresh ``streamlit run app.py`` on a free loopback port; yields its URL, then
+    terminates that process (by its handle)."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit-server.log", "wb")  # noqa: SIM115
+    log = open(ARTIFACTS / f"streamlit-server-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -104,9 +107,7 @@ def server():
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "streamlit did not start; see test-artifacts/streamlit-server.log"
-                )
+                raise RuntimeError(f"streamlit did not start; see {log.name}")
             time.sleep(0.2)
         yield url
     finally:
@@ -116,6 +117,13 @@ def server():
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One server for the routed tests: its first request is the app's root."""
+    with serve() as url:
+        yield url
 
 
 def wait_for_app(page: Page, timeout: float = 60_000) -> None:
@@ -236,3 +244,39 @@ def test_upload_then_download_export(page: Page, server: str, tmp_path: Path):
     assert arrays.doc_ids.shape[1] == 2048  # a new browser session starts from the defaults
     assert int(arrays.doc_ids.max()) == 39
     assert arrays.metadata["corpus"] == "upload: mydocs.txt"
+
+
+def sidebar_settings(page: Page) -> dict[str, str]:
+    sb = page.get_by_test_id("stSidebar")
+    out = {"Max length": sb.get_by_role("spinbutton", name="Max length").input_value()}
+    for label in ("Strategy", "Sort", "Overflow"):
+        out[label] = sb.get_by_test_id("stSelectbox").filter(has_text=label).inner_text()
+    return out
+
+
+def page_numbers(page: Page, name: str) -> dict[str, str]:
+    """Heading, sidebar settings and every metric a page shows (but timings)."""
+    expect(main(page).get_by_role("heading", name=name.capitalize(), exact=True)).to_be_visible()
+    labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
+    values = page.get_by_test_id("stMetricValue").all_inner_texts()
+    shown = {k: v for k, v in zip(labels, values, strict=True) if not v.endswith(" ms")}
+    return {**sidebar_settings(page), **shown}
+
+
+def test_every_page_is_the_same_routed_and_alone(page: Page, server: str):
+    """Streamlit runs a page file on its own when the first request after the server
+    starts is that page's URL. Each page must then show the same sidebar, defaults and
+    numbers as through the router — for every page, on a fresh server each time."""
+    routed = {}
+    for name in PAGES:
+        goto(page, server, name)
+        expect(page.get_by_test_id("stSidebar")).to_be_visible()
+        routed[name] = page_numbers(page, name)
+    for name in PAGES[1:]:  # the root URL always runs the router
+        with serve() as fresh:
+            goto(page, fresh, name)
+            assert page.get_by_test_id("stException").count() == 0
+            alone = page_numbers(page, name)
+            shot(page, f"alone-{name}", docs=False)
+        assert alone == routed[name], name
+        assert alone["Max length"] == "2048"

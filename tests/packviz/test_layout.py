@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import packviz as pv
 from packviz import layout
 from packviz._reference import reference_materialize, reference_pack
+from packviz.pieces import piece_lengths, piece_spans
 
 
 @st.composite
@@ -32,12 +33,9 @@ def test_rebuilds_every_document(data, combo, block_slots):
     strategy, sort, overflow = combo
     lengths = [len(x) for x in ids]
     plan = pv.pack(lengths, max_len, strategy=strategy, sort=sort, overflow=overflow)
-    old = layout._BLOCK_SLOTS
-    layout._BLOCK_SLOTS = block_slots  # exercise the blocked fill at every block size
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the blocked fill at every block size
+        mp.setattr(layout, "_BLOCK_SLOTS", block_slots)
         a = pv.materialize(plan, ids, pad_id=3)
-    finally:
-        layout._BLOCK_SLOTS = old
     assert a.input_ids.shape == (plan.n_rows, max_len)
     for f in (a.input_ids, a.doc_ids, a.position_ids, a.labels):
         assert f.dtype == np.int32
@@ -86,8 +84,8 @@ def test_rows_subset_in_given_order():
     part = pv.materialize(plan, ids, pad_id=0, rows=rows)
     np.testing.assert_array_equal(part.input_ids, full.input_ids[rows])
     np.testing.assert_array_equal(part.row_index, rows)
-    pieces = [np.diff(b) for b in layout.row_boundaries(full.doc_ids[rows])]
-    assert part.cu_seqlens.tolist() == [0, *np.cumsum(np.concatenate(pieces)).tolist()]
+    flat, _ = piece_lengths(full.doc_ids[rows])
+    assert part.cu_seqlens.tolist() == [0, *np.cumsum(flat).tolist()]
 
 
 def test_lengths_only_plan_builds_everything_but_ids():
@@ -127,9 +125,11 @@ def test_bad_input(token_ids, kwargs, message):
 
 def test_piece_lengths_and_cu_seqlens():
     doc_ids = np.array([[4, 4, 4, 9, 9, -1], [-1] * 6, [7, 7, 2, 2, 2, 7]])
-    flat, per_row = layout.piece_lengths(doc_ids)
+    flat, per_row = piece_lengths(doc_ids)
     assert flat.tolist() == [3, 2, 2, 3, 1] and per_row.tolist() == [2, 0, 3]
-    assert [b.tolist() for b in layout.row_boundaries(doc_ids)] == [[0, 3, 5], [0], [0, 2, 5, 6]]
+    rows, first, last = piece_spans(doc_ids)
+    assert rows.tolist() == [0, 0, 2, 2, 2]
+    assert first.tolist() == [0, 3, 0, 2, 5] and last.tolist() == [2, 4, 1, 4, 5]
     cu, longest = pv.cu_seqlens_from_doc_ids(doc_ids)
     assert cu.tolist() == [0, 3, 5, 7, 10, 11] and cu.dtype == np.int32 and longest == 3
     # a whole dataset past 2**31 tokens widens instead of wrapping around

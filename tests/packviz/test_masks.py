@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from block_masks import assert_same_block_mask
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import doc_id_batches
 
 import packviz as pv
 from packviz._reference import reference_document_mask
-from tests.strategies import BLOCK_MASK_TABLES, doc_id_batches
+from packviz.pieces import block_tiles, piece_start_slots
 
 
 @pytest.mark.parametrize(
@@ -39,18 +41,15 @@ def test_document_mask_equals_reference(builder, copy_cost, doc_ids):
     there or on the host; a triangle per piece or one broadcast comparison) agrees with
     the cell-by-cell reference."""
     name = "_COPY_COST" if builder == "numpy" else "_COPY_COST_CUDA"
-    old = getattr(pv.masks, name)
-    setattr(pv.masks, name, copy_cost)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pv.masks, name, copy_cost)
         if builder == "numpy":
             mask = pv.document_mask(doc_ids, device="cpu")
         elif builder == "torch":
             mask = pv.masks._dense_torch(torch.as_tensor(doc_ids))
         else:
-            lo = torch.from_numpy(pv.masks._piece_starts_numpy(doc_ids))
+            lo = torch.from_numpy(piece_start_slots(doc_ids))
             mask = pv.masks._dense_torch(doc_ids, lo)
-    finally:
-        setattr(pv.masks, name, old)
     assert mask.dtype == torch.bool and mask.shape == (*doc_ids.shape, doc_ids.shape[1])
     np.testing.assert_array_equal(mask.numpy(), reference_document_mask(doc_ids))
     # no empty row, and softmax over the additive mask is finite everywhere
@@ -66,7 +65,7 @@ def test_piece_starts_numpy_and_torch_agree_with_a_plain_scan(doc_ids):
         for i in range(1, len(row)):
             same = row[i] == row[i - 1] and row[i] >= 0
             expected[b, i] = expected[b, i - 1] if same else i
-    np.testing.assert_array_equal(pv.masks._piece_starts_numpy(doc_ids), expected)
+    np.testing.assert_array_equal(piece_start_slots(doc_ids), expected)
     np.testing.assert_array_equal(
         pv.masks._piece_starts_torch(torch.as_tensor(doc_ids)).numpy(), expected
     )
@@ -94,7 +93,7 @@ def test_block_tables_torch_and_numpy_agree(doc_ids, block):
     """The torch tables (built this way on a GPU) equal the numpy ones (the CPU's)."""
     lo = pv.piece_starts(doc_ids, device="cpu")
     full, partial = pv.masks._tiles(lo, block)
-    full_np, partial_np = pv.masks._tiles_numpy(lo.numpy(), block)
+    full_np, partial_np = block_tiles(lo.numpy(), block)
     np.testing.assert_array_equal(full.numpy(), full_np)
     np.testing.assert_array_equal(partial.numpy(), partial_np)
     tables = pv.masks._block_tables_numpy(lo.numpy(), block)
@@ -127,10 +126,7 @@ def test_flex_block_mask_identical_to_create_block_mask(width, block):
 
     ref = create_block_mask(mask_mod, 2, None, width, width, device="cpu", BLOCK_SIZE=block)
     got = pv.flex_block_mask(doc_ids, device="cpu", block_size=block)
-    for name in BLOCK_MASK_TABLES:
-        table = getattr(got, name)
-        assert table.is_contiguous() and table.dtype == torch.int32, name
-        assert torch.equal(getattr(ref, name), table), name
+    assert_same_block_mask(ref, got, device_type="cpu")
     assert torch.equal(ref.to_dense(), got.to_dense())
 
 
@@ -182,8 +178,10 @@ def test_1d_input_and_bad_input():
         pv.document_mask(np.array([[0.5, 1.0]]))
     with pytest.raises(ValueError, match=r"\[L\] or \[B, L\]"):
         pv.document_mask(np.zeros((1, 2, 3), dtype=int))
-    with pytest.raises(ValueError, match="block_size"):
+    with pytest.raises(ValueError, match="block_size must be a positive integer, got 0"):
         pv.block_layout([[0, 0]], block_size=0)
+    full, _ = pv.block_layout([[0, 0]], block_size=np.int64(1))  # numpy ints are integers
+    assert full.shape == (1, 2, 2)
 
 
 def test_default_device_and_explicit_cpu():

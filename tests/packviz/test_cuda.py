@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from block_masks import assert_same_block_mask
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import doc_id_batches
 
 import packviz as pv
 from packviz._reference import reference_document_mask
-from tests.strategies import BLOCK_MASK_TABLES, doc_id_batches
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -50,12 +51,10 @@ def _piece_mask_mod(doc_ids: np.ndarray):
 def test_cuda_document_mask_equals_reference(triton, copy_cost, doc_ids):
     if triton and pv._triton.kernel() is None:
         pytest.skip("Triton is not installed")
-    old = pv.masks._COPY_COST_CUDA, pv.masks._USE_TRITON
-    pv.masks._COPY_COST_CUDA, pv.masks._USE_TRITON = copy_cost, triton
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pv.masks, "_COPY_COST_CUDA", copy_cost)
+        mp.setattr(pv.masks, "_USE_TRITON", triton)
         mask = pv.document_mask(doc_ids, device="cuda")
-    finally:
-        pv.masks._COPY_COST_CUDA, pv.masks._USE_TRITON = old
     assert mask.device.type == "cuda" and mask.dtype == torch.bool
     np.testing.assert_array_equal(mask.cpu().numpy(), reference_document_mask(doc_ids))
 
@@ -65,12 +64,9 @@ def test_cuda_equals_cpu_at_scale(batch, width):
     doc_ids = _random_rows(batch, width, seed=width)
     cpu = pv.document_mask(doc_ids, device="cpu")
     assert torch.equal(pv.document_mask(doc_ids, device="cuda").cpu(), cpu)
-    old = pv.masks._USE_TRITON
-    pv.masks._USE_TRITON = False
-    try:  # the torch fallback too
+    with pytest.MonkeyPatch.context() as mp:  # the torch fallback too
+        mp.setattr(pv.masks, "_USE_TRITON", False)
         assert torch.equal(pv.document_mask(doc_ids, device="cuda").cpu(), cpu)
-    finally:
-        pv.masks._USE_TRITON = old
     # torch tensors already on the device stay there
     on_device = torch.as_tensor(doc_ids, device=f"cuda:{torch.cuda.device_count() - 1}")
     got = pv.document_mask(on_device)  # device=None: the GPU the doc ids are on
@@ -95,10 +91,7 @@ def test_cuda_flex_block_mask_identical_to_create_block_mask(where, doc_ids, blo
     )
     source = doc_ids if where == "host" else torch.as_tensor(doc_ids, device="cuda")
     got = pv.flex_block_mask(source, device="cuda", block_size=block)
-    for name in BLOCK_MASK_TABLES:
-        table = getattr(got, name)
-        assert table.is_cuda and table.is_contiguous() and table.dtype == torch.int32, name
-        assert torch.equal(getattr(ref, name), table), name
+    assert_same_block_mask(ref, got, device_type="cuda")
 
 
 def test_cuda_flex_block_mask_at_8192():
@@ -108,14 +101,10 @@ def test_cuda_flex_block_mask_at_8192():
     ref = create_block_mask(_piece_mask_mod(doc_ids), 2, None, 8192, 8192, device="cuda")
     got = pv.flex_block_mask(doc_ids, device="cuda")
     assert torch.equal(ref.to_dense(), got.to_dense())
-    old = pv.masks._HOST_TILES
-    pv.masks._HOST_TILES = 0  # tables built on the GPU from host doc ids
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # tables built on the GPU from host doc ids
+        mp.setattr(pv.masks, "_HOST_TILES", 0)
         on_gpu = pv.flex_block_mask(doc_ids, device="cuda")
-    finally:
-        pv.masks._HOST_TILES = old
-    for name in BLOCK_MASK_TABLES:
-        assert torch.equal(getattr(ref, name), getattr(on_gpu, name)), name
+    assert_same_block_mask(ref, on_gpu, device_type="cuda")
     cpu = pv.flex_block_mask(doc_ids, device="cpu")
     assert torch.equal(cpu.kv_indices, got.kv_indices.cpu())
 

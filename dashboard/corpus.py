@@ -1,0 +1,247 @@
+"""The corpus the pages work on: built-in, synthetic or uploaded, and its tokenizer.
+
+Uploads are kept in session state as (name, bytes) with a digest computed once when the
+files arrive, so reruns and page changes never hash 100 MB again. Everything heavy is
+cached under plain strings (content digests, settings), never under objects:
+``st.cache_data`` for documents and ids, ``st.cache_resource`` for tokenizers.
+
+A corpus the dashboard cannot use (no files yet, a bad file, a tokenizer that cannot
+encode it, more text than works interactively) stops the page with a message that says
+what to do (`dashboard.errors.stop_with`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+import packviz as pv
+from dashboard import state
+from dashboard.errors import DashboardError, stop_with
+
+#: Most tokens the dashboard tokenizes interactively (bigger: the synthetic corpus or the library).
+MAX_INTERACTIVE_TOKENS = 5_000_000
+MAX_INTERACTIVE_CHARS = 4 * MAX_INTERACTIVE_TOKENS
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".packviz-cache"
+UPLOAD_TYPES = ("txt", "md", "jsonl", "csv", "parquet")
+SOURCES = ("Built-in", "Synthetic", "Upload")
+TOKENIZER_SOURCES = ("Train byte-level BPE", "Upload tokenizer.json")
+
+_FILES, _FILES_DIGEST, _TOKENIZER = "uploads.files", "uploads.digest", "uploads.tokenizer"
+
+
+# ----------------------------------------------------------------------------- uploads
+
+
+def digest(*parts: bytes | str) -> str:
+    """A short content digest of strings and bytes (a cache key)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class UploadedTokenizer:
+    name: str
+    data: bytes
+    digest: str
+
+
+def store_uploads() -> None:
+    """on_change of the corpus uploader: keep the files (name, bytes) and their digest."""
+    files = st.session_state.get("corpus_files") or []
+    kept = [(f.name, f.getvalue()) for f in files]
+    st.session_state[_FILES] = kept
+    st.session_state[_FILES_DIGEST] = digest(*(p for f in kept for p in f)) if kept else ""
+
+
+def store_tokenizer_upload() -> None:
+    """on_change of the tokenizer uploader: keep the file across pages."""
+    f = st.session_state.get("tokenizer_file")
+    data = None if f is None else f.getvalue()
+    st.session_state[_TOKENIZER] = (
+        None if f is None else UploadedTokenizer(f.name, data, digest(data))
+    )
+
+
+def uploads() -> list[tuple[str, bytes]]:
+    """The uploaded corpus files, (name, bytes)."""
+    return st.session_state.get(_FILES) or []
+
+
+def uploaded_tokenizer() -> UploadedTokenizer | None:
+    return st.session_state.get(_TOKENIZER)
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What the pages work on: lengths always; documents and tokens when there is text."""
+
+    key: str
+    label: str
+    lengths: np.ndarray
+    documents: list[str] | None = None
+    token_ids: pv.TokenIds | None = None
+    tokenizer: object | None = None
+    tokenizer_key: str = ""
+    pad_id: int = 0
+
+    @property
+    def has_text(self) -> bool:
+        return self.token_ids is not None
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _builtin_documents(name: str) -> list[str]:
+    return pv.load_builtin(name)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _uploaded_documents(key: str, split: str, text_field: str, _files) -> list[str]:
+    docs: list[str] = []
+    for name, data in _files:
+        docs.extend(pv.read_documents(name, data, split=split, text_field=text_field))
+    return docs
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _synthetic(n: int, median: int, sigma: float, distribution: str, seed: int) -> np.ndarray:
+    return pv.synthetic_lengths(n, median=median, sigma=sigma, distribution=distribution, seed=seed)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _trained_tokenizer(corpus_key: str, vocab_size: int, _documents):
+    return pv.train_tokenizer(_documents, vocab_size=vocab_size, cache_dir=CACHE_DIR)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _loaded_tokenizer(key: str, _data: bytes):
+    return pv.load_tokenizer(_data)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _encoded(corpus_key: str, tokenizer_key: str, _tokenizer, _documents):
+    return pv.encode(_tokenizer, _documents)
+
+
+def current_corpus() -> Corpus:
+    """Load the selected corpus (cached), tokenize it, and return it; stop on bad input.
+
+    ``Corpus.key`` names everything that determines the lengths: the documents *and*, for
+    text corpora, the tokenizer. Plans, statistics and row windows are cached under it,
+    so a new vocabulary size or tokenizer file never reuses a plan made for other lengths.
+    """
+    try:
+        return _current_corpus()
+    except (ValueError, DashboardError) as exc:  # CorpusError, TokenizerError are ValueErrors
+        stop_with(str(exc))
+
+
+def _current_corpus() -> Corpus:
+    source = state.get("corpus_source")
+    if source == "Synthetic":
+        n, median = int(state.get("synth_n")), int(state.get("synth_median"))
+        sigma, dist = float(state.get("synth_sigma")), str(state.get("synth_distribution"))
+        with st.spinner(f"Drawing {n:,} synthetic document lengths…"):
+            lengths = _synthetic(n, median, sigma, dist, 0)
+        return Corpus(
+            key=f"synthetic:{n}:{median}:{sigma}:{dist}",
+            label=f"synthetic: {n:,} documents ({dist}, median {median})",
+            lengths=np.asarray(lengths),
+        )
+    if source == "Upload":
+        files = uploads()
+        if not files:
+            raise DashboardError(
+                "No files uploaded yet. On the **Corpus** page, upload .txt, .md, .jsonl, "
+                ".csv or .parquet files, or choose the built-in or synthetic corpus."
+            )
+        split, field = str(state.get("split")), str(state.get("text_field"))
+        docs_key = "upload:" + digest(st.session_state.get(_FILES_DIGEST, ""), split, field)
+        with st.spinner("Reading the uploaded files…"):
+            docs = _uploaded_documents(docs_key, split, field, files)
+        label = f"upload: {', '.join(n for n, _ in files)}"
+    else:
+        name = str(state.get("builtin_name"))
+        docs_key = f"builtin:{name}"
+        with st.spinner(f"Loading the built-in corpus {name}…"):
+            docs = _builtin_documents(name)
+        label = f"built-in: {name}"
+    chars = sum(map(len, docs))
+    if chars > MAX_INTERACTIVE_CHARS:
+        raise DashboardError(_too_big(f"{chars:,} characters"))
+    tokenizer, tok_key, ids = _tokenize(docs_key, docs)
+    if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
+        raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    return Corpus(
+        key=f"{docs_key}|{tok_key}",
+        label=label,
+        lengths=np.asarray(ids.lengths),
+        documents=docs,
+        token_ids=ids,
+        tokenizer=tokenizer,
+        tokenizer_key=tok_key,
+        pad_id=int(pv.pad_token_id(tokenizer)),
+    )
+
+
+_TOKENIZER_FIX = (
+    "Upload a complete tokenizer.json (one that can encode any text: a byte-level BPE, or "
+    "a model with an unknown token such as `[UNK]` in its vocabulary), or choose "
+    "**Train byte-level BPE** on the **Corpus** page."
+)
+
+
+def _tokenize(docs_key: str, docs: list[str]):
+    """(tokenizer, tokenizer key, token ids) for the documents; DashboardError on failure.
+
+    A tokenizer that loads but cannot encode (say, a WordLevel model without its unknown
+    token) is reported with what to do, never as a traceback: ``pv.encode`` raises
+    ``pv.TokenizerError`` (a ValueError), and anything else the ``tokenizers`` library
+    raises is caught here as a last resort.
+    """
+    try:
+        if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
+            upload = uploaded_tokenizer()
+            if upload is None:
+                raise DashboardError(
+                    "Upload a tokenizer.json on the **Corpus** page, or choose to train a "
+                    "byte-level BPE on the corpus."
+                )
+            tok_key = "file:" + upload.digest
+            tokenizer = _loaded_tokenizer(tok_key, upload.data)
+        else:
+            vocab = int(state.get("vocab_size"))
+            tok_key = f"bpe:{docs_key}:{vocab}"
+            with st.spinner(f"Training a byte-level BPE tokenizer ({vocab:,} tokens)…"):
+                tokenizer = _trained_tokenizer(docs_key, vocab, docs)
+        with st.spinner(f"Tokenizing {len(docs):,} documents…"):
+            ids = _encoded(docs_key, tok_key, tokenizer, docs)
+    except DashboardError:
+        raise
+    except ValueError as exc:  # pv.TokenizerError
+        raise DashboardError(f"The tokenizer cannot be used: {exc}. {_TOKENIZER_FIX}") from None
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises bare Exception
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise DashboardError(
+            f"The tokenizer failed on this corpus ({first}). {_TOKENIZER_FIX}"
+        ) from None
+    return tokenizer, tok_key, ids
+
+
+def _too_big(what: str) -> str:
+    return (
+        f"This corpus has {what}, more than the dashboard works with interactively "
+        f"({MAX_INTERACTIVE_TOKENS:,} tokens). Explore its scale with the **Synthetic** "
+        "corpus (lengths only, millions of documents), or pack it with the library: "
+        "`pv.pack(lengths, max_len)` then `pv.materialize` and `pv.save`."
+    )

@@ -1,0 +1,38 @@
+"""Plotly figures for the dashboard, built from plain numpy arrays, one module per view.
+
+Why a separate package: the pages stay a few lines long, and every figure can be tested
+without Streamlit (nothing here imports it). Each builder bounds what it sends to the
+browser: the reductions come from the library (`packviz.grids`: pooled mask grids, the
+fill overview from the plan; max pooling keeps thin diagonals and short documents
+visible, windows give exact detail), so no figure carries more than about 2 MB of JSON
+whatever the corpus size or max length.
+
+Example::
+
+    >>> import numpy as np
+    >>> from dashboard import figures
+    >>> fig = figures.row_heatmap(np.array([[0, 0, 1, -1]]))
+    >>> fig.data[0].type
+    'heatmap'
+"""
+
+from __future__ import annotations
+
+from dashboard.figures._style import PAD_COLOR, figure_bytes
+from dashboard.figures.compare import strategy_bars, sweep_figure
+from dashboard.figures.corpus import length_histogram, token_preview_html
+from dashboard.figures.masks import block_figure, mask_figure
+from dashboard.figures.rows import overview_heatmap, row_heatmap
+
+__all__ = [
+    "PAD_COLOR",
+    "block_figure",
+    "figure_bytes",
+    "length_histogram",
+    "mask_figure",
+    "overview_heatmap",
+    "row_heatmap",
+    "strategy_bars",
+    "sweep_figure",
+    "token_preview_html",
+]

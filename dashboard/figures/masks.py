@@ -1,0 +1,130 @@
+"""Figures of the Masks view: one row's causal, document and cross-document masks, and
+the FlexAttention block view."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.figures._style import MARGIN, discrete_colorscale, pool_max
+from packviz.grids import mask_grids, piece_marks
+
+
+def mask_figure(
+    doc_ids_row: np.ndarray,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    max_size: int = 256,
+    max_marks: int = 40,
+) -> go.Figure:
+    """Three panels for one row: plain causal mask, document mask, and their difference.
+
+    The difference (red) is the cross-document attention that packing without a
+    document mask would allow. Piece starts are marked on the axes (``d<doc>``).
+
+    >>> fig = mask_figure(np.array([0, 0, 1, -1]))
+    >>> len(fig.data)
+    3
+    """
+    d = np.asarray(doc_ids_row)
+    g = mask_grids(d, start=start, stop=stop, max_size=max_size)
+    titles = (
+        "causal (no document mask)",
+        "document mask (packed)",
+        "cross-document attention it blocks",
+    )
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04)
+    colors = ("#1f77b4", "#2ca02c", "#d62728")
+    for col, (grid, c) in enumerate(zip((g.causal, g.document, g.cross), colors, strict=True), 1):
+        fig.add_trace(
+            go.Heatmap(
+                z=grid.astype(np.uint8),
+                x0=g.start,
+                dx=g.block,
+                y0=g.start,
+                dy=g.block,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0, "#ffffff"], [1, c]],
+                showscale=False,
+                hovertemplate=(
+                    "query %{y}<br>key %{x}<br>"
+                    + ("allowed: %{z}" if g.block == 1 else f"any of {g.block}² allowed: %{{z}}")
+                    + "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+    # mark the row's pieces on the axes
+    slots, docs = piece_marks(d, start=g.start, stop=g.stop, max_marks=max_marks)
+    if slots.size:
+        vals, text = slots.tolist(), [f"d{x}" for x in docs.tolist()]
+        fig.update_xaxes(tickvals=vals, ticktext=text, tickangle=-90, tickfont_size=9)
+        fig.update_yaxes(tickvals=vals, ticktext=text, tickfont_size=9)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    for i in (2, 3):
+        fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
+    note = "exact" if g.block == 1 else f"{g.block}×{g.block} slots per cell, max-pooled"
+    fig.update_layout(
+        title=f"Slots {g.start}–{g.stop - 1} ({note})",
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        height=420,
+    )
+    return fig
+
+
+def block_figure(
+    full: np.ndarray, partial: np.ndarray, *, block_size: int = 128, max_size: int = 256
+) -> go.Figure:
+    """Block-level view (FlexAttention ``BlockMask``): full, partial and skipped blocks.
+
+    ``full``/``partial`` are ``[nq, nk]`` booleans for one row (``pv.block_layout(...)[0]``).
+    The title gives the sparsity: the share of causal blocks the kernel skips.
+
+    >>> f = np.array([[True, False], [False, False]])
+    >>> p = np.array([[False, False], [False, True]])
+    >>> "33.3%" in block_figure(f, p).layout.title.text
+    True
+    """
+    full = np.asarray(full, bool)
+    partial = np.asarray(partial, bool) & ~full
+    state = np.where(full, 2, np.where(partial, 1, 0)).astype(np.uint8)
+    nq, nk = state.shape
+    causal_blocks = int(np.tril(np.ones((nq, nk), bool)).sum()) if nq and nk else 0
+    visited = int((full | partial).sum())
+    sparsity = 1 - visited / causal_blocks if causal_blocks else 0.0
+    f = max(1, -(-max(nq, nk) // max_size))
+    z = pool_max(state, f, f)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x0=0,
+            dx=block_size * f,
+            y0=0,
+            dy=block_size * f,
+            zmin=0,
+            zmax=2,
+            colorscale=discrete_colorscale(("#ffffff", "#ff7f0e", "#1f77b4")),
+            colorbar={
+                "tickvals": [0.33, 1, 1.67],
+                "ticktext": ["skipped", "partial", "full"],
+                "thickness": 12,
+            },
+            hovertemplate="query block at %{y}<br>key block at %{x}<br>state %{z}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_layout(
+        title=(
+            f"{nq}×{nk} blocks of {block_size}: {int(full.sum())} full, {int(partial.sum())} partial,"
+            f" sparsity {sparsity:.1%} of causal blocks skipped"
+        ),
+        xaxis_title="key slot",
+        yaxis_title="query slot",
+        margin=MARGIN,
+        height=420,
+    )
+    return fig

@@ -1,0 +1,40 @@
+"""The named options of the API: one ``Literal`` type per kind of choice, its values as a
+tuple, and the one check that turns a wrong value into a message listing the right ones.
+
+The tuples are derived from the ``Literal`` types, so a type checker and the runtime
+check can never disagree about what is allowed.
+
+    >>> STRATEGIES
+    ('next_fit', 'first_fit', 'best_fit', 'wrapped', 'padded')
+    >>> check_choice("sort", "up", SORTS)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown sort 'up'; choose one of desc, asc, none, random
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Strategy = Literal["next_fit", "first_fit", "best_fit", "wrapped", "padded"]
+Sort = Literal["desc", "asc", "none", "random"]
+Overflow = Literal["split", "truncate", "drop"]
+Format = Literal["npz", "pt", "parquet"]
+Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
+Split = Literal["file", "paragraph", "line", "sentence"]
+Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+SORTS: tuple[Sort, ...] = get_args(Sort)
+OVERFLOWS: tuple[Overflow, ...] = get_args(Overflow)
+FORMATS: tuple[Format, ...] = get_args(Format)
+FIELDS: tuple[Field, ...] = get_args(Field)
+SPLITS: tuple[Split, ...] = get_args(Split)
+DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+
+
+def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):
+    """Return ``value`` if it is one of ``choices``; else raise ``error`` naming them all."""
+    if not isinstance(value, str) or value not in choices:
+        raise error(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
+    return value

@@ -1,0 +1,185 @@
+"""The Corpus view: its numbers are the library's; uploads and tokenizers work, and bad ones
+say what is wrong and what to do; a new tokenizer repacks everything downstream."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from apptest import (
+    PAGES,
+    WORDLEVEL_NO_UNK,
+    app,
+    errors,
+    figures,
+    metrics,
+    number,
+    plotly_array,
+    synthetic,
+    synthetic_lengths,
+)
+
+import packviz as pv
+from dashboard import corpus as dcorpus
+
+TEXT = "\n\n".join(
+    f"Paragraph {i}: " + " ".join(f"word{j % 37}" for j in range(5 + 13 * (i % 9)))
+    for i in range(60)
+)
+
+
+def upload_page(**settings):
+    at = app(corpus_source="Upload", **settings).run()
+    assert not at.exception
+    return at
+
+
+def upload(at, name, data, mime="text/plain"):
+    at.file_uploader(key="corpus_files").upload(name, data, mime).run()
+    return at
+
+
+def test_corpus_summary_matches_library():
+    at = synthetic(max_len=512).run()
+    assert not at.exception
+    summary = pv.length_summary(synthetic_lengths(), 512)
+    m = metrics(at)
+    assert number(m["Documents"]) == summary.n_docs
+    assert number(m["Tokens"]) == summary.tokens
+    assert m["Median length"] == f"{summary.median:,.0f}"
+    assert number(m["Longer than 512"]) == summary.over_max_len > 0
+    table = at.dataframe[0].value
+    assert table["document"].tolist() == summary.top_docs.tolist()
+    assert int(plotly_array(figures(at)[0]["data"][0]["y"]).sum()) == summary.n_docs
+
+
+def test_vocabulary_change_repacks_and_materializes():
+    """A new vocabulary size gives new lengths: plans, stats and row windows follow."""
+    at = app(max_len=256, vocab_size=4096).run()
+    tokens_big_vocab = number(metrics(at)["Tokens"])
+    at.switch_page("pages/packing.py").run()
+    assert not at.exception, at.exception
+    rows_big_vocab = number(metrics(at)["Rows"])
+
+    at.switch_page("pages/corpus.py").run()
+    at.select_slider(key="vocab_size").set_value(512).run()
+    assert not at.exception, at.exception
+    tokens = number(metrics(at)["Tokens"])
+    assert tokens > tokens_big_vocab  # a smaller vocabulary needs more tokens
+
+    at.switch_page("pages/packing.py").run()
+    assert not at.exception, at.exception
+    assert not errors(at)
+    rows = number(metrics(at)["Rows"])
+    assert rows > rows_big_vocab
+    at.number_input(key="first_row").set_value(3).run()  # materializes with the new ids
+    assert not at.exception, at.exception
+    assert plotly_array(figures(at)[0]["data"][0]["y"]).tolist() == list(range(3, 11))
+
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    meta = json.loads(at.expander[0].code[0].value)
+    assert meta["statistics"]["input_tokens"] == tokens
+    assert meta["statistics"]["n_rows"] == rows
+
+
+def test_upload_digest_is_computed_once(monkeypatch):
+    at = upload_page(vocab_size=512)
+    real, hashed = dcorpus.digest, []
+
+    def counting(*parts):
+        hashed.append(sum(len(p) for p in parts))
+        return real(*parts)
+
+    monkeypatch.setattr(dcorpus, "digest", counting)
+    at = upload(at, "notes.txt", TEXT.encode())
+    assert not at.exception and not errors(at)
+    big = len(TEXT.encode())
+    assert sum(n >= big for n in hashed) == 1  # once, when the file arrived
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    at.run()
+    assert sum(n >= big for n in hashed) == 1  # reruns and page changes reuse it
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("empty.txt", b"", "empty.txt is empty"),
+        ("binary.txt", bytes(range(256)) * 8, "binary.txt looks like a binary file"),
+        ("latin1.txt", "café olé ñ".encode("latin-1") * 50, "latin1.txt is not UTF-8 text"),
+        ("bad.jsonl", b'{"text": "ok"}\nthis is not json\n', "bad.jsonl line 2 is not valid JSON"),
+        (
+            "nofield.jsonl",
+            b'{"body": "no text field"}\n',
+            "nofield.jsonl line 1 has no field 'text'",
+        ),
+    ],
+)
+def test_bad_uploads_show_error(name, data, says):
+    at = upload(upload_page(), name, data)
+    assert not at.exception, at.exception
+    assert [e for e in errors(at) if says in e], errors(at)
+
+
+def test_malformed_tokenizer_shows_error():
+    at = app(tokenizer_source="Upload tokenizer.json").run()
+    at.file_uploader(key="tokenizer_file").upload(
+        "tokenizer.json", b'{"model": 3', "application/json"
+    ).run()
+    assert not at.exception
+    assert [e for e in errors(at) if "not a valid tokenizer.json" in e], errors(at)
+
+
+def test_tokenizer_that_cannot_encode_shows_error():
+    at = app(tokenizer_source="Upload tokenizer.json").run()
+    at.file_uploader(key="tokenizer_file").upload(
+        "tokenizer.json", WORDLEVEL_NO_UNK, "application/json"
+    ).run()
+    assert not at.exception, at.exception
+    shown = errors(at)
+    assert [e for e in shown if "[UNK]" in e and "Train byte-level BPE" in e], shown
+    for page in PAGES[1:]:  # every page stops with the same message
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert errors(at) == shown
+
+
+def test_tokenizer_library_exception_shows_error(monkeypatch):
+    """The tokenizers library raises bare ``Exception``: still a message, not a traceback."""
+
+    def failing_encode(*args, **kwargs):
+        raise Exception("WordLevel error: Missing [UNK] token from the vocabulary")
+
+    monkeypatch.setattr(pv, "encode", failing_encode)
+    at = app().run()
+    assert not at.exception, at.exception
+    assert [e for e in errors(at) if "Missing [UNK] token" in e and "Train byte-level BPE" in e]
+
+
+def test_no_upload_yet_says_what_to_do():
+    assert [e for e in errors(upload_page()) if e.startswith("No files uploaded yet")]
+
+
+def test_upload_jsonl_text_field():
+    lines = "\n".join(json.dumps({"body": f"record {i} " * (i + 1)}) for i in range(20))
+    at = upload(upload_page(text_field="body", vocab_size=512), "data.jsonl", lines.encode())
+    assert not at.exception and not errors(at)
+    assert number(metrics(at)["Documents"]) == 20
+
+
+def test_upload_csv_and_parquet():
+    import pandas as pd
+
+    df = pd.DataFrame({"text": [f"row {i} " * (i + 2) for i in range(15)]})
+    at = upload(upload_page(vocab_size=512), "t.csv", df.to_csv(index=False).encode(), "text/csv")
+    assert not errors(at) and number(metrics(at)["Documents"]) == 15
+    buf = io.BytesIO()
+    df.to_parquet(buf)
+    at = upload(
+        upload_page(vocab_size=512), "t.parquet", buf.getvalue(), "application/octet-stream"
+    )
+    assert not at.exception and not errors(at)
+    assert number(metrics(at)["Documents"]) == 15

@@ -1,0 +1,43 @@
+"""The Masks view: it opens on the busiest row, shows the plan's padding for any row,
+and the memory of each format at the current max length."""
+
+from __future__ import annotations
+
+import numpy as np
+from apptest import captions, figures, synthetic, synthetic_lengths
+
+import packviz as pv
+
+
+def _row_caption(at) -> str:
+    return [c for c in captions(at) if c.startswith("Row ")][0]
+
+
+def test_masks_page_row_and_memory():
+    at = synthetic(max_len=1024).run()
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    mem = dict(zip(table["format"], table["bytes"], strict=True))
+    assert mem["dense_bool"] == 1024 * 1024
+    assert mem["additive_fp32"] == 4 * 1024 * 1024
+    assert len(figures(at)) == 3  # whole row, zoom (1024 > 512 slots), block view
+    plan = pv.pack(synthetic_lengths(), 1024)
+    busiest = int(np.argmax(np.bincount(plan.row)))
+    pieces = int(np.bincount(plan.row)[busiest])
+    assert _row_caption(at).startswith(f"Row {busiest:,}: {pieces} pieces")
+    at.number_input(key="mask_row").set_value(3).run()
+    assert not at.exception
+    assert _row_caption(at).startswith(f"Row 3: {int(np.bincount(plan.row)[3])} piece")
+
+
+def test_masks_page_padding_is_the_plans_row_fill():
+    at = synthetic(max_len=1024, mask_row=4).run()
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception
+    plan = pv.pack(synthetic_lengths(), 1024)
+    pieces = int(plan.pieces_per_row[4])
+    assert _row_caption(at) == (
+        f"Row 4: {pieces} piece{'s' * (pieces != 1)}, "
+        f"{1024 - int(plan.row_fill[4]):,} padding slots."
+    )
