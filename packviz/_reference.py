@@ -135,8 +135,9 @@ def reference_document_mask(doc_ids):
     return out
 
 
-def reference_materialize(rows, token_ids, max_len, pad_id):
-    """Fill [n_rows, max_len] arrays slot by slot from a list-of-rows plan."""
+def reference_materialize(rows, token_ids, max_len, pad_id, trained=None):
+    """Fill [n_rows, max_len] arrays slot by slot from a list-of-rows plan; ``trained``
+    (one bool list per document, or None) marks the tokens that may be targets."""
     n = len(rows)
     input_ids = [[pad_id] * max_len for _ in range(n)]
     doc_ids = [[-1] * max_len for _ in range(n)]
@@ -149,7 +150,8 @@ def reference_materialize(rows, token_ids, max_len, pad_id):
                 input_ids[r][col] = int(token_ids[d][s + j])
                 doc_ids[r][col] = d
                 position_ids[r][col] = j
-                labels[r][col] = -100 if j == 0 else int(token_ids[d][s + j])
+                target = j > 0 and (trained is None or bool(trained[d][s + j]))
+                labels[r][col] = int(token_ids[d][s + j]) if target else -100
                 col += 1
     return {
         "input_ids": np.array(input_ids, dtype=np.int64).reshape(n, max_len),

@@ -11,7 +11,8 @@ Layout of one row (``max_len=8``, documents 4 ``[a b c]`` and 9 ``[x y]``, pad i
 
 Labels follow the Hugging Face convention: unshifted (the model shifts them), -100 at
 padding and at the first slot of every piece, so no position is trained to predict a token
-of another document.
+of another document; and -100 wherever the token ids' ``trained`` flag is False (prompts
+in fine-tuning), a split document keeping each token's own flag.
 
 Why it is fast. Every row is its pieces back to back, then one padding tail, so the whole
 output is a sequence of *segments* (pieces and tails) that tiles the flat array exactly.
@@ -290,6 +291,8 @@ def _fill_block(
     np.copyto(lab_out, ids_out)
     lab_out[pad_slots] = IGNORE_INDEX
     lab_out[piece_heads] = IGNORE_INDEX
+    if ids.trained is not None:  # fine-tuning: only the trained tokens are targets
+        lab_out[~np.take(ids.trained, gather)] = IGNORE_INDEX
 
 
 _INDEX_CACHE: dict[tuple, np.ndarray] = {}

@@ -19,7 +19,8 @@ def tokenized(draw):
     lengths = draw(st.lists(st.integers(0, 3 * max_len), max_size=25))
     rng = np.random.default_rng(draw(st.integers(0, 10)))
     ids = [rng.integers(0, 50_000, n) for n in lengths]
-    return ids, max_len
+    trained = [rng.random(n) < 0.6 for n in lengths] if draw(st.booleans()) else None
+    return ids, max_len, trained
 
 
 combos = st.tuples(
@@ -29,18 +30,19 @@ combos = st.tuples(
 
 @given(tokenized(), combos, st.sampled_from([1, 3, 1 << 18]))
 def test_rebuilds_every_document(data, combo, block_slots):
-    ids, max_len = data
+    ids, max_len, trained = data
     strategy, sort, overflow = combo
     lengths = [len(x) for x in ids]
     plan = pv.pack(lengths, max_len, strategy=strategy, sort=sort, overflow=overflow)
+    token_ids = pv.TokenIds.from_sequences(ids, trained=trained)
     with pytest.MonkeyPatch.context() as mp:  # the blocked fill at every block size
         mp.setattr(layout, "_BLOCK_SLOTS", block_slots)
-        a = pv.materialize(plan, ids, pad_id=3)
+        a = pv.materialize(plan, token_ids, pad_id=3)
     assert a.input_ids.shape == (plan.n_rows, max_len)
     for f in (a.input_ids, a.doc_ids, a.position_ids, a.labels):
         assert f.dtype == np.int32
     ref = reference_materialize(
-        reference_pack(lengths, max_len, strategy, sort, overflow), ids, max_len, 3
+        reference_pack(lengths, max_len, strategy, sort, overflow), ids, max_len, 3, trained
     )
     for k, v in ref.items():
         np.testing.assert_array_equal(getattr(a, k), v, err_msg=k)
@@ -67,7 +69,10 @@ def test_rebuilds_every_document(data, combo, block_slots):
     assert (a.position_ids[pad] == 0).all()
     starts = (a.position_ids == 0) & ~pad
     assert (a.labels[starts] == -100).all()
-    assert (a.labels[~starts & ~pad] == a.input_ids[~starts & ~pad]).all()
+    inner = ~starts & ~pad  # a target is its own token, or -100 where it is not trained
+    assert ((a.labels[inner] == a.input_ids[inner]) | (a.labels[inner] == -100)).all()
+    if trained is None:
+        assert (a.labels[inner] == a.input_ids[inner]).all()
     assert starts.sum() == plan.n_pieces
     # cu_seqlens: the real pieces back to back
     assert a.cu_seqlens[0] == 0 and a.cu_seqlens.dtype == np.int32
