@@ -30,11 +30,11 @@ from packviz.corpus import (
     BUILTIN_CORPORA,
     CorpusError,
     load_builtin,
-    read_documents,
     split_text,
     synthetic_lengths,
 )
 from packviz.export import estimate_bytes, from_bytes, load, save, to_bytes
+from packviz.files import read_documents, read_records
 from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
@@ -119,6 +119,7 @@ __all__ = [
     "pad_token_id",
     "piece_starts",
     "read_documents",
+    "read_records",
     "save",
     "split_text",
     "sweep",

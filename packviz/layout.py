@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from packviz._ranges import expand_ranges
+from packviz.limits import check_fits
 from packviz.pieces import piece_lengths
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
@@ -166,9 +167,17 @@ def materialize(
         raise ValueError(f"pad_id must be an integer, got {pad_id!r}")
     if not 0 <= int(pad_id) < 2**31:
         raise ValueError(f"pad_id must be in [0, 2**31), got {pad_id}")
+    if not isinstance(plan, PackPlan):
+        raise TypeError(f"materialize takes a PackPlan (from pv.pack), got {type(plan).__name__}")
     ids = None if token_ids is None else _check_token_ids(plan, token_ids)
     pieces, out_row, row_index = _select_pieces(plan, rows)
     n, width = row_index.size, plan.max_len
+    fields = 2 if ids is None else 4
+    check_fits(
+        n * width * 4 * fields + pieces.size * 64,
+        f"{n:,} rows of {width:,} slots ({fields} int32 arrays)",
+        "materialize a window of rows (rows=...) at a time",
+    )
     doc = plan.doc[pieces]
     length = plan.length[pieces]
     src = None if ids is None else ids.offsets[doc] + plan.start[pieces]

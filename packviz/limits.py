@@ -31,13 +31,26 @@ def check_max_len(max_len: object) -> int:
 
 
 def as_lengths(lengths: object) -> np.ndarray:
-    """Validate document lengths: a 1-D array-like of non-negative integers -> int64."""
-    arr = np.asarray(lengths)
+    """Validate document lengths: a 1-D array-like of non-negative integers -> int64.
+
+    Booleans are not lengths (``[True, 3]`` is refused, not read as ``[1, 3]``), nor are
+    strings, mappings or ragged nested lists."""
+    if isinstance(lengths, (str, bytes, dict)):
+        raise ValueError(f"lengths must be a 1-D array of integers, got {type(lengths).__name__}")
+    if isinstance(lengths, (list, tuple)) and any(isinstance(x, (bool, np.bool_)) for x in lengths):
+        i = next(i for i, x in enumerate(lengths) if isinstance(x, (bool, np.bool_)))
+        raise ValueError(f"lengths must be integers; document {i} has length {lengths[i]!r}")
+    try:
+        arr = np.asarray(lengths)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences
+        raise ValueError(f"lengths must be a 1-D array of integers ({exc})") from None
     if arr.ndim != 1:
         raise ValueError(f"lengths must be 1-D (one entry per document), got shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "O":  # Python ints too large for int64, or mixed objects
+            raise ValueError("lengths must be integers that fit in 64 bits")
         raise ValueError(f"lengths must be integers, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.floor(arr))
@@ -57,3 +70,59 @@ def as_lengths(lengths: object) -> np.ndarray:
     if int(out.sum(dtype=np.float64)) >= 2**62:
         raise ValueError("the lengths add up to more tokens than an int64 can count")
     return out
+
+
+def available_memory(device: object = "cpu") -> int | None:
+    """Bytes that can still be allocated on ``device`` (a torch device or its name):
+    ``MemAvailable`` for the CPU, the free memory of a CUDA device; None when unknown."""
+    kind = getattr(device, "type", None) or str(device).split(":")[0]
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    if kind != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(nbytes: int, what: str, fix: str, device: object = "cpu") -> None:
+    """A ValueError saying ``what`` needs ``nbytes`` and what to do instead, when that is
+    more than ``device`` has free — raised before anything is allocated.
+
+    >>> check_fits(2**70, "a [1, 2**35, 2**35] mask", "use a BlockMask")
+    Traceback (most recent call last):
+    ...
+    ValueError: a [1, 2**35, 2**35] mask needs 1,073,741,824.0 TiB, more than the memory available on cpu (...); use a BlockMask
+    """
+    free = available_memory(device)
+    if free is not None and nbytes > free:
+        raise ValueError(
+            f"{what} needs {format_bytes(nbytes)}, more than the memory available on "
+            f"{device} ({format_bytes(free)}); {fix}"
+        )
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in the largest binary unit that keeps it >= 1.
+
+    >>> format_bytes(512), format_bytes(3 * 2**30)
+    ('512 B', '3.0 GiB')
+    """
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TiB"

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz import _triton
+from packviz.limits import check_fits
 from packviz.pieces import block_tiles, check_block_size, piece_spans, piece_start_slots
+
+_DENSE_FIX = (
+    "use flex_block_mask (a BlockMask) or cu_seqlens with a varlen kernel, or fewer rows at a time"
+)
 
 if TYPE_CHECKING:
     import torch
@@ -141,6 +146,10 @@ def document_mask(doc_ids: DocIds, *, device: Device = None) -> torch.Tensor:
     import torch
 
     dev = _resolve(device, doc_ids)
+    shape = tuple(doc_ids.shape) if hasattr(doc_ids, "shape") else np.shape(doc_ids)
+    if len(shape) in (1, 2):
+        b, n = (1, *shape) if len(shape) == 1 else shape
+        check_fits(b * n * n, f"a dense [{b}, {n}, {n}] bool mask", _DENSE_FIX, dev)
     if dev.type == "cpu":  # numpy: far less per-call overhead than torch for small masks
         d = _doc_ids_numpy(doc_ids)
         squeeze = d.ndim == 1
@@ -173,9 +182,13 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
         # every cell written about once, the bandwidth bound; the loop is over pieces
         mask = np.zeros((b, n, n), dtype=bool)
         if rows.size:
-            tri = _lower_triangle(int((last - first).max()) + 1)
+            tri = _lower_triangle(min(int((last - first).max()) + 1, _TRIANGLE_MAX))
             for r, s, e in zip(rows.tolist(), first.tolist(), last.tolist(), strict=True):
-                mask[r, s : e + 1, s : e + 1] = tri[: e - s + 1, : e - s + 1]
+                k = e - s + 1
+                if k <= _TRIANGLE_MAX:
+                    mask[r, s : e + 1, s : e + 1] = tri[:k, :k]
+                else:  # a long piece: written in place, no [k, k] template beside the mask
+                    _fill_lower_triangle(mask[r, s : e + 1, s : e + 1])
     else:  # key >= piece start of the query, and key <= query
         keys = np.arange(n, dtype=np.int32)
         lo = piece_start_slots(d).astype(np.int32)
@@ -187,20 +200,33 @@ def _dense_numpy(d: np.ndarray) -> np.ndarray:
 
 
 _TRIANGLE = np.ones((0, 0), dtype=bool)
+#: Pieces up to this long copy a cached triangle (16 MB at most); longer ones are written
+#: in place by rows, so a row holding one full-length piece costs the mask and no more.
+_TRIANGLE_MAX = 4096
+_TRIANGLE_ROWS = 1024
 
 
 def _lower_triangle(size: int) -> np.ndarray:
-    """A read-only lower-triangular bool matrix of at least ``size`` (slice it): the
-    largest one asked for up to 4096 is kept (16 MB at most)."""
+    """A read-only lower-triangular bool matrix of at least ``size`` (<= _TRIANGLE_MAX;
+    slice it), kept once built."""
     global _TRIANGLE
     tri = _TRIANGLE
     if tri.shape[0] >= size:
         return tri
     tri = np.tri(size, dtype=bool)
     tri.flags.writeable = False
-    if size <= 4096:
-        _TRIANGLE = tri
+    _TRIANGLE = tri
     return tri
+
+
+def _fill_lower_triangle(view: np.ndarray) -> None:
+    """Set the lower triangle (diagonal included) of a zeroed square view in place, a
+    block of rows at a time: ``key <= query`` written straight into the view."""
+    k = view.shape[0]
+    keys = np.arange(k)
+    for q0 in range(0, k, _TRIANGLE_ROWS):
+        q1 = min(k, q0 + _TRIANGLE_ROWS)
+        np.less_equal(keys[:q1], keys[q0:q1, None], out=view[q0:q1, :q1])
 
 
 def _dense_torch(d, lo: torch.Tensor | None = None) -> torch.Tensor:
@@ -233,10 +259,8 @@ def _dense_torch(d, lo: torch.Tensor | None = None) -> torch.Tensor:
         tail = real.clone()
         tail[:, :-1] &= d[:, :-1] != d[:, 1:]
         lengths = torch.nonzero(tail, as_tuple=True)[1] - starts + 1
-        size = int(lengths.max())
-        tri = torch.ones(size, size, dtype=torch.bool, device=lo.device).tril_()
         for r, s, k in zip(rows.tolist(), starts.tolist(), lengths.tolist(), strict=True):
-            mask[r, s : s + k, s : s + k] = tri[:k, :k]
+            mask[r, s : s + k, s : s + k].fill_(True).tril_()  # in place: no template
     mask.diagonal(dim1=1, dim2=2)[~real] = True
     return mask
 
@@ -251,7 +275,9 @@ def causal_mask(max_len: int, *, device: Device = None) -> torch.Tensor:
 
     if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 0:
         raise ValueError(f"max_len must be a non-negative integer, got {max_len!r}")
-    return torch.ones(max_len, max_len, dtype=torch.bool, device=_resolve(device)).tril_()
+    dev = _resolve(device)
+    check_fits(int(max_len) ** 2, f"a [{max_len}, {max_len}] causal mask", _DENSE_FIX, dev)
+    return torch.ones(max_len, max_len, dtype=torch.bool, device=dev).tril_()
 
 
 def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -262,7 +288,17 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch
     """
     import torch
 
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(
+            f"additive_mask takes a bool mask (True = may attend), got {got}; build one "
+            "with document_mask or causal_mask"
+        )
     dtype = torch.float32 if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating point torch dtype, got {dtype!r}")
+    nbytes = mask.numel() * torch.finfo(dtype).bits // 8
+    check_fits(nbytes, f"an additive {tuple(mask.shape)} {dtype} mask", _DENSE_FIX, mask.device)
     out = torch.full(mask.shape, float("-inf"), dtype=dtype, device=mask.device)
     return out.masked_fill_(mask, 0.0)
 
@@ -280,9 +316,15 @@ def block_layout(
     >>> full[0].int().tolist(), partial[0].int().tolist()
     ([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
     """
+    import torch
+
     block_size = check_block_size(block_size)
     lo = piece_starts(doc_ids, device=device)
-    return _tiles(lo.unsqueeze(0) if lo.ndim == 1 else lo, block_size)
+    lo = lo.unsqueeze(0) if lo.ndim == 1 else lo
+    if lo.shape[1] == 0:  # an empty row has no tiles
+        empty = lo.new_zeros((lo.shape[0], 0, 0), dtype=torch.bool)
+        return empty, empty.clone()
+    return _tiles(lo, block_size)
 
 
 def _tiles(lo: torch.Tensor, block_size: int):
@@ -413,6 +455,14 @@ def mask_memory(
     >>> mask_memory(8192, 20)["dense_bool"] == 8192 * 8192
     True
     """
+    for name, value, least in (
+        ("max_len", max_len, 0),
+        ("n_pieces", n_pieces, 0),
+        ("batch", batch, 1),
+        ("block_size", block_size, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     nb = -(-max_len // block_size)
     return {
         "dense_bool": batch * max_len * max_len,

@@ -20,13 +20,15 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import weakref
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from packviz.files import check_text
 from packviz.ragged import TokenIds
 
 EOS_TOKEN = "<|endoftext|>"
@@ -64,6 +66,7 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int = 4096, cache_d
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+    documents = _documents(documents)
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
         raise TokenizerError(f"vocab_size must be an integer, got {vocab_size!r}")
     if not MIN_VOCAB <= vocab_size <= MAX_VOCAB:
@@ -100,36 +103,98 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int = 4096, cache_d
     return tok
 
 
+#: Largest token id a loaded tokenizer may use (8,388,608 ids: four times the largest
+#: vocabularies in use). Ids are checked in the JSON before the Rust library sees them:
+#: a tiny file with an id of 4,000,000,000 made it allocate gigabytes later on.
+MAX_TOKEN_ID = (1 << 23) - 1
+#: Largest tokenizer.json read (the dashboard's upload limit is 100 MB).
+MAX_TOKENIZER_BYTES = 256 << 20
+
+
 def load_tokenizer(source: bytes | str | os.PathLike):
-    """Load a ``tokenizer.json`` from bytes (an upload) or a path."""
+    """Load a ``tokenizer.json`` from bytes (an upload) or a path.
+
+    The JSON is checked before the ``tokenizers`` library parses it: every token id
+    (vocabulary, added tokens, post-processor, padding) must be an integer in
+    ``[0, MAX_TOKEN_ID]``. Nothing is executed; a bad file is a `TokenizerError`.
+    """
     from tokenizers import Tokenizer
 
-    if isinstance(source, (bytes, bytearray)):
-        if not source:
-            raise TokenizerError("the tokenizer file is empty; upload a tokenizer.json")
-        try:
-            text = bytes(source).decode("utf-8")
-        except UnicodeDecodeError:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "the tokenizer file"
+    elif isinstance(source, (str, os.PathLike)):
+        if isinstance(source, str) and source.lstrip().startswith("{"):
             raise TokenizerError(
-                "the tokenizer file is not UTF-8 JSON; upload a tokenizer.json"
-            ) from None
-        try:
-            tok = Tokenizer.from_str(text)
-        except Exception as exc:
-            raise TokenizerError(f"not a valid tokenizer.json ({_first_line(exc)})") from None
-    else:
+                "got JSON text where a path goes: pass the file's bytes "
+                "(load_tokenizer(text.encode())) or the path of a tokenizer.json"
+            )
         path = Path(source)
         if not path.is_file():
             raise TokenizerError(f"no tokenizer file at {path}")
-        try:
-            tok = Tokenizer.from_file(str(path))
-        except Exception as exc:
+        if path.stat().st_size > MAX_TOKENIZER_BYTES:
             raise TokenizerError(
-                f"{path} is not a valid tokenizer.json ({_first_line(exc)})"
-            ) from None
+                f"{path} is {path.stat().st_size:,} bytes; tokenizer files over "
+                f"{MAX_TOKENIZER_BYTES:,} bytes are not read"
+            )
+        data, name = path.read_bytes(), str(path)
+    else:
+        raise TypeError(f"load_tokenizer takes bytes or a path, got {type(source).__name__}")
+    if not data:
+        raise TokenizerError(f"{name} is empty; upload a tokenizer.json")
+    if len(data) > MAX_TOKENIZER_BYTES:
+        raise TokenizerError(f"{name} is {len(data):,} bytes: too big for a tokenizer.json")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenizerError(f"{name} is not UTF-8 JSON; upload a tokenizer.json") from None
+    _check_definition(text, name)
+    try:
+        tok = Tokenizer.from_str(text)
+    except Exception as exc:  # the Rust library raises plain Exceptions
+        raise TokenizerError(f"{name} is not a valid tokenizer.json ({_first_line(exc)})") from None
     if tok.get_vocab_size() == 0:
-        raise TokenizerError("the tokenizer has an empty vocabulary")
+        raise TokenizerError(f"{name} has an empty vocabulary")
+    if tok.get_vocab_size(with_added_tokens=True) > MAX_TOKEN_ID + 1:
+        raise TokenizerError(f"{name} has more than {MAX_TOKEN_ID + 1:,} token ids")
     return tok
+
+
+def _check_definition(text: str, name: str) -> None:
+    """The token ids a tokenizer.json declares, checked before the Rust library sees them."""
+    try:
+        spec = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise TokenizerError(f"{name} is not a valid tokenizer.json ({_first_line(exc)})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise TokenizerError(f"{name} is not a valid tokenizer.json (no model object)")
+    model = spec["model"]
+    vocab = model.get("vocab")
+    if isinstance(vocab, dict):
+        ids = list(vocab.values())
+    elif isinstance(vocab, list):  # Unigram: [[piece, score], ...], ids are positions
+        ids = [len(vocab) - 1] if vocab else []
+    else:
+        ids = []
+    ids += [t.get("id") for t in spec.get("added_tokens") or [] if isinstance(t, dict)]
+    ids += _ints(spec.get("post_processor"))
+    padding = spec.get("padding")
+    if isinstance(padding, dict) and "pad_id" in padding:
+        ids.append(padding["pad_id"])
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i <= MAX_TOKEN_ID:
+            raise TokenizerError(
+                f"{name} declares the token id {i!r}; ids must be integers from 0 to "
+                f"{MAX_TOKEN_ID:,}"
+            )
+
+
+def _ints(tree) -> list:
+    """Every integer in a JSON tree (the post-processor names token ids in several shapes)."""
+    if isinstance(tree, dict):
+        return [i for v in tree.values() for i in _ints(v)]
+    if isinstance(tree, list):
+        return [i for v in tree for i in _ints(v)]
+    return [tree] if isinstance(tree, int) and not isinstance(tree, bool) else []
 
 
 def _first_line(exc: Exception) -> str:
@@ -161,9 +226,46 @@ def pad_token_id(tokenizer) -> int:
     return 0 if eos is None else eos
 
 
+#: Per tokenizer object: its fingerprint, and the text of each id decoded so far. Weak
+#: keys: an entry goes with its tokenizer. Serializing a large vocabulary takes seconds,
+#: so it happens once per tokenizer, never per call.
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TOKEN_TEXT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def tokenizer_fingerprint(tokenizer) -> str:
-    """A short stable hash of the tokenizer's full definition."""
-    return hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+    """A short stable hash of the tokenizer's full definition (computed once per object)."""
+    tokenizer = _backend(tokenizer)
+    fp = _FINGERPRINTS.get(tokenizer)
+    if fp is None:
+        fp = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+        _FINGERPRINTS[tokenizer] = fp
+    return fp
+
+
+def _backend(tokenizer):
+    """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer, or itself."""
+    inner = getattr(tokenizer, "backend_tokenizer", None)
+    return tokenizer if inner is None else inner
+
+
+def _documents(documents: object) -> list[str]:
+    """``documents`` as a list of str, or a TypeError saying what was given instead."""
+    if isinstance(documents, (str, bytes)):
+        raise TypeError(
+            "documents must be a list of strings, one per document; got a single "
+            f"{type(documents).__name__} (wrap one document in a list: [text])"
+        )
+    try:
+        docs = list(documents)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"documents must be a list of strings, got {type(documents).__name__}"
+        ) from None
+    for i, d in enumerate(docs):
+        if not isinstance(d, str):
+            raise TypeError(f"document {i} is a {type(d).__name__}, not a string")
+    return docs
 
 
 def encode(
@@ -177,29 +279,41 @@ def encode(
     """Token ids of every document, batched through ``encode_batch`` (parallel in Rust).
 
     ``add_eos`` appends the end-of-text token when the tokenizer has one.
-    ``progress(done, total)`` is called after every batch.
+    ``progress(done, total)`` is called after every batch. A transformers fast tokenizer
+    is accepted too (its ``backend_tokenizer`` does the work).
     """
+    tokenizer = _backend(tokenizer)
+    docs = _documents(documents)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     eos = eos_token_id(tokenizer) if add_eos else None
     fast = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
     chunks: list[np.ndarray] = []
-    lengths = np.zeros(len(documents), dtype=np.int64)
-    total = len(documents)
+    lengths = np.zeros(len(docs), dtype=np.int64)
+    total = len(docs)
     for lo in range(0, total, batch_size):
-        batch = list(documents[lo : lo + batch_size])
+        batch = docs[lo : lo + batch_size]
         try:
             encs = fast(batch, add_special_tokens=False)
         except Exception as exc:  # the Rust library raises plain Exceptions
+            for j, d in enumerate(batch):  # a document that is not text at all?
+                check_text(d, f"document {lo + j}")
             raise TokenizerError(
                 f"this tokenizer cannot encode the documents ({_first_line(exc)}); "
                 "use a complete tokenizer.json (with its unknown/byte fallback tokens) or "
                 "train a BPE on the corpus"
             ) from None
         for j, e in enumerate(encs):
-            ids = e.ids
+            ids = np.array(e.ids, dtype=np.int64)
+            if ids.size and int(ids.max()) > MAX_TOKEN_ID:
+                raise TokenizerError(
+                    f"document {lo + j} encodes to the token id {int(ids.max()):,}, over "
+                    f"{MAX_TOKEN_ID:,}; this tokenizer's vocabulary is not usable"
+                )
             if eos is not None:
-                ids.append(eos)
-            lengths[lo + j] = len(ids)
-            chunks.append(np.asarray(ids, dtype=np.int32))
+                ids = np.append(ids, eos)
+            lengths[lo + j] = ids.size
+            chunks.append(ids.astype(np.int32))
         if progress is not None:
             progress(min(lo + batch_size, total), total)
     offsets = np.zeros(total + 1, dtype=np.int64)
@@ -208,27 +322,27 @@ def encode(
     return TokenIds(values, offsets)
 
 
-@lru_cache(maxsize=8)
-def _token_table(definition: str) -> np.ndarray:
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_str(definition)
-    n = tok.get_vocab_size(with_added_tokens=True)
-
-    def text(i: int) -> str:
-        try:
-            return tok.decode([i], skip_special_tokens=False)
-        except Exception:  # a decoder that fails on a lone id: show the raw token
-            return tok.id_to_token(i) or ""
-
-    return np.array([text(i) for i in range(n)], dtype=object)
-
-
 def decode_tokens(tokenizer, ids) -> list[str]:
-    """Each id as the text it stands for (special tokens by name), for hover labels."""
-    table = _token_table(tokenizer.to_str())
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    inside = (ids >= 0) & (ids < table.size)
-    out = np.full(ids.size, "", dtype=object)
-    out[inside] = table[ids[inside]]
-    return out.tolist()
+    """Each id as the text it stands for (special tokens by name), for hover labels.
+
+    Only the distinct ids asked for are decoded (in one batched call), and each
+    tokenizer keeps what it decoded: a window of rows costs its own distinct tokens, never
+    the whole vocabulary. Ids outside the vocabulary show as "".
+    """
+    tokenizer = _backend(tokenizer)
+    ids = np.asarray(ids).reshape(-1)
+    if ids.size and (ids.dtype == bool or ids.dtype.kind not in "iu"):
+        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
+    ids = ids.astype(np.int64)
+    known = _TOKEN_TEXT.setdefault(tokenizer, {})
+    n = tokenizer.get_vocab_size(with_added_tokens=True)
+    distinct, where = np.unique(ids, return_inverse=True)
+    missing = [i for i in distinct.tolist() if 0 <= i < n and i not in known]
+    if missing:
+        try:
+            texts = tokenizer.decode_batch([[i] for i in missing], skip_special_tokens=False)
+        except Exception:  # a decoder that fails on some lone id: show raw tokens then
+            texts = [tokenizer.id_to_token(i) or "" for i in missing]
+        known.update(zip(missing, texts, strict=True))
+    table = np.array([known.get(i, "") for i in distinct.tolist()], dtype=object)
+    return table[where.reshape(-1)].tolist() if ids.size else []

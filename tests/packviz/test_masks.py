@@ -196,3 +196,50 @@ def test_mask_memory():
     assert m["additive_fp32"] == 4 * m["dense_bool"]
     assert m["cu_seqlens"] == 84
     assert m["block_mask"] == 2 * 4 * 2 * (64 + 64 * 64)
+
+
+def test_empty_rows_give_empty_masks():
+    empty = np.zeros((2, 0), dtype=np.int64)
+    assert pv.document_mask(empty, device="cpu").shape == (2, 0, 0)
+    assert pv.piece_starts(empty, device="cpu").shape == (2, 0)
+    full, partial = pv.block_layout(empty, device="cpu")
+    assert full.shape == partial.shape == (2, 0, 0)
+    assert pv.causal_mask(0, device="cpu").shape == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: pv.additive_mask(torch.ones(2, 2)), "takes a bool mask .* got torch.float32"),
+        (lambda: pv.additive_mask([[True]]), "takes a bool mask .* got list"),
+        (lambda: pv.additive_mask(pv.causal_mask(2), dtype=torch.int32), "floating point"),
+        (lambda: pv.mask_memory(-5, 3), "max_len must be an integer >= 0, got -5"),
+        (lambda: pv.mask_memory(8, 3, batch=0), "batch must be an integer >= 1"),
+        (lambda: pv.mask_memory(8, 3, block_size=0), "block_size must be an integer >= 1"),
+        (lambda: pv.causal_mask(2**30, device="cpu"), r"needs 1,048,576\.0 TiB, more than"),
+        (
+            lambda: pv.document_mask(torch.zeros(1, 2**33, device="meta"), device="cpu"),
+            "needs .* more than the memory available on cpu .*flex_block_mask",
+        ),
+    ],
+)
+def test_impossible_or_wrong_requests_are_value_errors_that_say_why(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_one_full_length_piece_costs_the_mask_and_no_second_copy(monkeypatch):
+    """A row holding one piece as long as the row is written in place (no [L, L]
+    triangle template beside the mask); tested with a small threshold."""
+    monkeypatch.setattr(pv.masks, "_COPY_COST", 0)  # the triangle-per-piece builder
+    monkeypatch.setattr(pv.masks, "_TRIANGLE_MAX", 8)
+    monkeypatch.setattr(pv.masks, "_TRIANGLE_ROWS", 3)
+    built = []
+    real_tri = pv.masks._lower_triangle
+    monkeypatch.setattr(pv.masks, "_lower_triangle", lambda n: built.append(n) or real_tri(n))
+    doc_ids = np.array([[3] * 50, [1] * 5 + [2] * 40 + [-1] * 5])
+    mask = pv.document_mask(doc_ids, device="cpu")
+    np.testing.assert_array_equal(mask.numpy(), reference_document_mask(doc_ids))
+    assert max(built) <= 8  # never a template as large as the long pieces
+    on_torch = pv.masks._dense_torch(torch.as_tensor(doc_ids))  # the GPU fallback's path
+    np.testing.assert_array_equal(on_torch.numpy(), mask.numpy())

@@ -78,3 +78,97 @@ def test_a_tokenizer_that_cannot_encode_is_a_clear_error():
     loaded = pv.load_tokenizer(tok.to_str().encode())
     with pytest.raises(pv.TokenizerError, match="cannot encode"):
         pv.encode(loaded, ["hello world"])
+
+
+def _tokenizer_json(vocab, added=(), post_processor=None) -> bytes:
+    import json
+
+    return json.dumps(
+        {
+            "version": "1.0",
+            "truncation": None,
+            "padding": None,
+            "added_tokens": [
+                {
+                    "id": i,
+                    "content": c,
+                    "single_word": False,
+                    "lstrip": False,
+                    "rstrip": False,
+                    "normalized": False,
+                    "special": True,
+                }
+                for i, c in added
+            ],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": post_processor,
+            "decoder": None,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (_tokenizer_json({"a": 0, "[UNK]": 4_000_000_000}), "token id 4000000000"),
+        (_tokenizer_json({"a": 0, "[UNK]": -1}), "token id -1"),
+        (_tokenizer_json({"a": 0, "[UNK]": 1.5}), "token id 1.5"),
+        (_tokenizer_json({"a": 0, "[UNK]": 1}, added=[(2**40, "<x>")]), "token id 1099511627776"),
+        (
+            _tokenizer_json(
+                {"a": 0, "[UNK]": 1},
+                post_processor={"type": "BertProcessing", "sep": ["a", 9**12], "cls": ["a", 0]},
+            ),
+            "token id 282429536481",
+        ),
+        (b"[" * 100_000, "not a valid tokenizer.json"),
+        (b'"just a string"', "no model object"),
+    ],
+)
+def test_absurd_token_ids_are_refused_before_the_rust_library_sees_them(data, message):
+    with pytest.raises(pv.TokenizerError, match=message):
+        pv.load_tokenizer(data)
+
+
+def test_json_text_where_a_path_goes_and_wrong_types():
+    with pytest.raises(pv.TokenizerError, match="got JSON text where a path goes"):
+        pv.load_tokenizer('{"model": {}}')
+    with pytest.raises(TypeError, match="bytes or a path, got int"):
+        pv.load_tokenizer(3)
+
+
+def test_encode_takes_a_list_of_strings_only():
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    with pytest.raises(TypeError, match=r"got a single str \(wrap one document in a list"):
+        pv.encode(tok, "one string")
+    with pytest.raises(TypeError, match="document 1 is a int, not a string"):
+        pv.encode(tok, ["fine", 7])
+    with pytest.raises(ValueError, match="batch_size"):
+        pv.encode(tok, ["x"], batch_size=0)
+
+
+def test_fingerprint_and_token_texts_serialize_a_tokenizer_once():
+    """A large vocabulary takes seconds to serialize: once per tokenizer, never per call."""
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+
+    class Counting:
+        calls = 0
+
+        def to_str(self):
+            Counting.calls += 1
+            return tok.to_str()
+
+        def __getattr__(self, name):
+            return getattr(tok, name)
+
+    proxy = Counting()
+    ids = pv.encode(tok, DOCS[:2]).values
+    first = pv.tokenizer_fingerprint(proxy)
+    assert pv.tokenizer_fingerprint(proxy) == first == pv.tokenizer_fingerprint(tok)
+    texts = pv.decode_tokens(proxy, ids)
+    assert pv.decode_tokens(proxy, ids) == texts
+    assert "".join(texts).replace("<|endoftext|>", "") == DOCS[0] + DOCS[1]
+    assert Counting.calls == 1
+    assert pv.decode_tokens(tok, [-5, 10**9]) == ["", ""]  # outside the vocabulary
