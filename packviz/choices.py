@@ -23,6 +23,8 @@ Format = Literal["npz", "pt", "parquet"]
 Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
 Split = Literal["file", "paragraph", "line", "sentence"]
 Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+TrainOn = Literal["all", "completion", "assistant", "last_assistant"]
+RecordKind = Literal["chat", "prompt_completion", "text"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -31,6 +33,8 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 FIELDS: tuple[Field, ...] = get_args(Field)
 SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+TRAIN_ON: tuple[TrainOn, ...] = get_args(TrainOn)
+RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):
