@@ -215,6 +215,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _special(tokenizer, candidates) -> int | None:
+    tokenizer = _backend(tokenizer)
     for t in candidates:
         i = tokenizer.token_to_id(t)
         if i is not None:
@@ -232,7 +233,7 @@ def pad_token_id(tokenizer) -> int:
     i = _special(tokenizer, _PAD_CANDIDATES)
     if i is not None:
         return i
-    padding = getattr(tokenizer, "padding", None)
+    padding = getattr(_backend(tokenizer), "padding", None)
     if padding and padding.get("pad_id") is not None:
         return int(padding["pad_id"])
     eos = eos_token_id(tokenizer)
