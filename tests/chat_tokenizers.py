@@ -15,6 +15,15 @@ CORPUS = [
     "Hello world! Tokenizers are fun; offsets matter.",
     "Naïve café résumé — unicode bytes ✓ 日本語",
 ] * 20
+#: A chat with a system prompt, two assistant turns, multi-byte characters and runs of
+#: spaces (zero-width tokens under trim_offsets).
+CHAT = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "café?  What   is it"},
+    {"role": "assistant", "content": " résumé ✓ — naïve  x"},
+    {"role": "user", "content": "Hello"},
+    {"role": "assistant", "content": "Hello   world!"},
+]
 
 
 @functools.cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from chat_tokenizers import CHAT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,13 +30,6 @@ LLAMA2 = (
     "{% else %}{{ '<<SYS>>\\n' + message['content'] + '\\n<</SYS>>\\n\\n' }}{% endif %}"
     "{% endfor %}"
 )
-CHAT = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "café?"},
-    {"role": "assistant", "content": " résumé ✓ — naïve"},
-    {"role": "user", "content": "Hello"},
-    {"role": "assistant", "content": "Hello world!"},
-]
 
 
 def test_builtin_chatml_renders_like_transformers():
@@ -47,8 +41,8 @@ def test_builtin_chatml_renders_like_transformers():
     )
     assert chat.text == texts[0] and list(chat.spans) == spans[0] and chat.marked
     assert [chat.text[s:e] for s, e in chat.spans] == [
-        " résumé ✓ — naïve<|im_end|>",
-        "Hello world!<|im_end|>",
+        " résumé ✓ — naïve  x<|im_end|>",
+        "Hello   world!<|im_end|>",
     ]
 
 
@@ -59,7 +53,7 @@ def test_placed_spans_equal_the_marked_ones():
     assert placed.spans == marked.spans
     # without an end-of-turn token, the contents alone
     bare = render_chat(CHAT, CHATML_PLAIN)
-    assert [bare.text[s:e] for s, e in bare.spans] == [" résumé ✓ — naïve", "Hello world!"]
+    assert [bare.text[s:e] for s, e in bare.spans] == [m["content"] for m in CHAT[2::2]]
 
 
 def test_stripped_contents_and_special_tokens_of_the_template():

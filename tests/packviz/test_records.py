@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from chat_tokenizers import bpe, hf
+from chat_tokenizers import CHAT, bpe, hf
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,13 +17,6 @@ import packviz as pv
 from packviz._reference import reference_token_flags
 from packviz.files import Record
 
-CHAT = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "café?  What   is it"},
-    {"role": "assistant", "content": " résumé ✓ — naïve  x"},
-    {"role": "user", "content": "Hello"},
-    {"role": "assistant", "content": "Hello   world!"},
-]
 EOS = "<|endoftext|>"
 
 
