@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.blockmask import block_layout, flex_block_mask
 from packviz.choices import (
     DISTRIBUTIONS,
     FIELDS,
@@ -40,11 +41,9 @@ from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, 
 from packviz.limits import MAX_LEN_LIMIT
 from packviz.masks import (
     additive_mask,
-    block_layout,
     causal_mask,
     default_device,
     document_mask,
-    flex_block_mask,
     mask_memory,
     piece_starts,
 )
