@@ -9,7 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.auditing import AuditResult, audit
 from packviz.choices import (
+    ATTN_IMPLEMENTATIONS,
+    AUDIT_PATHS,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
@@ -17,6 +20,8 @@ from packviz.choices import (
     SORTS,
     SPLITS,
     STRATEGIES,
+    AttnImplementation,
+    AuditPath,
     Distribution,
     Field,
     Format,
@@ -65,6 +70,12 @@ from packviz.tokenize import (
 from packviz.torch_data import PackedDataset, collate, collate_with
 
 __all__ = [
+    "ATTN_IMPLEMENTATIONS",
+    "AUDIT_PATHS",
+    "AttnImplementation",
+    "AuditPath",
+    "AuditResult",
+    "audit",
     "BUILTIN_CORPORA",
     "Distribution",
     "Field",
