@@ -8,6 +8,7 @@ import packviz as pv
 from dashboard import cached, devices, figures, state
 from dashboard.corpus import current_corpus
 from dashboard.errors import stop_with
+from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths, load_model
 
 #: Longest rows audited here (eager attention holds [rows, heads, L, L] floats per layer).
 AUDIT_MAX_LEN = 8192
@@ -39,11 +40,6 @@ if s.max_len > AUDIT_MAX_LEN:
         f"{s.max_len:,}). Pick a smaller max length, or audit a saved file with "
         "`packviz audit --model llama --packed rows.npz --rows 0`."
     )
-try:
-    from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths, load_model
-except ImportError:  # pragma: no cover - the hf extra is part of requirements.txt
-    stop_with("The audit needs transformers: `pip install 'packviz[hf]'`.")
-
 for name, value in SETTINGS.items():
     if not state.is_set(name):
         state.put(name, value)
@@ -94,6 +90,8 @@ try:
     )
 except ValueError as exc:
     stop_with(f"Cannot build a tiny {arch} with {attn} attention: {exc}")
+except ImportError as exc:  # transformers missing: requirements.txt installs packviz[hf]
+    stop_with(f"{exc}.")
 pieces = plan.pieces_per_row[rows]
 st.caption(
     f"Rows {', '.join(f'{r:,}' for r in rows)} ({', '.join(map(str, pieces))} pieces) · "

@@ -59,12 +59,15 @@ def audit_figure(results: Sequence[Mapping], *, atol: float = 1e-4) -> go.Figure
             textposition="outside",
             hovertemplate="%{x}<br>" + name + " %{text}<extra></extra>",
         )
-    fig.add_hline(
-        y=atol,
-        line_dash="dash",
-        line_color="#333",
-        annotation_text=f"exact within {atol:g}",
-        annotation_position="top left",
+    fig.add_hline(y=atol, line_dash="dash", line_color="#333")
+    fig.add_annotation(  # on a log axis an annotation's y is log10 of the value
+        text=f"exact within {atol:g}",
+        x=0,
+        xref="paper",
+        xanchor="left",
+        y=math.log10(atol),
+        yanchor="bottom",
+        showarrow=False,
     )
     fig.update_yaxes(type="log", title_text="difference from each piece alone", exponentformat="e")
     fig.update_layout(

@@ -19,7 +19,7 @@ until an audit runs.
 
 from __future__ import annotations
 
-from packviz.auditing.core import ATOL, FIXES, AuditResult, audit, default_paths
+from packviz.auditing.core import ATOL, FIXES, STATE_FIX, AuditResult, audit, default_paths
 from packviz.auditing.inputs import AuditRows, select_rows
 from packviz.auditing.models import (
     ARCHITECTURES,
@@ -33,6 +33,7 @@ __all__ = [
     "ARCHITECTURES",
     "ATOL",
     "FIXES",
+    "STATE_FIX",
     "TINY_VOCAB",
     "AuditResult",
     "AuditRows",

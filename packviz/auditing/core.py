@@ -41,10 +41,12 @@ from packviz.pieces import piece_lengths, piece_spans
 if TYPE_CHECKING:
     import torch
 
+#: The clock of the time budget and of each path's seconds.
+_now = time.perf_counter
 #: Largest |Δ| (logit and loss) of an exact path.
 ATOL = 1e-4
 
-_STATE_FIX = (
+STATE_FIX = (
     "train one document per row (strategy='padded'), or on CUDA with the mamba_ssm / "
     "causal_conv1d / flash-linear-attention kernels pass seq_idx "
     "(DataCollatorWithFlattening(return_seq_idx=True)) and use_cache=False"
@@ -63,7 +65,7 @@ FIXES: dict[str, str] = {
     "flex": "pass pv.flex_block_mask(doc_ids) as attention_mask to a model loaded with "
     "attn_implementation='flex_attention'",
     "causal": "pass a document mask: pv.collate_with('dense') (float additive mask + position_ids)",
-    "seq_idx": _STATE_FIX,
+    "seq_idx": STATE_FIX,
 }
 
 
@@ -150,50 +152,40 @@ def audit(
         >>> res[1].fix
         "pass a document mask: pv.collate_with('dense') (float additive mask + position_ids)"
     """
-    t0 = time.perf_counter()
-    if not isinstance(arrays, PackedArrays):
-        raise TypeError(f"arrays must be PackedArrays, got {type(arrays).__name__}")
-    with quiet_transformers():
-        return _audit(
-            model, arrays, rows, paths, attn_implementation, atol, seed, device, time_budget,
-            progress, t0,
-        )  # fmt: skip
-
-
-def _audit(
-    model, arrays, rows, paths, attn_implementation, atol, seed, device, time_budget, progress, t0
-) -> list[AuditResult]:
     import torch
 
-    vocab = TINY_VOCAB
+    t0 = _now()
+    if not isinstance(arrays, PackedArrays):
+        raise TypeError(f"arrays must be PackedArrays, got {type(arrays).__name__}")
+    vocab = TINY_VOCAB  # a tiny model gets room for every id of the arrays
     if arrays.input_ids is not None and arrays.input_ids.size:
         vocab = max(vocab, int(arrays.input_ids.max()) + 1)
-    m = load_model(
-        model,
-        attn_implementation=attn_implementation,
-        seed=seed,
-        vocab_size=vocab,
-        max_positions=max(arrays.max_len, 1024),
-        device=device,
-    )
-    r = select_rows(arrays, rows, vocab_size=m.get_input_embeddings().num_embeddings, seed=seed)
-    paths = default_paths(m) if paths is None else tuple(paths)
-    for p in paths:
-        check_choice("audit path", p, AUDIT_PATHS)
-    states = state_layers(m)
-    total = len(paths) + 1
-    with _eval(m), torch.no_grad():
-        ref_logits, ref_loss = _alone(m, r)
-        if progress is not None:
-            progress(1, total, "pieces alone")
-        out = []
-        for i, path in enumerate(paths):
-            if time_budget is not None and time.perf_counter() - t0 > time_budget:
-                out.append(_not_run(path, f"the time budget ({time_budget:g} s) was spent"))
-            else:
-                out.append(_run_path(m, r, path, ref_logits, ref_loss, atol, states))
+    with quiet_transformers():
+        m = load_model(
+            model,
+            attn_implementation=attn_implementation,
+            seed=seed,
+            vocab_size=vocab,
+            max_positions=max(arrays.max_len, 1024),
+            device=device,
+        )
+        r = select_rows(arrays, rows, vocab_size=m.get_input_embeddings().num_embeddings, seed=seed)
+        paths = default_paths(m) if paths is None else tuple(paths)
+        for p in paths:
+            check_choice("audit path", p, AUDIT_PATHS)
+        states = state_layers(m)
+        out: list[AuditResult] = []
+        with _eval(m), torch.no_grad():
+            ref_logits, ref_loss = _alone(m, r)
             if progress is not None:
-                progress(i + 2, total, path)
+                progress(1, len(paths) + 1, "pieces alone")
+            for i, path in enumerate(paths):
+                if time_budget is not None and _now() - t0 > time_budget:
+                    out.append(_not_run(path, f"the time budget ({time_budget:g} s) was spent"))
+                else:
+                    out.append(_run_path(m, r, path, ref_logits, ref_loss, atol, states))
+                if progress is not None:
+                    progress(i + 2, len(paths) + 1, path)
     if piece_lengths(r.doc_ids)[1].max() < 2:
         note = "each row audited holds one piece: nothing could leak (pick rows with several)"
         out = [_with_note(x, note) for x in out]
@@ -202,27 +194,29 @@ def _audit(
 
 def _run_path(m, r: AuditRows, path, ref_logits, ref_loss, atol, states) -> AuditResult:
     """One path: build its batch, run it, compare with the pieces alone."""
+    import torch
+
     impl = getattr(m.config, "_attn_implementation", None)
-    if path in ("dense_additive", "dense_bool") and impl == "flex_attention":
-        if m.device.type == "cpu":
-            return _not_run(
-                path,
-                "a dense tensor mask under flex_attention crashes on a CPU (torch "
-                "2.13); the flex path passes a BlockMask",
-            )
-    t = time.perf_counter()
+    dense = path in ("dense_additive", "dense_bool")
+    if dense and impl == "flex_attention" and m.device.type == "cpu":
+        return _not_run(
+            path,
+            "a dense tensor mask under flex_attention crashes on a CPU (torch 2.13); "
+            "the flex path passes a BlockMask",
+        )
+    t = _now()
     try:
         with _attn_implementation(m, "flex_attention" if path == "flex" else impl):
-            batch = BUILDERS[path](r, device=m.device, dtype=m.dtype)
-            res = m(**batch)
-    except (ValueError, NotImplementedError, RuntimeError, TypeError) as exc:
+            res = m(**BUILDERS[path](r, device=m.device, dtype=m.dtype))
+    except Exception as exc:  # whatever the model does with this batch is its answer
         msg = str(exc).split("\n")[0][:300]
-        state_refusal = "packed sequences apart" in msg
-        fix = _STATE_FIX if state_refusal or (states and path == "seq_idx") else ""
+        refused = "packed sequences apart" in msg  # a state layer without its kernels
+        fix = STATE_FIX if refused or (states and path == "seq_idx") else ""
         return _not_run(path, f"{type(exc).__name__}: {msg}", fix=fix)
-    seconds = time.perf_counter() - t
+    seconds = _now() - t
     logits = res.logits.float()
-    logits = logits[0] if path in ("flattened", "seq_idx") else logits[_mask(r, logits.device)]
+    flat = path in ("flattened", "seq_idx")
+    logits = logits[0] if flat else logits[torch.from_numpy(r.real).to(logits.device)]
     d = (logits - ref_logits).abs().max().item() if logits.numel() else 0.0
     dl = abs(res.loss.item() - ref_loss) if math.isfinite(ref_loss) else 0.0
     exact = bool(d <= atol and dl <= atol)  # NaN compares False: a NaN is no proof
@@ -230,7 +224,7 @@ def _run_path(m, r: AuditRows, path, ref_logits, ref_loss, atol, states) -> Audi
         return AuditResult(path, d, dl, True, "", seconds=seconds)
     if states:
         note = f"state layers ({', '.join(states)}) carry a state across documents"
-        return AuditResult(path, d, dl, False, _STATE_FIX, note, seconds)
+        return AuditResult(path, d, dl, False, STATE_FIX, note, seconds)
     return AuditResult(path, d, dl, False, FIXES[path], seconds=seconds)
 
 
@@ -255,22 +249,15 @@ def _alone(m, r: AuditRows) -> tuple[torch.Tensor, float]:
             logits = m(input_ids=ids).logits.float()
             if out is None:
                 out = torch.empty(int(cu[-1]), logits.shape[-1], device=logits.device)
-            out[torch.from_numpy((cu[k, None] + np.arange(n)).reshape(-1))] = logits.reshape(
-                -1, logits.shape[-1]
-            )
-            target = torch.from_numpy(r.labels[rows[k, None], slots]).to(m.device)[:, 1:]
+            where = torch.from_numpy((cu[k, None] + np.arange(n)).reshape(-1))
+            out[where.to(out.device)] = logits.reshape(-1, logits.shape[-1])
             if n > 1:
+                target = torch.from_numpy(r.labels[rows[k, None], slots[:, 1:]]).to(m.device)
                 total += F.cross_entropy(
                     logits[:, :-1].transpose(1, 2), target, ignore_index=-100, reduction="sum"
                 ).item()
                 count += int((target != -100).sum())
     return out, (total / count if count else math.nan)
-
-
-def _mask(r: AuditRows, device) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(r.real).to(device)
 
 
 def _reference_impl(m) -> str | None:
@@ -280,21 +267,17 @@ def _reference_impl(m) -> str | None:
     return "eager" if impl == "flex_attention" else impl
 
 
-class _attn_implementation:
-    """Switch ``m`` to ``impl`` for a block and back (a no-op when it already uses it)."""
-
-    def __init__(self, m, impl) -> None:
-        self.m, self.impl = m, impl
-        self.before = getattr(m.config, "_attn_implementation", None)
-
-    def __enter__(self):
-        if self.impl is not None and self.impl != self.before:
-            self.m.set_attn_implementation(self.impl)
-        return self.m
-
-    def __exit__(self, *exc) -> None:
-        if getattr(self.m.config, "_attn_implementation", None) != self.before:
-            self.m.set_attn_implementation(self.before)
+@contextmanager
+def _attn_implementation(m, impl: str | None):
+    """``m`` switched to ``impl`` for a block, and back (a no-op when it uses it already)."""
+    before = getattr(m.config, "_attn_implementation", None)
+    try:
+        if impl is not None and impl != before:
+            m.set_attn_implementation(impl)
+        yield m
+    finally:
+        if getattr(m.config, "_attn_implementation", None) != before:
+            m.set_attn_implementation(before)
 
 
 @contextmanager

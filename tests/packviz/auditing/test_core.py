@@ -20,8 +20,8 @@ import pytest
 import torch
 
 import packviz as pv
-from packviz.auditing import FIXES, load_model, state_layers
-from packviz.auditing.core import _STATE_FIX, _alone
+from packviz.auditing import FIXES, STATE_FIX, load_model, state_layers
+from packviz.auditing.core import _alone
 from packviz.auditing.inputs import select_rows
 
 LENGTHS = [6, 9, 1, 4, 10, 11]  # two rows of 24 with a 1-token piece and padding
@@ -118,10 +118,10 @@ def test_state_layers_leak_on_every_packed_path(arrays, arch, layer, attn):
     for path in ROWS[:-1]:
         r = results[path]
         assert r.exact is False and r.max_logit_diff > 1e-2, r
-        assert r.fix == _STATE_FIX
+        assert r.fix == STATE_FIX
         assert r.note == f"state layers ({layer}) carry a state across documents"
     seq = results["seq_idx"]
-    assert seq.fix == _STATE_FIX
+    assert seq.fix == STATE_FIX
     if arch == "mamba2":  # its CPU path ignores seq_idx: the state runs on
         assert seq.exact is False and seq.max_logit_diff > 1e-2
     else:  # bamba's refuses it without the CUDA kernels
@@ -199,6 +199,15 @@ def test_bad_input_says_what_to_change(arrays):
         ValueError, match="unknown model 'lama' .transformers has no such model_type"
     ):
         pv.audit("lama", arrays)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (checked on a GPU machine)")
+def test_known_answers_on_cuda_with_flex_by_default(arrays):
+    model = load_model("llama", attn_implementation="sdpa", device="cuda")
+    results = pv.audit(model, arrays)
+    assert [r.path for r in results] == [*ROWS[:4], "flex", "causal"]
+    for result, exact in zip(results, [EXACT, EXACT, LEAKS, LEAKS, EXACT, LEAKS], strict=True):
+        _check(result, exact)
 
 
 def test_importing_packviz_does_not_import_transformers():
