@@ -27,8 +27,8 @@ corpus = current_corpus()
 st.title("Audit")
 st.caption(
     "A tiny random model (seeded) runs the plan's busiest rows through each way packed rows "
-    "reach a model, and every piece alone. A path is exact when no logit and not the loss "
-    "move by more than 1e-4; otherwise one document sees another, and the table says the fix."
+    "reach a model, and every piece alone. A path is exact when neither a logit nor the loss "
+    "moves by more than 1e-4; otherwise one document sees another, and the table gives the fix."
 )
 plan, stats = cached.plan_for(corpus, s)
 if stats.n_rows == 0:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 _now = time.perf_counter
 #: Largest |Δ| (logit and loss) of an exact path.
 ATOL = 1e-4
-
+#: The fix for a model whose state layers run across document starts (Mamba, hybrids).
 STATE_FIX = (
     "train one document per row (strategy='padded'), or on CUDA with the mamba_ssm / "
     "causal_conv1d / flash-linear-attention kernels pass seq_idx "

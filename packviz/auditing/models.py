@@ -48,6 +48,16 @@ _TINY = {
     "eos_token_id": 2,
 }
 
+#: The Mamba2 heads of the hybrids (Bamba, FalconH1): 4 heads of 16 = 2 × hidden size.
+_TINY_MAMBA = {
+    "mamba_n_heads": 4,
+    "mamba_d_head": 16,
+    "mamba_expand": 2,
+    "mamba_d_state": 8,
+    "mamba_n_groups": 1,
+    "mamba_chunk_size": 8,
+}
+
 #: Architectures whose defaults do not shrink with `_TINY` alone (state-space heads,
 #: experts): what makes them tiny and valid.
 _TINY_OVERRIDES: dict[str, dict] = {
@@ -60,24 +70,8 @@ _TINY_OVERRIDES: dict[str, dict] = {
         "n_groups": 1,
         "chunk_size": 8,
     },
-    "bamba": {
-        "attn_layer_indices": [1],
-        "mamba_n_heads": 4,
-        "mamba_d_head": 16,
-        "mamba_expand": 2,
-        "mamba_d_state": 8,
-        "mamba_n_groups": 1,
-        "mamba_chunk_size": 8,
-    },
-    "falcon_h1": {
-        "mamba_n_heads": 4,
-        "mamba_d_head": 16,
-        "mamba_expand": 2,
-        "mamba_d_state": 8,
-        "mamba_n_groups": 1,
-        "mamba_chunk_size": 8,
-        "mamba_d_ssm": 64,
-    },
+    "bamba": {**_TINY_MAMBA, "attn_layer_indices": [1]},
+    "falcon_h1": {**_TINY_MAMBA, "mamba_d_ssm": 64},
     "jamba": {
         "attn_layer_period": 2,
         "attn_layer_offset": 1,

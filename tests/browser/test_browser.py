@@ -214,7 +214,9 @@ def test_screenshots_of_every_page(page: Page, server: str):
 
 
 def test_audit_runs_and_shows_each_paths_verdict(page: Page, server: str):
-    goto(page, server, "audit")
+    goto(page, server, "corpus")  # through the router, as a user arrives
+    page.get_by_test_id("stSidebarNav").get_by_text("Audit").click()
+    wait_for_app(page)
     expect(main(page).get_by_role("heading", name="Audit", exact=True)).to_be_visible()
     page.get_by_role("button", name="Run the audit").click()
     wait_for_app(page, timeout=180_000)
