@@ -9,8 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.auditing import AuditResult, audit
 from packviz.blockmask import block_layout, flex_block_mask
 from packviz.choices import (
+    ATTN_IMPLEMENTATIONS,
+    AUDIT_PATHS,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
@@ -18,6 +21,8 @@ from packviz.choices import (
     SORTS,
     SPLITS,
     STRATEGIES,
+    AttnImplementation,
+    AuditPath,
     Distribution,
     Field,
     Format,
@@ -64,6 +69,12 @@ from packviz.tokenize import (
 from packviz.torch_data import PackedDataset, collate, collate_with
 
 __all__ = [
+    "ATTN_IMPLEMENTATIONS",
+    "AUDIT_PATHS",
+    "AttnImplementation",
+    "AuditPath",
+    "AuditResult",
+    "audit",
     "BUILTIN_CORPORA",
     "Distribution",
     "Field",

@@ -23,6 +23,12 @@ Format = Literal["npz", "pt", "parquet"]
 Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
 Split = Literal["file", "paragraph", "line", "sentence"]
 Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+#: How packed rows reach a model in `packviz.auditing` (``seq_idx``: models with state layers).
+AuditPath = Literal[
+    "dense_additive", "dense_bool", "flattened", "position_ids", "flex", "causal", "seq_idx"
+]
+#: transformers' ``attn_implementation`` values an audit runs.
+AttnImplementation = Literal["eager", "sdpa", "flex_attention"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -31,6 +37,8 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 FIELDS: tuple[Field, ...] = get_args(Field)
 SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+AUDIT_PATHS: tuple[AuditPath, ...] = get_args(AuditPath)
+ATTN_IMPLEMENTATIONS: tuple[AttnImplementation, ...] = get_args(AttnImplementation)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):
