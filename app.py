@@ -16,6 +16,7 @@ page = st.navigation(
         st.Page("pages/masks.py", title="Masks", icon=":material/grid_on:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("pages/audit.py", title="Audit", icon=":material/verified:"),
     ]
 )
 state.sidebar()

@@ -137,12 +137,12 @@ def main() -> None:
             torch.cuda.empty_cache()
         # BlockMask: direct from doc_ids (CUDA and CPU) vs create_block_mask on CUDA
         t_bd, _, bm = _time(lambda d=d: pv.flex_block_mask(d, device=dev), dev, args.repeats)
-        host_tiles = pv.masks._HOST_TILES
-        pv.masks._HOST_TILES = 0  # the tables built on the device, whatever the size
+        host_tiles = pv.blockmask._HOST_TILES
+        pv.blockmask._HOST_TILES = 0  # the tables built on the device, whatever the size
         try:
             t_bd_dev, _, _ = _time(lambda d=d: pv.flex_block_mask(d, device=dev), dev, args.repeats)
         finally:
-            pv.masks._HOST_TILES = host_tiles
+            pv.blockmask._HOST_TILES = host_tiles
         t_bd_cpu, _, _ = _time(lambda d=d: pv.flex_block_mask(d, device="cpu"), "cpu", 3)
         starts = pv.piece_starts(d, device=dev)
 
@@ -169,7 +169,7 @@ def main() -> None:
                 continue
             same = all(
                 torch.equal(getattr(bm, n), getattr(ref, n))
-                for n in pv.masks._TABLES  # all eight tables, key and query side
+                for n in pv.blockmask._TABLES  # all eight tables, key and query side
             )
             row[key] = t_create
             row[key + "_peak_gib"] = round(create_peak / 2**30, 2)

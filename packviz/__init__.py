@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.auditing import AuditResult, audit
+from packviz.blockmask import block_layout, flex_block_mask
 from packviz.chat import (
     CHATML,
     CHATML_SPECIAL_TOKENS,
@@ -18,6 +20,8 @@ from packviz.chat import (
     render_chat,
 )
 from packviz.choices import (
+    ATTN_IMPLEMENTATIONS,
+    AUDIT_PATHS,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
@@ -27,6 +31,8 @@ from packviz.choices import (
     SPLITS,
     STRATEGIES,
     TRAIN_ON,
+    AttnImplementation,
+    AuditPath,
     Distribution,
     Field,
     Format,
@@ -54,11 +60,9 @@ from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, 
 from packviz.limits import MAX_LEN_LIMIT
 from packviz.masks import (
     additive_mask,
-    block_layout,
     causal_mask,
     default_device,
     document_mask,
-    flex_block_mask,
     mask_memory,
     piece_starts,
 )
@@ -86,6 +90,12 @@ from packviz.tokenize import (
 from packviz.torch_data import PackedDataset, collate, collate_with
 
 __all__ = [
+    "ATTN_IMPLEMENTATIONS",
+    "AUDIT_PATHS",
+    "AttnImplementation",
+    "AuditPath",
+    "AuditResult",
+    "audit",
     "BUILTIN_CORPORA",
     "Distribution",
     "Field",

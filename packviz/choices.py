@@ -23,6 +23,12 @@ Format = Literal["npz", "pt", "parquet"]
 Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
 Split = Literal["file", "paragraph", "line", "sentence"]
 Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+#: How packed rows reach a model in `packviz.auditing` (``seq_idx``: models with state layers).
+AuditPath = Literal[
+    "dense_additive", "dense_bool", "flattened", "position_ids", "flex", "causal", "seq_idx"
+]
+#: transformers' ``attn_implementation`` values an audit runs.
+AttnImplementation = Literal["eager", "sdpa", "flex_attention"]
 TrainOn = Literal["all", "completion", "assistant", "last_assistant"]
 RecordKind = Literal["chat", "prompt_completion", "text"]
 
@@ -33,6 +39,8 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 FIELDS: tuple[Field, ...] = get_args(Field)
 SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+AUDIT_PATHS: tuple[AuditPath, ...] = get_args(AuditPath)
+ATTN_IMPLEMENTATIONS: tuple[AttnImplementation, ...] = get_args(AttnImplementation)
 TRAIN_ON: tuple[TrainOn, ...] = get_args(TrainOn)
 RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 

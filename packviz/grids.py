@@ -19,7 +19,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from packviz.pieces import block_tiles, piece_start_slots
+from packviz.pieces import as_doc_id_rows, block_tiles, piece_start_slots
+
+
+def _count(name: str, value: object, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+def _row(doc_ids_row: object) -> np.ndarray:
+    d = as_doc_id_rows(doc_ids_row)
+    if d.shape[0] != 1:
+        raise ValueError(f"give one row of doc_ids ([L]), got shape {np.shape(doc_ids_row)}")
+    return d[0]
+
+
+def _window(d: np.ndarray, start: object, stop: object) -> tuple[int, int]:
+    start = _count("start", start, 0)
+    stop = d.size if stop is None else _count("stop", stop, 0)
+    stop = min(stop, d.size)
+    return max(0, min(start, stop)), stop
+
+
+def _piece_array(name: str, values: object) -> np.ndarray:
+    a = np.asarray(values) if not isinstance(values, (str, bytes, dict)) else np.asarray(None)
+    if a.ndim != 1 or (a.size and (a.dtype == bool or a.dtype.kind not in "iu")):
+        raise ValueError(f"{name} must be a 1-D integer array, one entry per piece")
+    return a.astype(np.int64)
 
 
 def overview_grid(
@@ -43,9 +70,16 @@ def overview_grid(
     >>> fill.tolist(), rpc, edges.tolist()
     ([[1.0, 0.5], [1.0, 1.0]], 1, [0, 2, 4])
     """
-    row = np.asarray(row, np.int64)
-    a = np.asarray(offset, np.int64)
-    b = a + np.asarray(length, np.int64)
+    n_rows, max_len = _count("n_rows", n_rows, 0), _count("max_len", max_len, 1)
+    max_rows, max_slots = _count("max_rows", max_rows, 1), _count("max_slots", max_slots, 1)
+    row, a, n = (
+        _piece_array(name, x) for name, x in (("row", row), ("offset", offset), ("length", length))
+    )
+    if not row.size == a.size == n.size:
+        raise ValueError("row, offset and length must have one entry per piece each")
+    b = a + n
+    if row.size and (row.min() < 0 or row.max() >= n_rows or a.min() < 0 or b.max() > max_len):
+        raise ValueError("pieces must lie in rows [0, n_rows) and slots [0, max_len)")
     rpc = max(1, -(-n_rows // max_rows))
     nrb = max(1, -(-n_rows // rpc))
     ns = min(max_slots, max_len)
@@ -110,11 +144,10 @@ def mask_grids(
     >>> int(g.cross.sum())  # 10 causal pairs, 5 within a piece or a padding slot itself
     5
     """
-    d = np.asarray(doc_ids_row)
-    stop = d.size if stop is None else min(stop, d.size)
-    start = max(0, min(start, stop))
+    d = _row(doc_ids_row)
+    start, stop = _window(d, start, stop)
     n = stop - start
-    block = max(1, -(-n // max_size))
+    block = max(1, -(-n // _count("max_size", max_size, 1)))
     nb = -(-n // block) if n else 0
     if nb == 0:
         empty = np.zeros((0, 0), bool)
@@ -143,9 +176,9 @@ def piece_marks(
     >>> [a.tolist() for a in piece_marks(np.array([4, 4, 9, 9, 9, -1]))]
     [[0, 2], [4, 9]]
     """
-    d = np.asarray(doc_ids_row)
-    stop = d.size if stop is None else min(stop, d.size)
-    start = max(0, min(start, stop))
+    d = _row(doc_ids_row)
+    start, stop = _window(d, start, stop)
+    max_marks = _count("max_marks", max_marks, 1)
     w = d[start:stop]
     if w.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)

@@ -36,7 +36,7 @@ import numpy as np
 
 from packviz._ranges import expand_ranges
 from packviz.limits import check_fits
-from packviz.pieces import piece_lengths
+from packviz.pieces import as_doc_id_rows, piece_lengths
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
 
@@ -104,7 +104,7 @@ def cu_seqlens_from_doc_ids(doc_ids: np.ndarray) -> tuple[np.ndarray, int]:
     >>> cu_seqlens_from_doc_ids(np.array([[4, 4, 4, 9, 9, -1], [7, 7, 7, 7, 7, 7]]))
     (array([ 0,  3,  5, 11], dtype=int32), 6)
     """
-    flat, _ = piece_lengths(doc_ids)
+    flat, _ = piece_lengths(as_doc_id_rows(doc_ids))
     return cu_seqlens_from_lengths(flat), int(flat.max(initial=0))
 
 

@@ -1,4 +1,4 @@
-"""Attention masks for packed rows: dense bool / additive, and FlexAttention BlockMask.
+"""Dense attention masks for packed rows: document, causal and additive (eager / SDPA).
 
 A row's pieces are runs of equal ``doc_ids``; padding is -1. A query may attend to
 earlier keys of its own piece and to itself; a padding query attends only to itself, so
@@ -13,14 +13,13 @@ no softmax row is empty (the tutorial's mask gave NaN there). For doc_ids
     q=4     . . . 1 1 .
     q=5     . . . . . 1     <- padding sees itself only
 
-Why it is fast. Every mask row is one interval of keys: ``[piece start of q, q]``. So the
-dense mask is one broadcast comparison of the key index with each query's piece start,
-then an in-place ``tril_`` — two streaming passes over the output, no Python loop and no
-``[L, L]`` integer temporaries. The FlexAttention ``BlockMask`` follows from the same
-interval: a (query block, key block) tile is *full* when every query's piece starts at or
-before the tile's first key and the tile lies on or under the diagonal, *partial* when
-some query reaches into it, and empty otherwise — O((L / block)²) work from the piece
-starts, without evaluating a ``mask_mod`` per element.
+Why it is fast. Every mask row is one interval of keys: ``[piece start of q, q]``. On the
+CPU the mask is a zeroed buffer plus one lower triangle per piece (untouched zero pages
+are never written), or, when pieces are tiny and many, one broadcast comparison of the
+key index with each query's piece start; on CUDA one Triton kernel writes every cell
+once from the piece starts (`packviz._triton`). No Python loop over cells, and no
+``[L, L]`` temporaries beside the mask. The block-level view and FlexAttention's
+``BlockMask`` follow from the same interval: `packviz.blockmask`.
 
 Masks are built on ``device`` (default: CUDA when available, else CPU); the result is
 the same on both.
@@ -34,7 +33,7 @@ import numpy as np
 
 from packviz import _triton
 from packviz.limits import check_fits
-from packviz.pieces import block_tiles, check_block_size, piece_spans, piece_start_slots
+from packviz.pieces import piece_spans, piece_start_slots
 
 _DENSE_FIX = (
     "use flex_block_mask (a BlockMask) or cu_seqlens with a varlen kernel, or fewer rows at a time"
@@ -42,7 +41,6 @@ _DENSE_FIX = (
 
 if TYPE_CHECKING:
     import torch
-    from torch.nn.attention.flex_attention import BlockMask
 
     #: ``[L]`` or ``[B, L]`` integers: a nested list, a numpy array or a torch tensor.
     DocIds = np.ndarray | torch.Tensor | list
@@ -301,150 +299,6 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch
     check_fits(nbytes, f"an additive {tuple(mask.shape)} {dtype} mask", _DENSE_FIX, mask.device)
     out = torch.full(mask.shape, float("-inf"), dtype=dtype, device=mask.device)
     return out.masked_fill_(mask, 0.0)
-
-
-def block_layout(
-    doc_ids: DocIds, *, block_size: int = 128, device: Device = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Block-level view of the document mask: ``(full, partial)``, torch bool tensors
-    ``[B, nq, nk]`` on ``device`` (``nq = nk = ceil(L / block_size)``).
-
-    A tile is full when every (query, key) in it may attend, partial when some may, and
-    neither when the tile can be skipped. Tiles past ``L`` are clipped to the row.
-
-    >>> full, partial = block_layout([[0] * 4 + [1] * 4], block_size=2)
-    >>> full[0].int().tolist(), partial[0].int().tolist()
-    ([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
-    """
-    import torch
-
-    block_size = check_block_size(block_size)
-    lo = piece_starts(doc_ids, device=device)
-    lo = lo.unsqueeze(0) if lo.ndim == 1 else lo
-    if lo.shape[1] == 0:  # an empty row has no tiles
-        empty = lo.new_zeros((lo.shape[0], 0, 0), dtype=torch.bool)
-        return empty, empty.clone()
-    return _tiles(lo, block_size)
-
-
-def _tiles(lo: torch.Tensor, block_size: int):
-    """(full, partial) tiles from the piece starts ``lo`` [B, L], on ``lo``'s device:
-    `packviz.pieces.block_tiles` in torch."""
-    import torch
-
-    n = lo.shape[-1]
-    nb = -(-n // block_size)
-    first = torch.arange(nb, device=lo.device) * block_size  # first slot of each block
-    last = torch.clamp(first + block_size, max=n) - 1  # last slot of each block
-    qa, qb = first.view(nb, 1), last.view(nb, 1)
-    ka, kb = first.view(1, nb), last.view(1, nb)
-    whole = (last - first + 1) == block_size  # like create_block_mask: a tile that
-    # reaches past L is padded there, so it is never full
-    full = (lo[:, last].view(-1, nb, 1) <= ka) & (qa >= kb) & whole.view(nb, 1) & whole.view(1, nb)
-    q_star = torch.maximum(qa, ka)  # first query of the tile at or after the key block
-    reach = q_star <= qb
-    lo_star = lo[:, torch.clamp(q_star, max=n - 1).reshape(-1)].view(-1, nb, nb)
-    any_ = reach & (lo_star <= kb)
-    return full, any_ & ~full
-
-
-def _ordered(dense: torch.Tensor):
-    """(count, indices) of the True entries of the last dim, True indices first, each
-    group in ascending order, int32 — ``_dense_to_ordered``'s stable argsort, in linear
-    time: every column's place in the order is a running count."""
-    import torch
-
-    dense = dense.contiguous()  # tables come out contiguous, as BlockMask expects
-    ones = dense.to(torch.int32)
-    count = ones.sum(dim=-1, dtype=torch.int32)
-    seen = ones.cumsum(dim=-1, dtype=torch.int32)  # True columns up to and including this
-    cols = torch.arange(dense.shape[-1], dtype=torch.int32, device=dense.device)
-    place = torch.where(dense, seen - 1, count.unsqueeze(-1) + cols - seen)
-    idx = torch.empty_like(place)
-    return count, idx.scatter_(-1, place.long(), cols.expand_as(place).contiguous())
-
-
-#: Largest batch × tiles² for which a BlockMask asked for on an accelerator, from host
-#: doc ids, is tabled on the host and sent in one copy: for small masks the few dozen
-#: tiny kernel launches cost more than the work (the crossover was measured on an H100:
-#: benchmarks/RESULTS.md, "GPU").
-_HOST_TILES = 1 << 13
-
-_TABLES = (
-    "kv_num_blocks",
-    "kv_indices",
-    "full_kv_num_blocks",
-    "full_kv_indices",
-    "q_num_blocks",
-    "q_indices",
-    "full_q_num_blocks",
-    "full_q_indices",
-)
-
-
-def flex_block_mask(doc_ids: DocIds, *, device: Device = None, block_size: int = 128) -> BlockMask:
-    """FlexAttention ``BlockMask`` for the document mask, built from the piece starts.
-
-    Identical to ``create_block_mask`` with a document ``mask_mod`` (tested, all eight
-    tables), but with O((L / block_size)²) work instead of one ``mask_mod`` call per
-    (query, key) element. On an accelerator with doc ids on the host, small masks are
-    tabled on the host and sent in one copy.
-    """
-    import torch
-    from torch.nn.attention.flex_attention import BlockMask
-
-    block_size = check_block_size(block_size)
-    dev = _resolve(device, doc_ids)
-    from_host = dev.type != "cpu" and not _on_accelerator(doc_ids, dev)
-    lo = piece_starts(doc_ids, device="cpu" if from_host else dev)
-    if lo.ndim == 1:
-        lo = lo.unsqueeze(0)
-    b, n = lo.shape
-    on_host = from_host and b * (-(-n // block_size)) ** 2 <= _HOST_TILES
-    dev_lo = lo.to(dev)  # what the mask_mod reads (the same tensor unless from the host)
-    tables = _block_tables(lo if on_host else dev_lo, block_size)
-    if on_host:  # one copy for all eight tables, split into views on the device
-        flat = torch.cat([t.reshape(-1) for t in tables]).to(dev)
-        sizes = [t.numel() for t in tables]
-        tables = [c.view(t.shape) for c, t in zip(flat.split(sizes), tables, strict=True)]
-    fields = dict(zip(_TABLES, tables, strict=True))
-
-    def mask_mod(b, h, q_idx, kv_idx):
-        return (dev_lo[b, q_idx] <= kv_idx) & (kv_idx <= q_idx)
-
-    return BlockMask(
-        seq_lengths=(n, n), BLOCK_SIZE=(block_size, block_size), mask_mod=mask_mod, **fields
-    )
-
-
-def _block_tables(lo: torch.Tensor, block_size: int) -> list:
-    """The eight BlockMask tables (``_TABLES`` order, int32 tensors on ``lo``'s device)
-    from the piece starts ``lo`` ``[B, L]``: the key side from the tiles, the query side
-    (for the backward pass) from the transposed tiles — no dense round trip. On the CPU
-    in numpy (less per-op overhead than small torch tensors)."""
-    if lo.device.type == "cpu":
-        return _block_tables_numpy(lo.numpy(), block_size)
-    full, partial = _tiles(lo, block_size)
-    out = []
-    for tiles in (partial, full, partial.transpose(-1, -2), full.transpose(-1, -2)):
-        out.extend(_ordered(tiles.unsqueeze(1)))
-    return out
-
-
-def _block_tables_numpy(lo: np.ndarray, block_size: int) -> list:
-    """``_block_tables`` for piece starts on the host, as CPU tensors."""
-    import torch
-
-    full, partial = block_tiles(lo, block_size)
-    out = []
-    for tiles in (partial, full, partial.transpose(0, 2, 1), full.transpose(0, 2, 1)):
-        tiles = tiles[:, None]  # one head
-        count = tiles.sum(axis=-1, dtype=np.int32)
-        # True columns first, each group ascending: the stable argsort create_block_mask
-        # uses (numpy sorts booleans by radix)
-        idx = np.argsort(~tiles, axis=-1, kind="stable").astype(np.int32)
-        out += [torch.from_numpy(np.ascontiguousarray(a)) for a in (count, idx)]
-    return out
 
 
 def mask_memory(

@@ -17,6 +17,25 @@ from __future__ import annotations
 import numpy as np
 
 
+def as_doc_id_rows(doc_ids: object) -> np.ndarray:
+    """``doc_ids`` as a ``[B, L]`` integer array (``[L]`` is one row), or a ValueError.
+
+    >>> as_doc_id_rows([4, 4, -1]).tolist()
+    [[4, 4, -1]]
+    """
+    if isinstance(doc_ids, (str, bytes, dict)):
+        raise ValueError(f"doc_ids must be [L] or [B, L] integers, got {type(doc_ids).__name__}")
+    try:
+        d = np.asarray(doc_ids)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"doc_ids must be [L] or [B, L] integers ({exc})") from None
+    if d.ndim not in (1, 2):
+        raise ValueError(f"doc_ids must be [L] or [B, L], got shape {d.shape}")
+    if d.size and (d.dtype == bool or d.dtype.kind not in "iu"):
+        raise ValueError(f"doc_ids must be integers, got {d.dtype}")
+    return np.atleast_2d(d.astype(np.int64, copy=False))
+
+
 def piece_spans(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, first slot, last slot) of every real piece, in row-major order.
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz.choices import Overflow, Sort, Strategy
-from packviz.limits import as_lengths
+from packviz.limits import as_lengths, check_max_len
 
 if TYPE_CHECKING:
     from packviz.plan import PackPlan
@@ -169,6 +169,9 @@ def length_summary(lengths: object, max_len: int, *, top: int = 10) -> LengthSum
     (20, 4.0, 1, 4, [2, 0])
     """
     lengths = as_lengths(lengths)
+    max_len = check_max_len(max_len)
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 0:
+        raise ValueError(f"top must be a non-negative integer, got {top!r}")
     n = lengths.size
     qs = (50, 90, 99)
     pct = np.percentile(lengths, qs) if n else np.zeros(len(qs))

@@ -25,6 +25,7 @@ PAGES = [
     "pages/masks.py",
     "pages/compare.py",
     "pages/export.py",
+    "pages/audit.py",
 ]
 MB = 1_000_000
 SYNTH_N = 3000

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from dashboard.figures._style import PAD_COLOR, figure_bytes
+from dashboard.figures.audit import audit_figure
 from dashboard.figures.compare import strategy_bars, sweep_figure
 from dashboard.figures.corpus import length_histogram, token_preview_html
 from dashboard.figures.masks import block_figure, mask_figure
@@ -26,6 +27,7 @@ from dashboard.figures.rows import overview_heatmap, row_heatmap
 
 __all__ = [
     "PAD_COLOR",
+    "audit_figure",
     "block_figure",
     "figure_bytes",
     "length_histogram",

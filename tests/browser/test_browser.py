@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ["corpus", "packing", "masks", "compare", "export"]
+PAGES = ["corpus", "packing", "masks", "compare", "export", "audit"]
 
 if not Path(CHROMIUM).exists():
     pytest.skip(
@@ -211,6 +211,20 @@ def test_screenshots_of_every_page(page: Page, server: str):
         assert page.get_by_test_id("stException").count() == 0
         assert page.get_by_role("dialog").count() == 0
         shot(page, name)
+
+
+def test_audit_runs_and_shows_each_paths_verdict(page: Page, server: str):
+    goto(page, server, "corpus")  # through the router, as a user arrives
+    page.get_by_test_id("stSidebarNav").get_by_text("Audit").click()
+    wait_for_app(page)
+    expect(main(page).get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Run the audit").click()
+    wait_for_app(page, timeout=180_000)
+    expect(main(page).get_by_role("heading", name="2 exact, 3 leaking")).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    assert page.get_by_test_id("stException").count() == 0
+    shot(page, "audit")
 
 
 TEXT = "\n\n".join(

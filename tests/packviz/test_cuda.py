@@ -102,7 +102,7 @@ def test_cuda_flex_block_mask_at_8192():
     got = pv.flex_block_mask(doc_ids, device="cuda")
     assert torch.equal(ref.to_dense(), got.to_dense())
     with pytest.MonkeyPatch.context() as mp:  # tables built on the GPU from host doc ids
-        mp.setattr(pv.masks, "_HOST_TILES", 0)
+        mp.setattr(pv.blockmask, "_HOST_TILES", 0)
         on_gpu = pv.flex_block_mask(doc_ids, device="cuda")
     assert_same_block_mask(ref, on_gpu, device_type="cuda")
     cpu = pv.flex_block_mask(doc_ids, device="cpu")

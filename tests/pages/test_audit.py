@@ -1,0 +1,103 @@
+"""The Audit view: pick a model and attention, run, see each path's verdict and fix."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from apptest import app, captions, errors, figures, synthetic
+
+import packviz as pv
+
+AUDIT = "pages/audit.py"
+
+
+def _run(at):
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return {row["path"]: row for row in at.dataframe[0].value.to_dict("records")}
+
+
+def test_audit_runs_the_plans_busiest_rows():
+    at = app(max_len=512).run()
+    at.switch_page(AUDIT).run()
+    assert not at.exception and not errors(at)
+    assert [i.value for i in at.info] == ["Press **Run the audit** (a few seconds on a CPU)."]
+    rows = _run(at)
+    verdicts = {p: r["verdict"] for p, r in rows.items()}
+    assert verdicts == {  # llama, sdpa, at its default config
+        "dense_additive": "exact",
+        "dense_bool": "exact",
+        "flattened": "leaks",
+        "position_ids": "leaks",
+        "causal": "leaks",
+    }
+    assert rows["dense_additive"]["max_logit_diff"] < 1e-6
+    assert rows["causal"]["max_logit_diff"] > 1e-2
+    assert rows["causal"]["fix"].startswith("pass a document mask")
+    assert at.subheader[0].value == "2 exact, 3 leaking"
+    (fig,) = figures(at)
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["layout"]["shapes"][0]["y0"] == 1e-4
+    # the caption names the busiest rows of the plan
+    corpus_caption = [c for c in captions(at) if c.startswith("Rows ")][0]
+    assert "LlamaForCausalLM, vocabulary 4,096" in corpus_caption
+    # a rerun keeps the result; a new choice asks for a new run
+    at.run()
+    assert at.dataframe[0].value.shape[0] == 5
+    at.selectbox(key="audit_attn").set_value("eager").run()
+    assert not at.dataframe and at.info
+
+
+def test_gpt2_eager_bool_mask_leaks():
+    at = app(max_len=256, audit_arch="gpt2", audit_attn="eager", audit_rows=1).run()
+    at.switch_page(AUDIT).run()
+    rows = _run(at)
+    assert rows["dense_bool"]["verdict"] == "leaks"
+    assert "bool mask blocks nothing" in rows["dense_bool"]["fix"]
+    assert rows["dense_additive"]["verdict"] == "exact"
+
+
+def test_synthetic_corpus_and_state_layers():
+    at = synthetic(max_len=256, audit_arch="mamba2", audit_attn="eager").run()
+    at.switch_page(AUDIT).run()
+    assert any("random token ids (seeded)" in c for c in captions(at))
+    rows = _run(at)
+    assert list(rows) == [
+        "dense_additive",
+        "dense_bool",
+        "flattened",
+        "position_ids",
+        "causal",
+        "seq_idx",
+    ]
+    assert {r["verdict"] for r in rows.values()} == {"leaks"}
+    assert rows["causal"]["note"] == "state layers (Mamba2Mixer) carry a state across documents"
+    assert rows["causal"]["fix"].startswith("train one document per row (strategy='padded')")
+
+
+def test_time_budget_leaves_paths_not_run(monkeypatch):
+    at = app(max_len=256, audit_budget=5).run()
+    at.switch_page(AUDIT).run()
+    monkeypatch.setattr(pv.auditing.core, "_now", _clock())
+    rows = _run(at)
+    assert {r["verdict"] for r in rows.values()} == {"not run"}
+    assert math.isnan(rows["causal"]["max_logit_diff"])
+    assert rows["causal"]["note"] == "the time budget (5 s) was spent"
+
+
+def _clock():
+    """A clock that jumps 10 s per reading: any budget is spent after the first look."""
+    t = iter(np.arange(0, 1e6, 10.0))
+    return lambda: float(next(t))
+
+
+def test_problems_are_error_boxes():
+    at = app(max_len=256, audit_arch="mamba2", audit_attn="sdpa").run()
+    at.switch_page(AUDIT).run()
+    assert not at.exception
+    assert errors(at)[0].startswith("Cannot build a tiny mamba2 with sdpa attention")
+    at = app(max_len=16384).run()
+    at.switch_page(AUDIT).run()
+    assert not at.exception
+    assert errors(at)[0].startswith("The audit view runs rows of up to 8,192 slots")
