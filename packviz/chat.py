@@ -87,10 +87,16 @@ MAX_RANGE_ITEMS = 1 << 20
 #: Largest template source read.
 MAX_TEMPLATE_BYTES = 1 << 20
 _PLACEHOLDER = "\ue000packviz-turn-{}\ue001"
+#: A format width or precision of 7+ digits ("%10000000s", "{:>9999999}").
+_WIDE_FORMAT = re.compile(r"[%:][^%:{}\s]*?\d{7,}")
 
 
 class ChatTemplateError(ValueError):
     """A chat template (or the file holding it) that cannot be used at all."""
+
+
+class _Limit(RuntimeError):
+    """A rendering went past one of the limits above."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,8 @@ def _render(compiled, messages, variables, where, name) -> tuple[str, list]:
                 raise CorpusError(
                     f"{where}: {name} renders more than {MAX_RENDERED_CHARS:,} characters"
                 )
+    except _Limit as exc:
+        raise CorpusError(f"{where}: {name} went past the sandbox's limits ({exc})") from None
     except SecurityError as exc:
         raise CorpusError(
             f"{where}: {name} tried to reach outside its sandbox ({exc}); use a template "
@@ -283,6 +291,7 @@ def _render(compiled, messages, variables, where, name) -> tuple[str, list]:
         ValueError,
         LookupError,
         RecursionError,
+        MemoryError,
     ) as exc:
         if isinstance(exc, CorpusError):
             raise
@@ -376,7 +385,7 @@ def _compile(source: str, name: str):
 def _environment():
     """One sandboxed environment, set up as transformers sets up its own."""
     import jinja2
-    from jinja2.exceptions import SecurityError, TemplateError
+    from jinja2.exceptions import TemplateError
     from jinja2.ext import Extension, loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -396,18 +405,46 @@ def _environment():
                 state.spans.append((state.length, state.length + len(body), body))
             return body
 
+    def check_size(args, kwargs=None):
+        """Refuse numbers and format widths that would build huge values."""
+        for a in (*args, *(kwargs or {}).values()):
+            if isinstance(a, int) and abs(a) > MAX_RENDERED_CHARS:
+                raise _Limit("a number too large for a chat template")
+            if isinstance(a, str) and _WIDE_FORMAT.search(a):
+                raise _Limit("a format width too large for a chat template")
+
     class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
+        intercepted_binops = frozenset({"*", "**", "%"})
 
         def call_binop(self, context, operator, left, right):
             if operator == "**" and isinstance(right, int) and abs(right) > 1024:
-                raise SecurityError("exponent too large for a chat template")
+                raise _Limit("an exponent too large for a chat template")
             if operator == "*":
                 for a, b in ((left, right), (right, left)):
                     if isinstance(a, (str, list, tuple)) and isinstance(b, int):
                         if len(a) * b > MAX_RENDERED_CHARS:
-                            raise SecurityError("value too large for a chat template")
+                            raise _Limit("a value too large for a chat template")
+            if operator == "%":
+                check_size((left,))
             return super().call_binop(context, operator, left, right)
+
+        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja's names)
+            check_size(args, kwargs)
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def wrap_str_format(self, value):
+            check_size((getattr(value, "__self__", None),))
+            return super().wrap_str_format(value)
+
+    def guarded(f):
+        def filter_(*args, **kwargs):
+            check_size(args[1:] if getattr(f, "jinja_pass_arg", None) else args, kwargs)
+            return f(*args, **kwargs)
+
+        for attr in ("jinja_pass_arg",):
+            if hasattr(f, attr):
+                setattr(filter_, attr, getattr(f, attr))
+        return filter_
 
     def raise_exception(message):
         raise TemplateError(message)
@@ -418,7 +455,7 @@ def _environment():
         if state is not None:
             state.range_left -= len(r)
             if state.range_left < 0:
-                raise SecurityError(f"range() past {MAX_RANGE_ITEMS:,} items in one rendering")
+                raise _Limit(f"range() past {MAX_RANGE_ITEMS:,} items in one rendering")
         return r
 
     def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
@@ -428,6 +465,8 @@ def _environment():
 
     env = Sandbox(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols])
     env.filters["tojson"] = tojson
+    env.filters = {name: guarded(f) for name, f in env.filters.items()}
+    env.globals.pop("lipsum", None)  # builds any amount of text on request
     env.globals.update(
         raise_exception=raise_exception,
         strftime_now=lambda fmt: datetime.datetime.now().strftime(fmt),

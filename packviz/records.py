@@ -85,6 +85,8 @@ def record_kind(fields: Mapping) -> RecordKind | None:
     >>> record_kind({"prompt": "2+2?", "completion": " 4"})
     'prompt_completion'
     """
+    if not isinstance(fields, Mapping):
+        raise TypeError(f"a record is a dict of fields, got {type(fields).__name__}")
     if "messages" in fields:
         return "chat"
     if "prompt" in fields or "completion" in fields:

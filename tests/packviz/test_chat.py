@@ -140,11 +140,18 @@ HELLO = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He
         ("{{ messages.__class__.__mro__[1].__subclasses__() }}", "outside its sandbox"),
         ("{{ messages.append(1) }}", "outside its sandbox"),
         ("{{ ''.__class__ }}{{ cycler.__init__.__globals__ }}", "outside its sandbox"),
-        ("{{ 'a' * 10**9 }}", "outside its sandbox"),
+        ("{{ 'a' * 10**9 }}", "went past the sandbox's limits \\(a value too large"),
         (
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-            "outside its sandbox.*range",
+            "limits \\(range\\(\\) past 1,048,576 items",
         ),
+        ("{{ 'a' | center(10**9) }}", "limits \\(a number too large"),
+        ("{{ 'a'.ljust(10**9) }}", "limits \\(a number too large"),
+        ("{{ '%10000000000s' | format('a') }}", "limits \\(a format width too large"),
+        ("{{ '%10000000000s' % 'a' }}", "limits \\(a format width too large"),
+        ("{{ '{:>99999999}'.format('a') }}", "limits \\(a format width too large"),
+        ("{{ 2 ** 100000 }}", "limits \\(an exponent too large"),
+        ("{{ lipsum(10**6) }}", "failed to render it.*'lipsum' is undefined"),
         ("{{ raise_exception('roles must alternate') }}", "failed to render it.*alternate"),
         ("{{ messages[5]['content'] + 1 }}", "failed to render it"),
         ("{% for m in messages %}{{ m['content'].upper() }}|{% endfor %}", "cannot be found"),
@@ -158,6 +165,11 @@ HELLO = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He
 def test_bad_templates_name_the_record(template, message):
     with pytest.raises(pv.CorpusError, match=f"^data.csv row 7: .*{message}"):
         render_chat(HELLO, template, where="data.csv row 7")
+
+
+def test_small_numbers_and_widths_still_work():
+    t = "{{ '%5s' | format('a') }}{{ '{:>3}'.format('b') }}{{ 'c'.ljust(2) }}{{ 'd' | center(3) }}|"
+    assert render_chat(HELLO, t, find_spans=False).text == "    a  bc  d |"
 
 
 def test_a_template_that_does_not_compile_is_a_template_error():

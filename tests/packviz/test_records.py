@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 from chat_tokenizers import CHAT, bpe, hf
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import packviz as pv
@@ -258,3 +258,69 @@ def test_builtin_records_encode(name):
         end = tok.token_to_id("<|im_end|>")
         turns = sum(m["role"] == "assistant" for r in recs for m in r["messages"])
         assert int((ids.trained & (ids.values == end)).sum()) == turns
+
+
+# ---------------------------------------------------------------------------- fuzzing
+
+values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(), st.text(max_size=8)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+keys = st.sampled_from(["prompt", "completion", "messages", "text", "role", "content", "x"])
+message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant", "system", "tool"]) | values,
+     "content": st.text(max_size=8) | values},
+)  # fmt: skip
+record = st.one_of(
+    st.dictionaries(keys, values | st.text(max_size=8), max_size=3),
+    st.fixed_dictionaries({"messages": st.lists(message, max_size=4) | values}),
+    values,
+)
+templates = st.one_of(
+    st.none(),
+    st.just(pv.CHATML),
+    st.text("{}%# ab()'+messages.content[]|", max_size=30),
+    values,
+)
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@FUZZ
+@given(
+    st.lists(record, max_size=4) | values,
+    st.sampled_from(pv.TRAIN_ON) | values,
+    templates,
+    st.integers(-1, 3) | values,
+)
+def test_encode_records_fuzzed(records, train_on, template, batch_size):
+    """A correct result or a ValueError / TypeError with a message, nothing else."""
+    try:
+        ids = pv.encode_records(
+            bpe(), records, train_on=train_on, chat_template=template, batch_size=batch_size
+        )
+    except (ValueError, TypeError) as exc:
+        assert str(exc).strip()
+        return
+    assert len(ids) == len(records) and (ids.lengths > 0).all()
+    assert (ids.trained is None) == (train_on == "all")
+    if ids.trained is not None:
+        per_record = np.add.reduceat(ids.trained.astype(int), ids.offsets[:-1]) if len(ids) else []
+        assert all(n > 0 for n in per_record)
+
+
+@FUZZ
+@given(values, templates, st.text(max_size=30) | st.binary(max_size=30))
+def test_chat_entry_points_fuzzed(messages, template, config):
+    for call in (
+        lambda: pv.render_chat(messages, template),
+        lambda: pv.load_chat_template(config if isinstance(config, bytes) else config.encode()),
+        lambda: pv.record_kind(messages),
+        lambda: pv.render_records([messages], train_on="all", chat_template=template),
+    ):
+        try:
+            call()
+        except (ValueError, TypeError) as exc:
+            assert str(exc).strip()

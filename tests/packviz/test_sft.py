@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from chat_tokenizers import hf
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import packviz as pv
@@ -263,3 +263,36 @@ def test_packed_loss_equals_per_example_losses_and_trl(tmp_path, records, train_
         flags = mine.trained[mine.offsets[i] : mine.offsets[i + 1]]
         assert ex["input_ids"] == mine[i].tolist()
         assert ex["labels"] == np.where(flags, mine[i], -100).tolist()
+
+
+anything = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 30), st.floats(), st.text(max_size=3)),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.integers(0, 6), max_size=5),
+    anything,
+    anything | st.lists(st.lists(st.booleans(), max_size=6), max_size=5),
+    anything,
+)
+def test_sft_entry_points_fuzzed(lengths, values, trained, rows):
+    """A checked result or a ValueError / TypeError with a message."""
+    plan = pv.pack(lengths, 4)
+    for call in (
+        lambda: pv.TokenIds.from_sequences(values, trained=trained),
+        lambda: pv.sft_stats(plan, values, warn=False),
+        lambda: pv.trained_slots(plan, values, rows=rows),
+        lambda: pv.sft_stats(values, plan),
+        lambda: plan.stats(values),
+    ):
+        try:
+            out = call()
+        except (ValueError, TypeError) as exc:
+            assert str(exc).strip()
+            continue
+        if isinstance(out, pv.SFTStats):
+            assert out.trained_targets <= out.packed_trained_tokens <= out.trained_tokens
