@@ -23,8 +23,8 @@ Templates run in jinja2's ``ImmutableSandboxedEnvironment`` with the same option
 filters and globals as transformers (``trim_blocks``, ``lstrip_blocks``, loop controls,
 ``tojson``, ``raise_exception``, ``strftime_now``), so a template renders here exactly
 as it does there. A template that reaches for private attributes or mutates its input
-is stopped by the sandbox; ``range`` has a per-render budget and huge strings are
-refused, so a template cannot loop or allocate without bound.
+is stopped by the sandbox, and one that would build huge values by its limits
+(`packviz._sandbox`).
 
 Example:
     >>> chat = render_chat([{"role": "user", "content": "Hi"},
@@ -37,8 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import contextvars
-import datetime
 import functools
 import json
 import os
@@ -47,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packviz._sandbox import Limit, environment, generate
 from packviz.corpus import CorpusError
 
 #: ChatML with the assistant turns marked for training: each content and its
@@ -80,23 +79,13 @@ END_OF_TURN_TOKENS: tuple[str, ...] = (
 )
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
-#: Largest rendered conversation, in characters.
-MAX_RENDERED_CHARS = 1 << 26
-#: Items all ``range()`` calls of one rendering may produce together.
-MAX_RANGE_ITEMS = 1 << 20
 #: Largest template source read.
 MAX_TEMPLATE_BYTES = 1 << 20
 _PLACEHOLDER = "\ue000packviz-turn-{}\ue001"
-#: A format width or precision of 7+ digits ("%10000000s", "{:>9999999}").
-_WIDE_FORMAT = re.compile(r"[%:][^%:{}\s]*?\d{7,}")
 
 
 class ChatTemplateError(ValueError):
     """A chat template (or the file holding it) that cannot be used at all."""
-
-
-class _Limit(RuntimeError):
-    """A rendering went past one of the limits above."""
 
 
 @dataclass(frozen=True)
@@ -250,34 +239,13 @@ def _as_template(template: object) -> ChatTemplate:
 # ---------------------------------------------------------------------------- rendering
 
 
-@dataclass
-class _State:
-    """What one rendering records: the text so far, generation spans, range budget."""
-
-    parts: list = field(default_factory=list)
-    length: int = 0
-    spans: list = field(default_factory=list)
-    range_left: int = MAX_RANGE_ITEMS
-
-
-_STATE: contextvars.ContextVar[_State | None] = contextvars.ContextVar("_STATE", default=None)
-
-
 def _render(compiled, messages, variables, where, name) -> tuple[str, list]:
     from jinja2.exceptions import SecurityError, TemplateError
 
-    state = _State()
-    token = _STATE.set(state)
+    context = {"messages": messages, "tools": None, "documents": None, **variables}
     try:
-        context = {"messages": messages, "tools": None, "documents": None, **variables}
-        for chunk in compiled.generate(**context):
-            state.parts.append(chunk)
-            state.length += len(chunk)
-            if state.length > MAX_RENDERED_CHARS:
-                raise CorpusError(
-                    f"{where}: {name} renders more than {MAX_RENDERED_CHARS:,} characters"
-                )
-    except _Limit as exc:
+        text, blocks = generate(compiled, context)
+    except Limit as exc:
         raise CorpusError(f"{where}: {name} went past the sandbox's limits ({exc})") from None
     except SecurityError as exc:
         raise CorpusError(
@@ -298,16 +266,13 @@ def _render(compiled, messages, variables, where, name) -> tuple[str, list]:
         raise CorpusError(
             f"{where}: {name} failed to render it ({type(exc).__name__}: {exc})"
         ) from None
-    finally:
-        _STATE.reset(token)
-    text = "".join(state.parts)
-    for start, end, body in state.spans:
+    for start, end, body in blocks:
         if text[start:end] != body:  # a block inside {% set %} or a macro: not locatable
             raise CorpusError(
                 f"{where}: {name} writes a {{% generation %}} block whose place in the "
                 "text cannot be known (inside a macro or a set block); move it to the top level"
             )
-    return text, [(s, e) for s, e, _ in state.spans]
+    return text, [(s, e) for s, e, _ in blocks]
 
 
 def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn):
@@ -375,101 +340,7 @@ def _compile(source: str, name: str):
     from jinja2.exceptions import TemplateSyntaxError
 
     try:
-        compiled = _environment().from_string(source)
+        compiled = environment().from_string(source)
     except TemplateSyntaxError as exc:
         raise ChatTemplateError(f"{name} is not a valid Jinja template: {exc}") from None
     return compiled, re.search(r"{%-?\s*generation\s*-?%}", source) is not None
-
-
-@functools.cache
-def _environment():
-    """One sandboxed environment, set up as transformers sets up its own."""
-    import jinja2
-    from jinja2.exceptions import TemplateError
-    from jinja2.ext import Extension, loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class Generation(Extension):
-        tags = {"generation"}
-
-        def parse(self, parser):
-            lineno = next(parser.stream).lineno
-            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-            call = self.call_method("_span")
-            return jinja2.nodes.CallBlock(call, [], [], body).set_lineno(lineno)
-
-        def _span(self, caller):
-            body = caller()
-            state = _STATE.get()
-            if state is not None:
-                state.spans.append((state.length, state.length + len(body), body))
-            return body
-
-    def check_size(args, kwargs=None):
-        """Refuse numbers and format widths that would build huge values."""
-        for a in (*args, *(kwargs or {}).values()):
-            if isinstance(a, int) and abs(a) > MAX_RENDERED_CHARS:
-                raise _Limit("a number too large for a chat template")
-            if isinstance(a, str) and _WIDE_FORMAT.search(a):
-                raise _Limit("a format width too large for a chat template")
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**", "%"})
-
-        def call_binop(self, context, operator, left, right):
-            if operator == "**" and isinstance(right, int) and abs(right) > 1024:
-                raise _Limit("an exponent too large for a chat template")
-            if operator == "*":
-                for a, b in ((left, right), (right, left)):
-                    if isinstance(a, (str, list, tuple)) and isinstance(b, int):
-                        if len(a) * b > MAX_RENDERED_CHARS:
-                            raise _Limit("a value too large for a chat template")
-            if operator == "%":
-                check_size((left,))
-            return super().call_binop(context, operator, left, right)
-
-        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja's names)
-            check_size(args, kwargs)
-            return super().call(__context, __obj, *args, **kwargs)
-
-        def wrap_str_format(self, value):
-            check_size((getattr(value, "__self__", None),))
-            return super().wrap_str_format(value)
-
-    def guarded(f):
-        def filter_(*args, **kwargs):
-            check_size(args[1:] if getattr(f, "jinja_pass_arg", None) else args, kwargs)
-            return f(*args, **kwargs)
-
-        for attr in ("jinja_pass_arg",):
-            if hasattr(f, attr):
-                setattr(filter_, attr, getattr(f, attr))
-        return filter_
-
-    def raise_exception(message):
-        raise TemplateError(message)
-
-    def budget_range(*args):
-        r = range(*args)
-        state = _STATE.get()
-        if state is not None:
-            state.range_left -= len(r)
-            if state.range_left < 0:
-                raise _Limit(f"range() past {MAX_RANGE_ITEMS:,} items in one rendering")
-        return r
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(
-            x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
-        )
-
-    env = Sandbox(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols])
-    env.filters["tojson"] = tojson
-    env.filters = {name: guarded(f) for name, f in env.filters.items()}
-    env.globals.pop("lipsum", None)  # builds any amount of text on request
-    env.globals.update(
-        raise_exception=raise_exception,
-        strftime_now=lambda fmt: datetime.datetime.now().strftime(fmt),
-        range=budget_range,
-    )
-    return env

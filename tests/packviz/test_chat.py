@@ -170,6 +170,11 @@ def test_bad_templates_name_the_record(template, message):
 def test_small_numbers_and_widths_still_work():
     t = "{{ '%5s' | format('a') }}{{ '{:>3}'.format('b') }}{{ 'c'.ljust(2) }}{{ 'd' | center(3) }}|"
     assert render_chat(HELLO, t, find_spans=False).text == "    a  bc  d |"
+    # data is never mistaken for a limit: long numbers in contents, filtered values
+    chat = [{"role": "user", "content": " see http://x.org/123456789 at 50%:1234567 "}]
+    t = "{{ messages[0].content | trim }} {{ (10**8) | string }} {{ messages[0].content.strip() }}"
+    text = render_chat(chat, t, find_spans=False).text
+    assert text == "see http://x.org/123456789 at 50%:1234567 100000000 " + text[-41:]
 
 
 def test_a_template_that_does_not_compile_is_a_template_error():
