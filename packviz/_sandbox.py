@@ -124,8 +124,9 @@ def environment():
             _check_numbers(args, kwargs)
             return super().call(__context, __obj, *args, **kwargs)
 
-        def wrap_str_format(self, value):
-            _check_format(getattr(value, "__self__", None))
+        def wrap_str_format(self, value):  # every attribute read passes here
+            if getattr(value, "__name__", None) in ("format", "format_map"):
+                _check_format(getattr(value, "__self__", None))
             return super().wrap_str_format(value)
 
     def guarded(name, f):
