@@ -75,7 +75,7 @@ from packviz.records import (
     record_kind,
     render_records,
 )
-from packviz.sft import SFTStats, sft_stats, trained_slots
+from packviz.sft import SFTStats, sft_stats, trained_row_fill, trained_slots
 from packviz.stats import LengthSummary, PackStats, length_summary
 from packviz.tokenize import (
     TokenizerError,
@@ -177,5 +177,6 @@ __all__ = [
     "render_chat",
     "render_records",
     "sft_stats",
+    "trained_row_fill",
     "trained_slots",
 ]

@@ -184,6 +184,23 @@ def sft_stats(plan: PackPlan, token_ids: object, *, warn: bool = True) -> SFTSta
     return stats
 
 
+def trained_row_fill(plan: PackPlan, token_ids: object) -> np.ndarray:
+    """Trained tokens in each row (int64, ``n_rows``): `PackPlan.row_fill` counting only
+    trained tokens, for an overview of every row without materializing one.
+
+    >>> import packviz as pv
+    >>> ids = pv.TokenIds.from_sequences([[1, 2, 3], [4, 5]],
+    ...     trained=[[False, True, True], [True, True]])
+    >>> trained_row_fill(pv.pack(ids.lengths, 3), ids).tolist()
+    [2, 2]
+    """
+    if not isinstance(plan, PackPlan):
+        raise TypeError(f"trained_row_fill takes a PackPlan, got {type(plan).__name__}")
+    ids = _check_token_ids(plan, token_ids)
+    placed, _ = _per_piece(plan, ids, None if ids.trained is None else _prefix(ids.trained))
+    return np.bincount(plan.row, weights=placed, minlength=plan.n_rows).astype(np.int64)
+
+
 def trained_slots(plan: PackPlan, token_ids: object, *, rows: object = None) -> np.ndarray:
     """Per slot of the rows (all, or ``rows`` in the given order, as `materialize`):
     True where the token is trained, False at untrained tokens and padding.

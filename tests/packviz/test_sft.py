@@ -47,6 +47,7 @@ def test_counts_equal_the_materialized_rows(data, combo):
     flags = [ids.trained[ids.offsets[d] : ids.offsets[d + 1]] for d in range(len(ids))]
     np.testing.assert_array_equal(slots, reference_trained_slots(rows, flags, max_len))
     assert (target <= slots).all() and s.packed_trained_tokens == slots.sum()
+    np.testing.assert_array_equal(pv.trained_row_fill(plan, ids), slots.sum(axis=1))
     # per example, from the rows
     n = len(ids)
     trained_doc = np.array([f.sum() for f in flags], dtype=np.int64)
