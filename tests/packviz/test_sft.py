@@ -287,6 +287,7 @@ def test_sft_entry_points_fuzzed(lengths, values, trained, rows):
         lambda: pv.TokenIds.from_sequences(values, trained=trained),
         lambda: pv.sft_stats(plan, values, warn=False),
         lambda: pv.trained_slots(plan, values, rows=rows),
+        lambda: pv.trained_row_fill(plan, values),
         lambda: pv.sft_stats(values, plan),
         lambda: plan.stats(values),
     ):
