@@ -11,6 +11,14 @@ __version__ = "0.1.0"
 
 from packviz.auditing import AuditResult, audit
 from packviz.blockmask import block_layout, flex_block_mask
+from packviz.chat import (
+    CHATML,
+    CHATML_SPECIAL_TOKENS,
+    ChatTemplate,
+    ChatTemplateError,
+    load_chat_template,
+    render_chat,
+)
 from packviz.choices import (
     ATTN_IMPLEMENTATIONS,
     AUDIT_PATHS,
@@ -18,24 +26,30 @@ from packviz.choices import (
     FIELDS,
     FORMATS,
     OVERFLOWS,
+    RECORD_KINDS,
     SORTS,
     SPLITS,
     STRATEGIES,
+    TRAIN_ON,
     AttnImplementation,
     AuditPath,
     Distribution,
     Field,
     Format,
     Overflow,
+    RecordKind,
     Sort,
     Split,
     Strategy,
+    TrainOn,
 )
 from packviz.compare import compare_strategies, sweep
 from packviz.corpus import (
     BUILTIN_CORPORA,
+    BUILTIN_RECORDS,
     CorpusError,
     load_builtin,
+    load_builtin_records,
     split_text,
     synthetic_lengths,
 )
@@ -55,6 +69,13 @@ from packviz.masks import (
 from packviz.packing import pack
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
+from packviz.records import (
+    RenderedRecord,
+    encode_records,
+    record_kind,
+    render_records,
+)
+from packviz.sft import SFTStats, sft_stats, trained_row_fill, trained_slots
 from packviz.stats import LengthSummary, PackStats, length_summary
 from packviz.tokenize import (
     TokenizerError,
@@ -137,4 +158,25 @@ __all__ = [
     "to_bytes",
     "tokenizer_fingerprint",
     "train_tokenizer",
+    # fine-tuning records (issue 11)
+    "BUILTIN_RECORDS",
+    "CHATML",
+    "CHATML_SPECIAL_TOKENS",
+    "ChatTemplate",
+    "ChatTemplateError",
+    "RECORD_KINDS",
+    "RecordKind",
+    "RenderedRecord",
+    "SFTStats",
+    "TRAIN_ON",
+    "TrainOn",
+    "encode_records",
+    "load_builtin_records",
+    "load_chat_template",
+    "record_kind",
+    "render_chat",
+    "render_records",
+    "sft_stats",
+    "trained_row_fill",
+    "trained_slots",
 ]

@@ -206,3 +206,22 @@ def reference_overview_grid(rows, max_len, rows_per_cell, slot_edges):
             cell = dense[i * rows_per_cell : (i + 1) * rows_per_cell]
             out[i, j] = cell[:, slot_edges[j] : slot_edges[j + 1]].mean()
     return out
+
+
+def reference_token_flags(offsets, spans):
+    """Trained flag of each token, one token and one span at a time: a token is trained
+    when its characters ``[start, end)`` overlap a span (transformers' rule)."""
+    return [any(s < end and start < e for s, e in spans) for start, end in offsets]
+
+
+def reference_trained_slots(rows, trained, max_len):
+    """Per slot of a list-of-rows plan: the trained flag of the token there (False at
+    padding); ``trained`` is one bool list per document."""
+    out = np.zeros((len(rows), max_len), dtype=bool)
+    for r, pieces in enumerate(rows):
+        col = 0
+        for d, s, length in pieces:
+            for j in range(length):
+                out[r, col] = bool(trained[d][s + j])
+                col += 1
+    return out

@@ -29,6 +29,8 @@ AuditPath = Literal[
 ]
 #: transformers' ``attn_implementation`` values an audit runs.
 AttnImplementation = Literal["eager", "sdpa", "flex_attention"]
+TrainOn = Literal["all", "completion", "assistant", "last_assistant"]
+RecordKind = Literal["chat", "prompt_completion", "text"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -39,6 +41,8 @@ SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 AUDIT_PATHS: tuple[AuditPath, ...] = get_args(AuditPath)
 ATTN_IMPLEMENTATIONS: tuple[AttnImplementation, ...] = get_args(AttnImplementation)
+TRAIN_ON: tuple[TrainOn, ...] = get_args(TrainOn)
+RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):

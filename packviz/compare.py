@@ -22,15 +22,17 @@ def compare_strategies(
     sort: Sort = "desc",
     overflow: Overflow = "split",
     seed: int = 0,
+    token_ids: object = None,
 ) -> list[PackStats]:
-    """Statistics of every strategy on the same lengths and settings.
+    """Statistics of every strategy on the same lengths and settings (``token_ids``: the
+    ids of those lengths, so that ``trained_targets`` follows their trained flags).
 
     >>> [s.n_rows for s in compare_strategies([5, 3, 6, 2], 8)]
     [3, 2, 2, 2, 4]
     """
     lengths = as_lengths(lengths)
     return [
-        pack(lengths, max_len, strategy=s, sort=sort, overflow=overflow, seed=seed).stats()
+        pack(lengths, max_len, strategy=s, sort=sort, overflow=overflow, seed=seed).stats(token_ids)
         for s in strategies
     ]
 
@@ -44,10 +46,12 @@ def sweep(
     overflow: Overflow = "split",
     seed: int = 0,
     progress: Callable[[int, int, int, str], None] | None = None,
+    token_ids: object = None,
 ) -> list[PackStats]:
     """Statistics for every (max length, strategy) pair, max length outermost.
 
-    ``progress(done, total, max_len, strategy)`` is called after each packing.
+    ``progress(done, total, max_len, strategy)`` is called after each packing;
+    ``token_ids`` as in `compare_strategies`.
 
     >>> [(s.max_len, s.strategy, s.n_rows) for s in sweep([5, 3, 6], [4, 8], strategies=["best_fit"])]
     [(4, 'best_fit', 4), (8, 'best_fit', 2)]
@@ -57,7 +61,7 @@ def sweep(
     out = []
     for i, (m, strategy) in enumerate(todo):
         plan = pack(lengths, m, strategy=strategy, sort=sort, overflow=overflow, seed=seed)
-        out.append(plan.stats())
+        out.append(plan.stats(token_ids))
         if progress is not None:
             progress(i + 1, len(todo), m, strategy)
     return out

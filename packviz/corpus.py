@@ -3,7 +3,10 @@
 Built-in corpora need no download: the Python documentation topics shipped in the
 standard library's ``pydoc_data`` (about 80 documents of real prose, heavy-tailed
 lengths) and the standard library's own top-level source files (real code, a few MB).
-Both differ between Python versions, so nothing should depend on exact counts. User
+Both differ between Python versions, so nothing should depend on exact counts. For
+fine-tuning, `load_builtin_records` turns the same topics into chats (``messages``) and
+prompt/completion records, generated deterministically: a question about a topic, its
+paragraphs as answers, follow-up questions for more. User
 files are read in `packviz.files`; every problem with a corpus is a `CorpusError` (a
 ValueError) with a message a person can act on.
 
@@ -31,6 +34,21 @@ BUILTIN_CORPORA: dict[str, str] = {
 }
 
 
+#: Built-in fine-tuning records (`load_builtin_records`).
+BUILTIN_RECORDS: dict[str, str] = {
+    "python-docs-chat": "Chats about the Python documentation topics (messages): 1-3 turns each",
+    "python-docs-qa": "Questions on the same topics, answered once (prompt/completion)",
+}
+_SYSTEM = "You answer questions about Python from its documentation. Quote it where you can."
+_ASK = (
+    "What does the Python documentation say about {}?",
+    "Can you explain {} to me?",
+    "I am reading about {}. Where do I start?",
+    "Summarize {}, please.",
+)
+_MORE = ("Go on.", "Tell me more.", "And then?", "Is there more to it?")
+
+
 class CorpusError(ValueError):
     """A user file or corpus request that cannot be turned into documents."""
 
@@ -48,6 +66,51 @@ def load_builtin(name: str) -> list[str]:
         docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
         return [d for d in docs if d.strip()]
     raise AssertionError(name)
+
+
+def load_builtin_records(name: str) -> list[dict]:
+    """Records of a built-in fine-tuning corpus (see `BUILTIN_RECORDS`), made from the
+    Python documentation topics: ``python-docs-chat`` gives ``{"messages": [...]}`` with
+    a system prompt in every other chat; ``python-docs-qa`` gives ``{"prompt",
+    "completion"}`` from each chat's first exchange.
+
+    >>> chat = load_builtin_records("python-docs-chat")[0]["messages"]
+    >>> [m["role"] for m in chat]
+    ['system', 'user', 'assistant']
+    >>> chat[1]["content"]
+    'What does the Python documentation say about the "assert" statement?'
+    """
+    check_choice("corpus", name, tuple(BUILTIN_RECORDS), error=CorpusError)
+    from pydoc_data.topics import topics
+
+    records = []
+    for i, key in enumerate(k for k in sorted(topics) if topics[k].strip()):
+        head, *paragraphs = split_text(topics[key], "paragraph")
+        title = head.splitlines()[0].strip()
+        title = title[:1].lower() + title[1:] if title[1:2].islower() else title
+        messages = [{"role": "system", "content": _SYSTEM}] if i % 2 == 0 else []
+        question, used = _ASK[i % len(_ASK)].format(title), 0
+        for turn in range(1 + i % 3):
+            take = 1 + (i + turn) % 3
+            if used >= len(paragraphs):
+                break
+            answer = "\n\n".join(paragraphs[used : used + take])
+            messages += [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ]
+            used += take
+            question = _MORE[(i + turn) % len(_MORE)]
+        if len(messages) < 2:
+            continue
+        if name == "python-docs-chat":
+            records.append({"messages": messages})
+        else:
+            first = [m["content"] for m in messages if m["role"] != "system"][:2]
+            records.append(
+                {"prompt": f"Question: {first[0]}\nAnswer:", "completion": " " + first[1]}
+            )
+    return records
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

@@ -95,9 +95,10 @@ class PackPlan:
             "seed": self.seed,
         }
 
-    def stats(self) -> PackStats:
-        """Efficiency statistics of this plan (see `packviz.stats.PackStats`)."""
-        return plan_stats(self)
+    def stats(self, token_ids: object = None) -> PackStats:
+        """Efficiency statistics of this plan (see `packviz.stats.PackStats`); with the
+        ``token_ids`` it was planned for, ``trained_targets`` follows their trained flags."""
+        return plan_stats(self, token_ids)
 
 
 def _frozen(value) -> np.ndarray:

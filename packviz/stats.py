@@ -95,8 +95,13 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def plan_stats(plan: PackPlan) -> PackStats:
-    """Statistics of ``plan`` (also available as ``plan.stats()``)."""
+def plan_stats(plan: PackPlan, token_ids: object = None) -> PackStats:
+    """Statistics of ``plan`` (also available as ``plan.stats()``).
+
+    ``trained_targets`` counts the labels that are not -100: Σ (piece length − 1), or,
+    given ``token_ids`` with ``trained`` flags (fine-tuning), only the trained tokens
+    that are not a piece's first (`packviz.sft.trained_targets`).
+    """
     lengths = plan.doc_lengths
     input_tokens = int(lengths.sum())
     packed = int(plan.length.sum())
@@ -128,10 +133,16 @@ def plan_stats(plan: PackPlan) -> PackStats:
         split_docs=int((pieces_per_doc >= 2).sum()),
         max_pieces_per_row=int(pieces_per_row.max(initial=0)),
         mean_pieces_per_row=plan.n_pieces / plan.n_rows if plan.n_rows else 0.0,
-        trained_targets=packed - plan.n_pieces,
+        trained_targets=packed - plan.n_pieces if token_ids is None else _targets(plan, token_ids),
         attention_pairs_document=pairs_doc,
         attention_pairs_causal=plan.n_rows * (L * (L + 1) // 2),
     )
+
+
+def _targets(plan: PackPlan, token_ids: object) -> int:
+    from packviz.sft import trained_targets  # sft builds on layout, which imports plan
+
+    return trained_targets(plan, token_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,21 +48,31 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("PACKVIZ_CACHE") or Path.home() / ".cache" / "packviz")
 
 
-def _corpus_key(documents: Sequence[str], vocab_size: int) -> str:
+def _corpus_key(documents: Sequence[str], vocab_size: int, specials: Sequence[str] = ()) -> str:
     h = hashlib.sha256(f"{_TRAINER_VERSION}:{vocab_size}:{len(documents)}".encode())
+    if specials:  # keys of tokenizers without extra special tokens stay as they were
+        h.update(json.dumps(list(specials)).encode())
     for d in documents:
         h.update(d.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()[:24]
 
 
-def train_tokenizer(documents: Sequence[str], *, vocab_size: int = 4096, cache_dir=None):
+def train_tokenizer(
+    documents: Sequence[str],
+    *,
+    vocab_size: int = 4096,
+    cache_dir=None,
+    extra_special_tokens: Sequence[str] = (),
+):
     """Train (or load from the disk cache) a byte-level BPE on ``documents``.
 
     Args:
         vocab_size: target vocabulary, ``MIN_VOCAB`` .. ``MAX_VOCAB``.
         cache_dir: folder for trained tokenizers; None = `default_cache_dir()`, False = no
             cache.
+        extra_special_tokens: more special tokens after ``<|endoftext|>`` and ``<|pad|>``
+            (e.g. `packviz.chat.CHATML_SPECIAL_TOKENS` for chats): each is one token.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -73,10 +83,13 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int = 4096, cache_d
         raise TokenizerError(f"vocab_size must be between {MIN_VOCAB} and {MAX_VOCAB:,}")
     if not documents:
         raise TokenizerError("no documents to train a tokenizer on")
+    extra = [t for t in _documents(extra_special_tokens) if t not in (EOS_TOKEN, PAD_TOKEN)]
+    if any(not t for t in extra):
+        raise TokenizerError("a special token cannot be empty")
     folder = None
     if cache_dir is not False:
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        path = folder / f"{_corpus_key(documents, vocab_size)}.json"
+        path = folder / f"{_corpus_key(documents, vocab_size, extra)}.json"
         if path.is_file():
             try:
                 return Tokenizer.from_file(str(path))
@@ -87,7 +100,7 @@ def train_tokenizer(documents: Sequence[str], *, vocab_size: int = 4096, cache_d
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        special_tokens=[EOS_TOKEN, PAD_TOKEN, *dict.fromkeys(extra)],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -202,6 +215,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _special(tokenizer, candidates) -> int | None:
+    tokenizer = _backend(tokenizer)
     for t in candidates:
         i = tokenizer.token_to_id(t)
         if i is not None:
@@ -219,7 +233,7 @@ def pad_token_id(tokenizer) -> int:
     i = _special(tokenizer, _PAD_CANDIDATES)
     if i is not None:
         return i
-    padding = getattr(tokenizer, "padding", None)
+    padding = getattr(_backend(tokenizer), "padding", None)
     if padding and padding.get("pad_id") is not None:
         return int(padding["pad_id"])
     eos = eos_token_id(tokenizer)
