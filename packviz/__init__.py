@@ -36,6 +36,7 @@ from packviz.corpus import (
 )
 from packviz.export import estimate_bytes, from_bytes, load, save, to_bytes
 from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
+from packviz.hf import to_hf_dataset
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
 from packviz.masks import (
@@ -51,6 +52,11 @@ from packviz.masks import (
 from packviz.packing import pack
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
+
+# `pv.open` reads lazily; it is left out of __all__, so `from packviz import *` never
+# shadows the builtin open
+from packviz.reader import PackedFile
+from packviz.reader import open as open
 from packviz.stats import LengthSummary, PackStats, length_summary
 from packviz.tokenize import (
     TokenizerError,
@@ -63,9 +69,25 @@ from packviz.tokenize import (
     train_tokenizer,
 )
 from packviz.torch_data import PackedDataset, collate, collate_with
+from packviz.validate import check_arrays
+
+
+def __getattr__(name: str):
+    """`PackedIterableDataset` is a torch ``IterableDataset``: imported on first use, so
+    that ``import packviz`` does not import torch."""
+    if name == "PackedIterableDataset":
+        from packviz.streaming import PackedIterableDataset
+
+        return PackedIterableDataset
+    raise AttributeError(f"module 'packviz' has no attribute {name!r}")
+
 
 __all__ = [
     "BUILTIN_CORPORA",
+    "PackedFile",
+    "PackedIterableDataset",
+    "check_arrays",
+    "to_hf_dataset",
     "Distribution",
     "Field",
     "Format",

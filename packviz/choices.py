@@ -23,6 +23,10 @@ Format = Literal["npz", "pt", "parquet"]
 Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
 Split = Literal["file", "paragraph", "line", "sentence"]
 Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+#: What `packviz.collate` hands the model ("varlen" is an alias of "flattened").
+CollateMode = Literal["dense", "flattened", "flex", "varlen"]
+#: Rows of `packviz.to_hf_dataset`: full padded rows, or the real tokens only.
+HFLayout = Literal["padded", "unpadded"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -31,6 +35,8 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 FIELDS: tuple[Field, ...] = get_args(Field)
 SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+COLLATE_MODES: tuple[CollateMode, ...] = get_args(CollateMode)
+HF_LAYOUTS: tuple[HFLayout, ...] = get_args(HFLayout)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):
