@@ -39,8 +39,8 @@ import io
 import json
 import math
 import os
+import secrets
 import struct
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -167,13 +167,13 @@ def save(
     """
     fmt = format_of(path)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:  # a new file, with the usual permissions
             _write(arrays, fmt, fh, fields, metadata, shuffle_seed)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

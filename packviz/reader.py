@@ -122,6 +122,8 @@ class PackedFile:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_rows):
             raise IndexError(f"row indices must be in [0, {self.n_rows})")
+        if idx.size == 0:
+            return self.rows(0, 0)
         if self._src.unit == 1:
             return self._checked(self._guard(self._src.gather, idx), idx)
         group = np.searchsorted(self._src.starts, idx, side="right")
@@ -131,8 +133,8 @@ class PackedFile:
             window, j = self.row(int(run[0]))
             pick = run - (int(run[0]) - j)
             parts.append({f: getattr(window, f)[pick] for f in (*self.fields, "row_index")})
-        got = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else None
-        return self._checked(got if got is not None else self._src.window(0, 0), None)
+        got = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return self._checked(got, None)
 
     def _checked(self, got: dict, row_numbers: np.ndarray | None) -> PackedArrays:
         """The window ``got`` as PackedArrays with its own cu_seqlens, checked (naming
@@ -279,7 +281,8 @@ class _Npz:
             flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
             return flat.reshape(shape, order=order)
         if path is not None:
-            return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+            mapped = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+            return mapped.view(np.ndarray)  # plain arrays (memmap's ufunc wrapping is slow)
         out = np.empty(shape, dtype=dtype, order=order)  # read into memory (aligned)
         if fh.readinto(memoryview(out.reshape(-1, order="A")).cast("B")) != out.nbytes:
             raise _Refused(f"member {info.filename} is truncated")
@@ -388,8 +391,11 @@ class _Parquet:
         src = pa.BufferReader(data) if data is not None else str(path)
         size = len(data) if data is not None else os.path.getsize(path)
         limit = min(max(size, 1 << 27), 2**31 - 1)  # any footer the file can hold
-        self.file = pq.ParquetFile(
-            src, thrift_string_size_limit=limit, thrift_container_size_limit=limit
+        self.file = pq.ParquetFile(  # mapped: the file's pages are page cache, not ours
+            src,
+            memory_map=data is None,
+            thrift_string_size_limit=limit,
+            thrift_container_size_limit=limit,
         )
         raw = (self.file.schema_arrow.metadata or {}).get(b"packviz")
         if raw is None:
@@ -416,7 +422,7 @@ class _Parquet:
         if stop <= start or not groups:
             table = self.file.schema_arrow.empty_table().select(columns)
         else:
-            table = self.file.read_row_groups(groups, columns=columns)
+            table = self.file.read_row_groups(groups, columns=columns, use_threads=False)
             table = table.slice(start - int(self.starts[groups[0]]), stop - start)
         got = {f: _fixed_rows(table.column(f), f, self.width) for f in self.fields}
         got["row_index"] = _flat_ints(table.column("row_index"), "row_index")

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packed_files import raw_bytes
 
 import packviz as pv
 from packviz import export
@@ -215,15 +216,6 @@ def test_round_trip_of_any_plan(lengths, max_len, strategy, fmt, trained):
         ids = pv.TokenIds(ids.values, ids.offsets, trained=ids.values % 3 > 0)
     a = pv.materialize(pv.pack(lengths, max_len, strategy=strategy), ids, pad_id=0)
     assert_same(a, pv.from_bytes(pv.to_bytes(a, fmt), fmt))
-
-
-def raw_bytes(arrays, fmt, fields=pv.FIELDS, meta=None):
-    """What `save` would write for these arrays, without `save`'s checks: a hostile file."""
-    buf = io.BytesIO()
-    meta = {"fields": list(fields), "max_len": arrays.max_len, **(meta or {})}
-    writer = {"npz": export._write_npz, "pt": export._write_pt, "parquet": export._write_parquet}
-    writer[fmt](arrays, fields, meta, buf)
-    return buf.getvalue()
 
 
 BROKEN = {
