@@ -185,9 +185,9 @@ class PackedIterableDataset(IterableDataset):
             rows = order[k : k + chunk]
             for arrays, n in self._read(files, rows):
                 for j in range(n):
-                    yield item_of(arrays, j)
                     if in_process and not self._counted_by_loader:
-                        self.rows_taken += 1
+                        self.rows_taken += 1  # taken once handed out
+                    yield item_of(arrays, j)
 
     def _open(self) -> list[PackedFile]:
         if self._files is None:  # a fresh process: reopen (the files pickle as paths)

@@ -43,7 +43,7 @@ def tiny(family: str, attn: str = "sdpa", seed: int = 0):
     if family == "gpt2":
         config = tf.GPT2Config(
             n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
-            attn_pdrop=0.0, **small,
+            attn_pdrop=0.0, bos_token_id=1, eos_token_id=1, **small,
         )  # fmt: skip
         return tf.GPT2LMHeadModel(config)
     raise ValueError(family)
