@@ -7,11 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
-from torch.utils.data import DataLoader
-
-import packviz as pv
 from hf_models import (
     FAMILIES,
     max_logit_gap,
@@ -20,6 +15,11 @@ from hf_models import (
     reference,
     tiny,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+
+import packviz as pv
 from packviz.torch_data import piece_ids
 
 TOL = 1e-4
