@@ -316,12 +316,12 @@ def test_parquet_refuses_floats_and_unequal_rows(tmp_path, arrays):
 
 
 def test_npz_members_that_inflate_past_the_limit(tmp_path, monkeypatch):
-    from packviz import reader
+    from packviz import _formats
 
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, input_ids=np.zeros((2000, 1000), np.int64), metadata=np.array("{}"))
     assert path.stat().st_size < 100_000
-    monkeypatch.setattr(reader, "MAX_INFLATED_BYTES", 1 << 20)
+    monkeypatch.setattr(_formats, "MAX_INFLATED_BYTES", 1 << 20)
     with pytest.raises(ValueError, match="inflate to 16,000,128 bytes, over the 1,048,576-byte"):
         pv.load(path)
     with pytest.raises(ValueError, match="is compressed; pv.open maps only uncompressed"):
