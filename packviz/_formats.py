@@ -250,15 +250,28 @@ class _Parquet:
         self.unit = max(counts, default=1)
 
     def window(self, start: int, stop: int) -> dict:
-        first = int(np.searchsorted(self.starts, start, side="right")) - 1
-        last = int(np.searchsorted(self.starts, max(stop - 1, start), side="right")) - 1
-        groups = list(range(max(first, 0), min(last, self.file.num_row_groups - 1) + 1))
+        """Rows ``start`` to ``stop``, decoded one row group at a time into the output
+        (peak memory: the output and one group, not the whole table twice)."""
         columns = [*self.fields, "row_index", "seq_lengths"]
-        if stop <= start or not groups:
-            table = self.file.schema_arrow.empty_table().select(columns)
-        else:
-            table = self.file.read_row_groups(groups, columns=columns, use_threads=False)
-            table = table.slice(start - int(self.starts[groups[0]]), stop - start)
+        if stop <= start:
+            return self._decode(self.file.schema_arrow.empty_table().select(columns))
+        g0, g1 = (int(np.searchsorted(self.starts, r, side="right")) - 1 for r in (start, stop - 1))
+        out, small = None, {"row_index": [], "seq_lengths": []}
+        for g in range(g0, g1 + 1):  # a loop over row groups
+            lo, hi = max(start, int(self.starts[g])), min(stop, int(self.starts[g + 1]))
+            table = self.file.read_row_group(g, columns=columns, use_threads=False)
+            got = self._decode(table.slice(lo - int(self.starts[g]), hi - lo))
+            if g0 == g1:
+                return got
+            if out is None:
+                out = {f: np.empty((stop - start, self.width), got[f].dtype) for f in self.fields}
+            for f in self.fields:
+                out[f][lo - start : hi - start] = got[f]
+            for k in small:
+                small[k].append(got[k])
+        return {**out, **{k: np.concatenate(v) for k, v in small.items()}}
+
+    def _decode(self, table) -> dict:
         got = {f: _fixed_rows(table.column(f), f, self.width) for f in self.fields}
         got["row_index"] = _flat_ints(table.column("row_index"), "row_index")
         got["seq_lengths"] = _list_values(table.column("seq_lengths"), "seq_lengths")

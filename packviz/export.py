@@ -10,7 +10,7 @@ Formats, chosen by suffix:
   ``torch.load(weights_only=True)``: nothing executable is unpickled.
 - ``.parquet``: one row per packed row, fixed-size list columns ``input_ids``,
   ``labels``, ``position_ids``, ``doc_ids``, plus ``seq_lengths`` (piece lengths) and
-  ``row_index``; row groups of about 16 MiB (`packviz.open` reads one at a time); the
+  ``row_index``; row groups of about 4 MiB (`packviz.open` reads one at a time); the
   metadata sits in the schema. Readable with pyarrow, pandas and HF ``datasets``.
 
 Exact both ways: dtypes are kept as they are (int32 from `materialize`; int64 doc ids
@@ -56,7 +56,7 @@ from packviz.validate import check_arrays
 #: Largest metadata (as JSON) `save` writes: every format reads it back within its limits.
 MAX_METADATA_BYTES = 16 << 20
 #: Bytes of packed fields per parquet row group (what `packviz.open` holds decoded).
-_PARQUET_GROUP_BYTES = 16 << 20
+_PARQUET_GROUP_BYTES = 4 << 20
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _ALIGN = 64
 _ALIGN_TAG = 0xD935  # the zip extra-field id zipalign uses for padding

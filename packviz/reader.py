@@ -9,7 +9,7 @@ way to get them without reading the rest:
   cache, not process memory: the kernel drops them under pressure.
 - ``.pt``: ``torch.load(mmap=True, weights_only=True)`` maps the tensors' storages the
   same way (and unpickles nothing executable).
-- ``.parquet``: one row group at a time (`packviz.save` writes groups of about 16 MiB),
+- ``.parquet``: one row group at a time (`packviz.save` writes groups of about 4 MiB),
   the last one kept decoded for the next row.
 
 Nothing read is trusted: every window of rows is checked (`packviz.validate`) before it

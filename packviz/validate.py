@@ -18,8 +18,8 @@ The rules, for a row of ``L`` slots (``-1`` in ``doc_ids`` is padding)::
 Fields that were not saved are skipped, and the rules that need them fall back to what
 the others can show (without ``doc_ids``, a position of 0 marks a piece start or padding).
 
-Why it is fast. Each rule is one vectorized comparison over a block of rows (about a
-million slots, so temporaries stay small whatever the file size); the first failing slot
+Why it is fast. Each rule is one vectorized comparison over a block of rows (about 256k
+slots, so temporaries stay small whatever the file size); the first failing slot
 is found with one ``argmax``. No Python loop over rows or slots.
 
 Example:
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 IGNORE_INDEX = -100
 #: Slots checked per block (bounds the temporaries of the checks).
-_BLOCK_SLOTS = 1 << 20
+_BLOCK_SLOTS = 1 << 18
 _FIX = "Write files with pv.save from pv.materialize output."
 
 
