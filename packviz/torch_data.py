@@ -82,7 +82,11 @@ def item_of(arrays: PackedArrays, j: int) -> dict[str, np.ndarray]:
 
 class PackedDataset:
     """Map-style dataset over packed rows: `PackedArrays` in memory (checked once), or a
-    lazily read file (`packviz.open`; each window checked as it is read)."""
+    lazily read file (`packviz.open`; each window checked as it is read).
+
+    Any row of a memory-mapped ``.npz`` / ``.pt`` costs the same, so a shuffling sampler
+    is fine there; a parquet file is read by row groups, so shuffle it with
+    `packviz.PackedIterableDataset` (row groups, then rows within) instead."""
 
     def __init__(self, source: PackedArrays | PackedFile) -> None:
         if isinstance(source, PackedFile):

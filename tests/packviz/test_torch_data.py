@@ -223,3 +223,29 @@ def test_flex_mode_is_exact(models, family):
                 model.set_attn_implementation("sdpa")
         assert max_logit_gap(packed_logits(out.logits, arrays, False), want) < TOL
         assert abs(float(out.loss) - float(want_loss)) < TOL
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "input_ids": st.lists(st.integers(0, 9), min_size=4, max_size=4),
+                "labels": st.lists(st.integers(-100, 9), min_size=4, max_size=4),
+                "position_ids": st.lists(st.integers(-1, 4), min_size=4, max_size=4),
+                "attention_mask": st.lists(st.integers(0, 1), min_size=4, max_size=4),
+            }
+        ),
+        min_size=0,
+        max_size=3,
+    ),
+    st.sampled_from(pv.COLLATE_MODES),
+)
+def test_collate_fuzz_gives_a_batch_or_a_value_error(items, mode):
+    try:
+        batch = pv.collate(
+            [{k: np.array(v) for k, v in it.items()} for it in items], attention=mode
+        )
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert batch["input_ids"].dtype == torch.long
