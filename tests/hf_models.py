@@ -34,18 +34,16 @@ def tiny(family: str, attn: str = "sdpa", seed: int = 0):
 
     torch.manual_seed(seed)
     small = dict(vocab_size=VOCAB, attn_implementation=attn)
-    if family == "llama":
-        config = tf.LlamaConfig(
+    if family in ("llama", "qwen2"):
+        config_class, model_class = {
+            "llama": (tf.LlamaConfig, tf.LlamaForCausalLM),
+            "qwen2": (tf.Qwen2Config, tf.Qwen2ForCausalLM),
+        }[family]
+        config = config_class(
             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, **small,
         )  # fmt: skip
-        return tf.LlamaForCausalLM(config)
-    if family == "qwen2":
-        config = tf.Qwen2Config(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, **small,
-        )  # fmt: skip
-        return tf.Qwen2ForCausalLM(config)
+        return model_class(config)
     if family == "gpt2":
         config = tf.GPT2Config(
             n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
