@@ -88,14 +88,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "BUILTIN_CORPORA",
-    "PackedFile",
-    "PackedIterableDataset",
-    "check_arrays",
-    "to_hf_dataset",
-    "COLLATE_MODES",
-    "HF_LAYOUTS",
-    "CollateMode",
-    "HFLayout",
     "Distribution",
     "Field",
     "Format",
@@ -156,4 +148,13 @@ __all__ = [
     "to_bytes",
     "tokenizer_fingerprint",
     "train_tokenizer",
+    # training from files (issue 10)
+    "PackedFile",
+    "PackedIterableDataset",
+    "check_arrays",
+    "to_hf_dataset",
+    "COLLATE_MODES",
+    "HF_LAYOUTS",
+    "CollateMode",
+    "HFLayout",
 ]
