@@ -22,9 +22,11 @@ from packviz.chat import (
 from packviz.choices import (
     ATTN_IMPLEMENTATIONS,
     AUDIT_PATHS,
+    COLLATE_MODES,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
+    HF_LAYOUTS,
     OVERFLOWS,
     RECORD_KINDS,
     SORTS,
@@ -33,9 +35,11 @@ from packviz.choices import (
     TRAIN_ON,
     AttnImplementation,
     AuditPath,
+    CollateMode,
     Distribution,
     Field,
     Format,
+    HFLayout,
     Overflow,
     RecordKind,
     Sort,
@@ -56,6 +60,7 @@ from packviz.corpus import (
 from packviz.export import estimate_bytes, from_bytes, load, save, to_bytes
 from packviz.files import read_documents, read_records
 from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
+from packviz.hf import to_hf_dataset
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
 from packviz.masks import (
@@ -69,6 +74,11 @@ from packviz.masks import (
 from packviz.packing import pack
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
+
+# `pv.open` reads lazily; it is left out of __all__, so `from packviz import *` never
+# shadows the builtin open
+from packviz.reader import PackedFile
+from packviz.reader import open as open
 from packviz.records import (
     RenderedRecord,
     encode_records,
@@ -88,6 +98,18 @@ from packviz.tokenize import (
     train_tokenizer,
 )
 from packviz.torch_data import PackedDataset, collate, collate_with
+from packviz.validate import check_arrays
+
+
+def __getattr__(name: str):
+    """`PackedIterableDataset` is a torch ``IterableDataset``: imported on first use, so
+    that ``import packviz`` does not import torch."""
+    if name == "PackedIterableDataset":
+        from packviz.streaming import PackedIterableDataset
+
+        return PackedIterableDataset
+    raise AttributeError(f"module 'packviz' has no attribute {name!r}")
+
 
 __all__ = [
     "ATTN_IMPLEMENTATIONS",
@@ -179,4 +201,13 @@ __all__ = [
     "sft_stats",
     "trained_row_fill",
     "trained_slots",
+    # training from files (issue 10)
+    "PackedFile",
+    "PackedIterableDataset",
+    "check_arrays",
+    "to_hf_dataset",
+    "COLLATE_MODES",
+    "HF_LAYOUTS",
+    "CollateMode",
+    "HFLayout",
 ]

@@ -31,6 +31,10 @@ AuditPath = Literal[
 AttnImplementation = Literal["eager", "sdpa", "flex_attention"]
 TrainOn = Literal["all", "completion", "assistant", "last_assistant"]
 RecordKind = Literal["chat", "prompt_completion", "text"]
+#: What `packviz.collate` hands the model ("varlen" is an alias of "flattened").
+CollateMode = Literal["dense", "flattened", "flex", "varlen"]
+#: Rows of `packviz.to_hf_dataset`: full padded rows, or the real tokens only.
+HFLayout = Literal["padded", "unpadded"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -43,6 +47,8 @@ AUDIT_PATHS: tuple[AuditPath, ...] = get_args(AuditPath)
 ATTN_IMPLEMENTATIONS: tuple[AttnImplementation, ...] = get_args(AttnImplementation)
 TRAIN_ON: tuple[TrainOn, ...] = get_args(TrainOn)
 RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
+COLLATE_MODES: tuple[CollateMode, ...] = get_args(CollateMode)
+HF_LAYOUTS: tuple[HFLayout, ...] = get_args(HFLayout)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):

@@ -1,17 +1,26 @@
-"""Save packed arrays for trainers, and load them back bit-exactly.
+"""Save packed arrays for trainers, and load them back exactly.
 
 Formats, chosen by suffix:
 
-- ``.npz``: one int32 array per field, plus ``cu_seqlens``, ``row_index``, ``max_seqlen``
-  and the metadata as a JSON string. Loaded with ``allow_pickle=False``.
+- ``.npz``: one ``.npy`` member per field, plus ``cu_seqlens``, ``row_index``,
+  ``max_seqlen`` and the metadata as a JSON string. Uncompressed, each array 64-byte
+  aligned in the file, so `packviz.open` memory-maps it where it lies. Loaded with
+  ``allow_pickle``-free parsing: object arrays are refused.
 - ``.pt``: a plain dict of tensors (and the metadata as a JSON string), loaded with
   ``torch.load(weights_only=True)``: nothing executable is unpickled.
-- ``.parquet``: one row per packed row, list<int32> columns ``input_ids``, ``labels``,
-  ``position_ids``, ``doc_ids``, ``seq_lengths`` (piece lengths) and ``row_index``; the
+- ``.parquet``: one row per packed row, fixed-size list columns ``input_ids``,
+  ``labels``, ``position_ids``, ``doc_ids``, plus ``seq_lengths`` (piece lengths) and
+  ``row_index``; row groups of about 4 MiB (`packviz.open` reads one at a time); the
   metadata sits in the schema. Readable with pyarrow, pandas and HF ``datasets``.
 
-Files keep int32 (half the bytes of int64); `packviz.torch_data.collate` widens to long.
-The same arrays give the same bytes: zip entries carry a fixed timestamp.
+Exact both ways: dtypes are kept as they are (int32 from `materialize`; int64 doc ids
+past 2**31 documents stay int64), never cast. What `save` writes satisfies
+`packviz.validate.check_arrays` (it refuses arrays that do not), and `load` refuses a
+file that does not, naming the first violation — so a file cannot smuggle
+cross-document targets into training. Metadata must be JSON (it is refused, not
+stringified, when it is not) and at most `MAX_METADATA_BYTES`. The same arrays give the
+same bytes: zip entries carry a fixed timestamp. Files are written under a temporary
+name and renamed, so a partial file never carries the final name.
 
 Example:
     >>> import tempfile, os
@@ -28,7 +37,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import secrets
+import struct
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,10 +48,18 @@ from pathlib import Path
 import numpy as np
 
 from packviz.choices import FIELDS, FORMATS, Field, Format, check_choice
-from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids, cu_seqlens_from_lengths
+from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids
 from packviz.pieces import piece_lengths
+from packviz.reader import PackedFile, format_of
+from packviz.validate import check_arrays
 
+#: Largest metadata (as JSON) `save` writes: every format reads it back within its limits.
+MAX_METADATA_BYTES = 16 << 20
+#: Bytes of packed fields per parquet row group (what `packviz.open` holds decoded).
+_PARQUET_GROUP_BYTES = 4 << 20
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_ALIGN = 64
+_ALIGN_TAG = 0xD935  # the zip extra-field id zipalign uses for padding
 
 
 def _version() -> str:
@@ -48,37 +68,66 @@ def _version() -> str:
     return __version__
 
 
-def _format_of(path: str | os.PathLike) -> Format:
-    suffix = Path(path).suffix.lower()
-    return check_choice("file type", suffix, tuple("." + f for f in FORMATS))[1:]
-
-
 def _check_fields(arrays: PackedArrays, fields) -> tuple[str, ...]:
     if fields is None:
         return tuple(f for f in FIELDS if getattr(arrays, f) is not None)
+    if isinstance(fields, str):
+        raise TypeError(f"fields must be a list of field names, got the string {fields!r}")
     fields = tuple(check_choice("field", f, FIELDS) for f in fields)
+    if not fields:
+        raise ValueError(f"fields is empty; name at least one of {', '.join(FIELDS)}")
     missing = [f for f in fields if getattr(arrays, f) is None]
     if missing:
         raise ValueError(f"these arrays have no {', '.join(missing)} (a lengths-only plan?)")
     return fields
 
 
+def _jsonable(obj, where: str, depth: int = 0):
+    """``obj`` as JSON values (numpy scalars and arrays, and objects with ``as_dict``,
+    converted); anything else is refused with where it sits."""
+    if depth > 64:
+        raise ValueError(f"metadata {where} nests deeper than 64 levels")
+    if obj is None or isinstance(obj, (bool, str, np.bool_)):
+        return bool(obj) if isinstance(obj, np.bool_) else obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        if not math.isfinite(obj):
+            raise ValueError(f"metadata {where} is {obj}; JSON has no NaN or infinity")
+        return float(obj)
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"metadata {where} has the key {k!r}; JSON keys are strings")
+            out[k] = _jsonable(v, f"{where}.{k}", depth + 1)
+        return out
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        items = obj.tolist() if isinstance(obj, np.ndarray) else obj
+        return [_jsonable(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(items)]
+    if hasattr(obj, "as_dict"):
+        return _jsonable(obj.as_dict(), where, depth)
+    raise TypeError(
+        f"metadata {where} is a {type(obj).__name__}, which JSON cannot hold; convert it "
+        "to str, int, float, bool, None, a list or a dict yourself"
+    )
+
+
 def _metadata(arrays: PackedArrays, fields, metadata) -> dict:
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     meta = {"packviz_version": _version(), **arrays.metadata, **(metadata or {})}
     meta["fields"] = list(fields)
     meta["max_len"] = arrays.max_len
     meta["n_rows"] = arrays.n_rows
-    return json.loads(json.dumps(meta, default=_json_default))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "as_dict"):
-        return obj.as_dict()
-    return str(obj)
+    meta = _jsonable(meta, "metadata")
+    size = len(json.dumps(meta, sort_keys=True).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"metadata is {size:,} bytes as JSON, over the {MAX_METADATA_BYTES:,}-byte limit; "
+            "keep large data (vocabularies, per-row values) in a file of its own"
+        )
+    return meta
 
 
 def shuffle_rows(arrays: PackedArrays, seed: int) -> PackedArrays:
@@ -110,15 +159,22 @@ def save(
     """Write ``arrays`` to ``path`` (``.npz``, ``.pt`` or ``.parquet``).
 
     Args:
-        fields: which of `FIELDS` to write (default: all present). ``cu_seqlens`` and
-            ``row_index`` always travel with them.
-        metadata: extra JSON-serializable facts (settings, statistics, tokenizer
-            fingerprint); the packviz version and the plan settings are added.
+        fields: which of `FIELDS` to write (default: all present; at least one).
+            ``cu_seqlens`` and ``row_index`` always travel with them.
+        metadata: extra JSON values (settings, statistics, tokenizer fingerprint); the
+            packviz version and the plan settings are added.
         shuffle_seed: write the rows in a seeded random order (recorded in the metadata).
     """
-    fmt = _format_of(path)
-    data = to_bytes(arrays, fmt, fields=fields, metadata=metadata, shuffle_seed=shuffle_seed)
-    Path(path).write_bytes(data)
+    fmt = format_of(path)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    try:
+        with open(tmp, "xb") as fh:  # a new file, with the usual permissions
+            _write(arrays, fmt, fh, fields, metadata, shuffle_seed)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def to_bytes(
@@ -130,54 +186,61 @@ def to_bytes(
     shuffle_seed: int | None = None,
 ) -> bytes:
     """The file contents `save` would write, for a download button."""
-    check_choice("format", fmt, FORMATS)
+    buf = io.BytesIO()
+    _write(arrays, check_choice("format", fmt, FORMATS), buf, fields, metadata, shuffle_seed)
+    return buf.getvalue()
+
+
+def _write(arrays, fmt, fh, fields, metadata, shuffle_seed) -> None:
+    fields = _check_fields(arrays, fields)
+    check_arrays(arrays, source="the arrays to save")
     if shuffle_seed is not None:
         arrays = shuffle_rows(arrays, shuffle_seed)
-    fields = _check_fields(arrays, fields)
     meta = _metadata(arrays, fields, metadata)
-    return {"npz": _npz_bytes, "pt": _pt_bytes, "parquet": _parquet_bytes}[fmt](
-        arrays, fields, meta
-    )
+    {"npz": _write_npz, "pt": _write_pt, "parquet": _write_parquet}[fmt](arrays, fields, meta, fh)
 
 
 def _payload(arrays: PackedArrays, fields) -> dict[str, np.ndarray]:
     out = {f: np.ascontiguousarray(getattr(arrays, f)) for f in fields}
-    out["cu_seqlens"] = arrays.cu_seqlens.astype(np.int32)
+    out["cu_seqlens"] = np.ascontiguousarray(arrays.cu_seqlens)
     out["row_index"] = arrays.row_index.astype(np.int64)
     out["max_seqlen"] = np.array(arrays.max_seqlen, dtype=np.int64)
     return out
 
 
-def _npz_bytes(arrays, fields, meta) -> bytes:
-    buf = io.BytesIO()
+def _write_npz(arrays, fields, meta, fh) -> None:
     payload = _payload(arrays, fields)
     payload["metadata"] = np.array(json.dumps(meta, sort_keys=True))
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, arr in payload.items():
             info = zipfile.ZipInfo(name + ".npy", date_time=_FIXED_TIME)
-            with zf.open(info, "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, arr, allow_pickle=False)
-    return buf.getvalue()
+            # local header: 30 bytes + name + extra (ours, then 20 bytes of zip64 sizes);
+            # the .npy header is padded to 64 bytes, so padding ours aligns the data
+            base = fh.tell() + 30 + len(info.filename.encode()) + 20 + 4
+            pad = -base % _ALIGN
+            info.extra = struct.pack("<HH", _ALIGN_TAG, pad) + bytes(pad)
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
 
 
-def _pt_bytes(arrays, fields, meta) -> bytes:
+def _write_pt(arrays, fields, meta, fh) -> None:
     import torch
 
     obj = {k: torch.from_numpy(np.array(v)) for k, v in _payload(arrays, fields).items()}
     obj["max_seqlen"] = int(arrays.max_seqlen)
     obj["metadata"] = json.dumps(meta, sort_keys=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
+    torch.save(obj, fh)
 
 
-def _parquet_bytes(arrays, fields, meta) -> bytes:
+def _write_parquet(arrays, fields, meta, fh) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     width = arrays.max_len
-    columns = {  # rows are fixed width: fixed-size lists, no offsets to overflow
-        f: pa.FixedSizeListArray.from_arrays(pa.array(getattr(arrays, f).reshape(-1)), width)
+    columns = {  # rows are fixed width: fixed-size lists in the arrays' own dtype
+        f: pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(getattr(arrays, f)).reshape(-1)), width
+        )
         for f in fields
     }
     flat, per_row = piece_lengths(arrays.doc_ids)
@@ -191,95 +254,21 @@ def _parquet_bytes(arrays, fields, meta) -> bytes:
     table = table.replace_schema_metadata(
         {b"packviz": json.dumps({**meta, "max_seqlen": arrays.max_seqlen}, sort_keys=True)}
     )
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    return buf.getvalue()
+    row_bytes = sum(getattr(arrays, f).itemsize for f in fields) * width
+    pq.write_table(table, fh, row_group_size=max(1, _PARQUET_GROUP_BYTES // row_bytes))
 
 
 def load(path: str | os.PathLike) -> PackedArrays:
-    """Read a file written by `save`. Never unpickles: a pickled payload is refused.
-
-    Fields that were not saved come back as None.
-    """
-    fmt = _format_of(path)
-    data = Path(path).read_bytes()
-    return from_bytes(data, fmt)
+    """Read a file written by `save`, whole, checked (`packviz.validate`), dtypes as
+    stored. Never unpickles: a pickled payload is refused. Fields that were not saved
+    come back as None. For files larger than memory, `packviz.open` reads lazily."""
+    return PackedFile(Path(path), format_of(path), mapped=False).read()
 
 
 def from_bytes(data: bytes, fmt: Format) -> PackedArrays:
-    """Parse the contents of a `save`d file of format ``fmt``."""
+    """Parse the contents of a `save`d file of format ``fmt`` (checked like `load`)."""
     check_choice("format", fmt, FORMATS)
-    try:
-        return {"npz": _from_npz, "pt": _from_pt, "parquet": _from_parquet}[fmt](data)
-    except Exception as exc:  # any parse failure (corrupt zip, pickle refused, ...) is bad input
-        raise ValueError(f"not a packviz .{fmt} file (or it holds pickled objects): {exc}") from exc
-
-
-def _assemble(get, meta: dict, max_seqlen: int | None = None) -> PackedArrays:
-    fields = {f: get(f) for f in FIELDS}
-    doc_ids = fields["doc_ids"]
-    cu = get("cu_seqlens")
-    if max_seqlen is None:
-        max_seqlen = int(get("max_seqlen"))
-    return PackedArrays(
-        input_ids=fields["input_ids"],
-        doc_ids=doc_ids,
-        position_ids=fields["position_ids"],
-        labels=fields["labels"],
-        cu_seqlens=cu,
-        max_seqlen=int(max_seqlen),
-        row_index=get("row_index"),
-        metadata=meta,
-    )
-
-
-def _from_npz(data: bytes) -> PackedArrays:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(str(arrays.pop("metadata")))
-    return _assemble(arrays.get, meta)
-
-
-def _from_pt(data: bytes) -> PackedArrays:
-    import torch
-
-    obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    if not isinstance(obj, dict) or "metadata" not in obj:
-        raise ValueError("missing packviz metadata")
-    meta = json.loads(obj["metadata"])
-
-    def get(name):
-        v = obj.get(name)
-        return v.numpy() if isinstance(v, torch.Tensor) else v
-
-    return _assemble(get, meta, max_seqlen=obj["max_seqlen"])
-
-
-def _from_parquet(data: bytes) -> PackedArrays:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(pa.BufferReader(data))
-    raw = (table.schema.metadata or {}).get(b"packviz")
-    if raw is None:
-        raise ValueError("missing packviz metadata")
-    meta = json.loads(raw)
-    width, n = int(meta["max_len"]), table.num_rows
-
-    def column(name):
-        if name not in table.column_names:
-            return None
-        values = table.column(name).combine_chunks().flatten().to_numpy()
-        return values.astype(np.int32).reshape(n, width)
-
-    lengths = table.column("seq_lengths").combine_chunks().flatten().to_numpy()
-    cu = cu_seqlens_from_lengths(lengths)
-    extra = {
-        "cu_seqlens": cu,
-        "row_index": table.column("row_index").to_numpy().astype(np.int64),
-    }
-    max_seqlen = meta.pop("max_seqlen")
-    return _assemble(lambda k: extra[k] if k in extra else column(k), meta, max_seqlen)
+    return PackedFile(None, fmt, bytes(data)).read()
 
 
 def estimate_bytes(n_rows: int, max_len: int, fmt: Format, fields: Iterable[Field] = FIELDS) -> int:

@@ -1,82 +1,249 @@
-"""PyTorch ``Dataset`` and ``collate`` for packed rows.
+"""PyTorch ``Dataset`` and ``collate`` for packed rows: batches a model takes as they come.
 
-Each item is one packed row; ``collate`` stacks rows into int64 (``long``) tensors, which
-embeddings and ``cross_entropy`` expect, and adds what the attention implementation needs:
+Each item is one packed row under names every Hugging Face causal LM's ``forward``
+accepts — ``input_ids``, ``labels``, ``position_ids`` and ``attention_mask`` (1 = real
+token, 0 = padding) — so HF ``Trainer``'s column filter keeps them all. The collate
+finds the pieces again from what survives: a piece starts at a real token with position
+0 (a padding slot also has position 0 and label -100; the real-token mask tells a
+one-token piece from padding). For the row ``[a b c x y _ _]``::
 
-- ``attention="document"``: a dense bool mask ``[B, L, L]`` (`packviz.masks.document_mask`)
-  for eager / SDPA attention;
-- ``attention="varlen"``: ``cu_seqlens`` (int32) and ``max_seqlen`` recomputed for this
-  batch, for flash-attn varlen and transformers' padding-free path (with ``position_ids``);
-- ``attention=None``: nothing beyond ids, labels and positions.
+    attention_mask  1 1 1 1 1 0 0      position_ids  0 1 2 0 1 0 0
+    pieces          0 0 0 1 1 . .      (a new piece wherever a real position is 0)
+
+``collate(batch, attention=...)`` then hands the model one of (`collate_with` fixes
+the choice for a ``DataLoader``):
+
+- ``"dense"``: ``[B, L]`` ids, labels and positions, and ``attention_mask`` as a 4-D
+  additive float ``[B, 1, L, L]`` in ``dtype`` (0 = may attend, ``finfo(dtype).min``
+  = blocked; a padding query sees itself). HF passes a 4-D mask through untouched, so
+  it is exact for eager and SDPA attention at any config. Never a bool mask: eager
+  attention adds the mask to its scores, and a bool one blocks nothing.
+- ``"flattened"`` (alias ``"varlen"``): padding removed, ``[1, T]`` ``input_ids``,
+  ``labels``, ``position_ids``; ``cu_seq_lens_q/k`` (int32) and ``max_length_q/k``, the
+  keys of transformers' ``DataCollatorWithFlattening(return_flash_attn_kwargs=True)``
+  (flash-attn reads them); and ``use_cache=False``. Why the last: for eager / SDPA /
+  flex, transformers finds the pieces from ``position_ids`` only when no 2-D mask is
+  given *and* no KV cache is built (``masking_utils._preprocess_mask_arguments``), and a
+  model builds a cache whenever ``use_cache`` is on — the default in every config. An
+  explicit ``use_cache=False`` overrides the config, so the batch is exact as it is; a
+  training batch never needs a cache. No ``attention_mask`` here, ever: any 2-D mask
+  (even all ones) turns the piece search off.
+- ``"flex"``: ``[B, L]`` tensors and ``attention_mask`` = a FlexAttention ``BlockMask``
+  (`packviz.flex_block_mask`) on ``device``, for ``attn_implementation="flex_attention"``.
 
 Example:
     >>> from torch.utils.data import DataLoader
     >>> from packviz.packing import pack
     >>> from packviz.layout import materialize
     >>> a = materialize(pack([3, 2, 4], 4), [[1, 2, 3], [4, 5], [6, 7, 8, 9]], pad_id=0)
-    >>> batch = next(iter(DataLoader(PackedDataset(a), batch_size=2, collate_fn=collate)))
-    >>> batch["input_ids"].tolist(), batch["cu_seqlens"].tolist()
-    ([[6, 7, 8, 9], [1, 2, 3, 0]], [0, 4, 7])
+    >>> loader = DataLoader(PackedDataset(a), batch_size=2, collate_fn=collate_with("flattened"))
+    >>> batch = next(iter(loader))
+    >>> batch["input_ids"].tolist(), batch["cu_seq_lens_q"].tolist(), batch["use_cache"]
+    ([[6, 7, 8, 9, 1, 2, 3]], [0, 4, 7], False)
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids
+from packviz.choices import COLLATE_MODES, CollateMode, check_choice
+from packviz.layout import PackedArrays
+from packviz.reader import PackedFile
+from packviz.validate import check_arrays
 
-ATTENTION = (None, "document", "varlen")
+if TYPE_CHECKING:
+    import torch
+
+#: The names of an item (all accepted by HF causal LMs' ``forward``).
+ITEM_KEYS = ("input_ids", "labels", "position_ids", "attention_mask")
+
+
+def _need_training_fields(fields, name: str) -> None:
+    missing = [f for f in ("input_ids", "labels", "position_ids", "doc_ids") if f not in fields]
+    if missing:
+        raise ValueError(
+            f"{name} has no {', '.join(missing)}; training needs all four fields "
+            "(save them all; a lengths-only plan has no input_ids/labels)"
+        )
+
+
+def item_of(arrays: PackedArrays, j: int) -> dict[str, np.ndarray]:
+    """Row ``j`` of ``arrays`` as a dataset item (`ITEM_KEYS`; numpy, dtypes kept)."""
+    return {
+        "input_ids": arrays.input_ids[j],
+        "labels": arrays.labels[j],
+        "position_ids": arrays.position_ids[j],
+        "attention_mask": (arrays.doc_ids[j] >= 0).astype(np.int64),
+    }
 
 
 class PackedDataset:
-    """Map-style dataset over `PackedArrays` rows (numpy views, no copies until collate)."""
+    """Map-style dataset over packed rows: `PackedArrays` in memory (checked once), or a
+    lazily read file (`packviz.open`; each window checked as it is read).
 
-    def __init__(self, arrays: PackedArrays) -> None:
-        if arrays.input_ids is None or arrays.labels is None:
-            raise ValueError("these arrays have no input_ids/labels (a lengths-only plan?)")
-        if arrays.doc_ids is None or arrays.position_ids is None:
-            raise ValueError("these arrays need doc_ids and position_ids (save all fields)")
-        self.arrays = arrays
+    Any row of a memory-mapped ``.npz`` / ``.pt`` costs the same, so a shuffling sampler
+    is fine there; a parquet file is read by row groups, so shuffle it with
+    `packviz.PackedIterableDataset` (row groups, then rows within) instead."""
+
+    def __init__(self, source: PackedArrays | PackedFile) -> None:
+        if isinstance(source, PackedFile):
+            _need_training_fields(source.fields, source.name)
+        elif isinstance(source, PackedArrays):
+            present = [f for f in ITEM_KEYS[:3] + ("doc_ids",) if getattr(source, f) is not None]
+            _need_training_fields(present, "these arrays")
+            check_arrays(source)
+        else:
+            raise TypeError(
+                f"PackedDataset takes PackedArrays or pv.open(path), got {type(source).__name__}"
+            )
+        self.source = source
 
     def __len__(self) -> int:
-        return self.arrays.n_rows
+        return self.source.n_rows
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        a = self.arrays
-        return {
-            "input_ids": a.input_ids[i],
-            "labels": a.labels[i],
-            "position_ids": a.position_ids[i],
-            "doc_ids": a.doc_ids[i],
-        }
+        if isinstance(self.source, PackedFile):
+            window, j = self.source.row(i)
+            return item_of(window, j)
+        return item_of(self.source, i)
 
 
-def collate(batch: list[dict], *, attention: str | None = "varlen") -> dict:
-    """Stack rows into long tensors and add the attention inputs (see module docstring);
-    `collate_with` fixes the choice for a ``DataLoader``."""
+def _stack(batch: list[dict], key: str) -> np.ndarray:
+    try:
+        out = np.stack([np.asarray(b[key]) for b in batch])
+    except KeyError:
+        raise ValueError(
+            f"a batch item has no {key!r}; items need {', '.join(ITEM_KEYS)} "
+            "(pv.PackedDataset and pv.to_hf_dataset give them)"
+        ) from None
+    if out.ndim != 2 or out.dtype == bool or out.dtype.kind not in "iu":
+        raise ValueError(f"{key} must be equal-length integer rows, got {out.dtype} {out.shape}")
+    return out.astype(np.int64, copy=False)
+
+
+def piece_ids(position_ids: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """``[B, L]`` piece numbers (from 0 in each row; -1 at padding) from positions and the
+    real-token mask: a piece starts at every real slot whose position is 0.
+
+    >>> piece_ids(np.array([[0, 1, 0, 0, 1, 0]]), np.array([[1, 1, 1, 1, 1, 0]])).tolist()
+    [[0, 0, 1, 2, 2, -1]]
+    """
+    real = real.astype(bool)
+    start = real & (position_ids == 0)
+    cont = np.zeros_like(real)  # continues the piece of the slot before
+    cont[:, 1:] = real[:, :-1] & (position_ids[:, 1:] == position_ids[:, :-1] + 1)
+    bad = real & ~start & ~cont
+    if bad.any():
+        r, s = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ValueError(
+            f"position_ids at row {r}, slot {s} is {position_ids[r, s]}: in a real token "
+            "a position is 0 (a new piece) or one more than the slot before"
+        )
+    return np.where(real, np.cumsum(start, axis=1) - 1, -1)
+
+
+def collate(
+    batch: list[dict],
+    *,
+    attention: CollateMode = "flattened",
+    dtype: torch.dtype | str | None = None,
+    device: torch.device | str = "cpu",
+    block_size: int = 128,
+) -> dict:
+    """Stack rows into int64 tensors plus what the attention needs (module docstring).
+
+    Args:
+        attention: ``"dense"``, ``"flattened"`` (``"varlen"``) or ``"flex"``.
+        dtype: the dense mask's float dtype: the model's (default float32).
+        device: where the flex ``BlockMask`` is built (a DataLoader worker: keep "cpu"
+            and move it; in the main process, the model's device).
+        block_size: the flex ``BlockMask`` block size.
+    """
     import torch
 
-    if attention not in ATTENTION:
-        raise ValueError(f"unknown attention {attention!r}; choose one of {ATTENTION}")
-    doc_ids = np.stack([b["doc_ids"] for b in batch])
-    out = {
-        k: torch.from_numpy(np.stack([b[k] for b in batch]).astype(np.int64))
-        for k in ("input_ids", "labels", "position_ids")
-    }
-    out["doc_ids"] = torch.from_numpy(doc_ids.astype(np.int64))
-    if attention == "document":
-        from packviz.masks import document_mask
+    mode = check_choice("attention", attention, COLLATE_MODES)
+    if not batch:
+        raise ValueError("an empty batch")
+    ids, labels, pos = (_stack(batch, k) for k in ("input_ids", "labels", "position_ids"))
+    real = _stack(batch, "attention_mask") != 0
+    if not ids.shape == labels.shape == pos.shape == real.shape:
+        raise ValueError("input_ids, labels, position_ids and attention_mask differ in shape")
+    pieces = piece_ids(pos, real)
+    if mode in ("flattened", "varlen"):
+        return _flattened(ids, labels, pos, real, pieces)
+    out = {k: torch.from_numpy(v) for k, v in (("input_ids", ids), ("labels", labels))}
+    out["position_ids"] = torch.from_numpy(pos)
+    if mode == "dense":
+        out["attention_mask"] = dense_additive_mask(pieces, dtype=dtype)
+    else:
+        from packviz.blockmask import flex_block_mask
 
-        out["attention_mask"] = document_mask(doc_ids, device="cpu")
-    elif attention == "varlen":
-        cu, max_seqlen = cu_seqlens_from_doc_ids(doc_ids)
-        out["cu_seqlens"] = torch.from_numpy(cu)
-        out["max_seqlen"] = max_seqlen
+        out["attention_mask"] = flex_block_mask(pieces, device=device, block_size=block_size)
     return out
 
 
-def collate_with(attention: str | None):
-    """``collate`` with a fixed ``attention`` choice (picklable, for worker processes)."""
-    return partial(collate, attention=attention)
+def _flattened(ids, labels, pos, real, pieces) -> dict:
+    import torch
+
+    flat = real.reshape(-1)
+    starts = (real & (pos == 0)).reshape(-1)[flat]
+    cu = np.append(np.flatnonzero(starts), flat.sum()).astype(np.int32)
+    longest = int(np.diff(cu).max(initial=0))
+    cu_t = torch.from_numpy(cu)
+    return {
+        "input_ids": torch.from_numpy(ids.reshape(-1)[flat][None]),
+        "labels": torch.from_numpy(labels.reshape(-1)[flat][None]),
+        "position_ids": torch.from_numpy(pos.reshape(-1)[flat][None]),
+        "cu_seq_lens_q": cu_t,
+        "cu_seq_lens_k": cu_t,
+        "max_length_q": longest,
+        "max_length_k": longest,
+        "use_cache": False,
+    }
+
+
+def dense_additive_mask(pieces: np.ndarray, *, dtype=None) -> torch.Tensor:
+    """The document mask of ``[B, L]`` piece ids as a 4-D additive float mask
+    ``[B, 1, L, L]``: 0 where a query may attend, ``finfo(dtype).min`` elsewhere.
+
+    >>> dense_additive_mask(np.array([[0, 0, -1]]))[0, 0].tolist()
+    [[0.0, -3.4028234663852886e+38, -3.4028234663852886e+38], [0.0, 0.0, -3.4028234663852886e+38], [-3.4028234663852886e+38, -3.4028234663852886e+38, 0.0]]
+    """
+    import torch
+
+    from packviz.masks import document_mask
+
+    dtype = _float_dtype(dtype)
+    allowed = document_mask(pieces, device="cpu").unsqueeze(1)
+    out = torch.full(allowed.shape, torch.finfo(dtype).min, dtype=dtype)
+    return out.masked_fill_(allowed, 0.0)
+
+
+def _float_dtype(dtype) -> torch.dtype:
+    import torch
+
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype.removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a torch float dtype (the model's), got {dtype!r}")
+    return dtype
+
+
+def collate_with(
+    attention: CollateMode,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: torch.device | str = "cpu",
+    block_size: int = 128,
+):
+    """``collate`` with its options fixed, for ``DataLoader(collate_fn=...)`` or
+    ``Trainer(data_collator=...)`` (picklable, for worker processes)."""
+    check_choice("attention", attention, COLLATE_MODES)
+    if attention == "dense":
+        _float_dtype(dtype)
+    return partial(collate, attention=attention, dtype=dtype, device=device, block_size=block_size)

@@ -77,9 +77,11 @@ st.code(
 from torch.utils.data import DataLoader
 
 arrays = pv.load("{name}")
-loader = DataLoader(pv.PackedDataset(arrays), batch_size=8, shuffle=True, collate_fn=pv.collate)
+loader = DataLoader(
+    pv.PackedDataset(arrays), batch_size=8, shuffle=True, collate_fn=pv.collate_with("flattened")
+)
 for batch in loader:
-    ...  # batch["input_ids"], batch["labels"], batch["position_ids"], batch["cu_seqlens"]
+    loss = model(**batch).loss  # exact at the model's defaults: README, "Training"
 """,
     language="python",
 )

@@ -131,8 +131,11 @@ def test_files_and_collate_keep_the_mask(tmp_path, fmt):
     pv.save(a, tmp_path / f"p.{fmt}")
     back = pv.load(tmp_path / f"p.{fmt}")
     np.testing.assert_array_equal(back.labels, a.labels)
-    batch = pv.collate([pv.PackedDataset(back)[0]])
-    assert batch["labels"].tolist() == a.labels.tolist()
+    item = pv.PackedDataset(back)[0]
+    flat = pv.collate_with("flattened")([item])  # padding removed: the real slots
+    assert flat["labels"].tolist() == [a.labels[a.doc_ids >= 0].tolist()]
+    dense = pv.collate_with("dense")([item])
+    assert dense["labels"].tolist() == a.labels.tolist()
 
 
 # ---------------------------------------------------------------------------- a real model
@@ -177,20 +180,15 @@ def _tiny_llama(vocab: int):
 
 
 def _packed_loss(model, arrays: pv.PackedArrays, *, mask: bool) -> float:
-    """The README's recipe: packed rows, position ids, the labels as they are; either a
-    4-D additive document mask, or ``use_cache=False`` (without it transformers never
-    looks for the pieces in the position ids)."""
+    """The README's recipes, as a trainer gets them: ``collate_with("dense")`` (a 4-D
+    additive document mask) or ``collate_with("flattened")`` (padding removed, with
+    ``use_cache=False`` so transformers finds the pieces in the position ids)."""
     import torch
 
-    batch = pv.collate([pv.PackedDataset(arrays)[i] for i in range(arrays.n_rows)], attention=None)
-    inputs = {k: batch[k] for k in ("input_ids", "position_ids", "labels")}
-    if mask:
-        document = pv.document_mask(arrays.doc_ids, device="cpu")[:, None]
-        inputs["attention_mask"] = pv.additive_mask(document)
-    else:
-        inputs["use_cache"] = False
+    items = [pv.PackedDataset(arrays)[i] for i in range(arrays.n_rows)]
+    batch = pv.collate_with("dense" if mask else "flattened")(items)
     with torch.no_grad():
-        return model(**inputs).loss.item()
+        return model(**batch).loss.item()
 
 
 def _alone_loss(model, ids: pv.TokenIds) -> float:

@@ -1,45 +1,251 @@
-"""packviz.torch_data: DataLoader batches with long tensors and per-batch attention inputs."""
+"""packviz.torch_data: items under names HF models accept; collate modes that are exact
+as they come, through stock HF causal LMs at their default config (each piece run alone
+is the reference); negative controls show the checks would catch a leak."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from hf_models import (
+    FAMILIES,
+    max_logit_gap,
+    packed_arrays,
+    packed_logits,
+    reference,
+    tiny,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 import packviz as pv
+from packviz.torch_data import piece_ids
+
+TOL = 1e-4
 
 
 @pytest.fixture
 def arrays():
-    ids = [np.arange(n) + 1 for n in (3, 2, 4, 6, 1)]
-    return pv.materialize(pv.pack([len(x) for x in ids], 6), ids, pad_id=0)
+    return packed_arrays()
 
 
-def test_varlen_batches(arrays):
-    loader = DataLoader(pv.PackedDataset(arrays), batch_size=2, collate_fn=pv.collate)
-    batch = next(iter(loader))
-    assert batch["input_ids"].dtype == torch.long and batch["input_ids"].shape == (2, 6)
-    # best fit, desc, max_len 6: row 0 = [6], row 1 = [4, 2]
-    assert arrays.doc_ids[:2].tolist() == [[3] * 6, [2] * 4 + [1] * 2]
-    assert batch["cu_seqlens"].tolist() == [0, 6, 10, 12]
-    assert batch["cu_seqlens"].dtype == torch.int32
-    assert batch["max_seqlen"] == 6
-    assert torch.equal(batch["labels"], torch.from_numpy(arrays.labels[:2]).long())
+def items_of(arrays):
+    ds = pv.PackedDataset(arrays)
+    return [ds[i] for i in range(len(ds))]
 
 
-def test_document_mask_batches(arrays):
-    loader = DataLoader(
-        pv.PackedDataset(arrays), batch_size=3, collate_fn=pv.collate_with("document")
+def test_items_carry_only_names_a_model_accepts(arrays):
+    item = pv.PackedDataset(arrays)[0]
+    assert list(item) == ["input_ids", "labels", "position_ids", "attention_mask"]
+    assert item["attention_mask"].tolist() == [1] * 20 + [0] * 4
+    assert item["input_ids"].dtype == np.int32  # as stored; collate widens
+
+
+def test_pieces_come_back_from_positions_and_the_real_token_mask(arrays):
+    # row 0: pieces 6, 9, 1 (one token: position 0, label -100, like padding), 4, then padding
+    real = arrays.doc_ids >= 0
+    got = piece_ids(arrays.position_ids.astype(np.int64), real)
+    assert got[0].tolist() == [0] * 6 + [1] * 9 + [2] + [3] * 4 + [-1] * 4
+    assert got[1].tolist() == [0] * 10 + [1] * 11 + [-1] * 3
+
+
+@given(st.lists(st.integers(0, 20), max_size=20), st.integers(1, 16))
+def test_pieces_match_the_doc_id_runs(lengths, max_len):
+    a = pv.materialize(pv.pack(lengths, max_len), [np.ones(n, int) for n in lengths], pad_id=0)
+    got = piece_ids(a.position_ids.astype(np.int64), a.doc_ids >= 0)
+    assert np.array_equal(got < 0, a.doc_ids < 0)
+    np.testing.assert_array_equal(
+        pv.piece_starts(got, device="cpu"), pv.piece_starts(a.doc_ids, device="cpu")
     )
-    batch = next(iter(loader))
-    assert torch.equal(batch["attention_mask"], pv.document_mask(arrays.doc_ids[:3], device="cpu"))
-    plain = pv.collate([pv.PackedDataset(arrays)[0]], attention=None)
-    assert set(plain) == {"input_ids", "labels", "position_ids", "doc_ids"}
+
+
+def test_dense_batches(arrays):
+    batch = pv.collate(items_of(arrays), attention="dense")
+    assert set(batch) == {"input_ids", "labels", "position_ids", "attention_mask"}
+    assert batch["input_ids"].dtype == torch.long and batch["input_ids"].shape == (2, 24)
+    mask = batch["attention_mask"]
+    assert mask.shape == (2, 1, 24, 24) and mask.dtype == torch.float32
+    allowed = pv.document_mask(arrays.doc_ids, device="cpu")
+    low = torch.finfo(torch.float32).min
+    assert torch.equal(mask[:, 0], torch.where(allowed, 0.0, low))
+    half = pv.collate(items_of(arrays), attention="dense", dtype=torch.bfloat16)["attention_mask"]
+    assert half.dtype == torch.bfloat16 and half.min() == torch.finfo(torch.bfloat16).min
+    assert (
+        pv.collate_with("dense", dtype="float16")(items_of(arrays))["attention_mask"].dtype
+        == torch.float16
+    )
+
+
+def test_flattened_batches_are_what_transformers_flattening_collator_gives(arrays):
+    from transformers import DataCollatorWithFlattening
+
+    batch = pv.collate(items_of(arrays), attention="flattened")
+    pieces = []
+    for r, s, e in zip(*pv.pieces.piece_spans(arrays.doc_ids), strict=True):
+        pieces.append(
+            {
+                "input_ids": arrays.input_ids[r, s : e + 1].tolist(),
+                "labels": arrays.input_ids[r, s : e + 1].tolist(),
+            }
+        )
+    theirs = DataCollatorWithFlattening(return_flash_attn_kwargs=True)(pieces)
+    assert set(batch) == set(theirs) | {"use_cache"} and batch["use_cache"] is False
+    for key in ("input_ids", "labels", "position_ids", "cu_seq_lens_q", "cu_seq_lens_k"):
+        assert batch[key].dtype == theirs[key].dtype, key
+        assert torch.equal(batch[key], theirs[key]), key
+    assert batch["max_length_q"] == batch["max_length_k"] == theirs["max_length_q"] == 11
+    assert batch["cu_seq_lens_q"].tolist() == [0, 6, 15, 16, 20, 30, 41]
+    assert "attention_mask" not in batch  # a 2-D mask would switch the piece search off
+    varlen = pv.collate(items_of(arrays), attention="varlen")
+    assert all(torch.equal(torch.as_tensor(varlen[k]), torch.as_tensor(batch[k])) for k in batch)
+
+
+def test_flex_batches(arrays):
+    batch = pv.collate(items_of(arrays), attention="flex", block_size=8)
+    want = pv.flex_block_mask(arrays.doc_ids, device="cpu", block_size=8)
+    got = batch["attention_mask"]
+    assert got.shape == want.shape
+    for name in ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices"):
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
 
 
 def test_errors(arrays):
-    with pytest.raises(ValueError, match="unknown attention"):
-        pv.collate([pv.PackedDataset(arrays)[0]], attention="flash")
+    items = items_of(arrays)
+    with pytest.raises(
+        ValueError,
+        match="unknown attention 'document'; choose one of dense, flattened, flex, varlen",
+    ):
+        pv.collate(items, attention="document")
+    with pytest.raises(ValueError, match="dtype must be a torch float dtype"):
+        pv.collate_with("dense", dtype=torch.int32)
+    with pytest.raises(ValueError, match="a batch item has no 'attention_mask'"):
+        pv.collate([{k: v for k, v in items[0].items() if k != "attention_mask"}])
+    jump = items[0]["position_ids"].copy()
+    jump[3] = 7  # neither a restart nor one more than the slot before
+    bad = dict(items[0], position_ids=jump)
+    with pytest.raises(ValueError, match="position_ids at row 0, slot 3 is 7: in a real token"):
+        pv.collate([bad])
+    late = dict(
+        items[0],
+        attention_mask=np.r_[np.ones(20, int), 0, 0, 0, 1],
+        position_ids=np.r_[items[0]["position_ids"][:23], 5],
+    )
+    with pytest.raises(ValueError, match="position_ids at row 0, slot 23 is 5"):
+        pv.collate([late])
+    with pytest.raises(ValueError, match="an empty batch"):
+        pv.collate([])
     with pytest.raises(ValueError, match="lengths-only"):
         pv.PackedDataset(pv.materialize(pv.pack([3], 4), None, pad_id=0))
+    with pytest.raises(TypeError, match="PackedDataset takes PackedArrays or pv.open"):
+        pv.PackedDataset("rows.npz")
+
+
+def test_dataset_over_an_open_file(tmp_path, arrays):
+    path = tmp_path / "rows.parquet"
+    pv.save(arrays, path)
+    lazy, eager = pv.PackedDataset(pv.open(path)), pv.PackedDataset(arrays)
+    for i in range(len(eager)):
+        for k, v in eager[i].items():
+            np.testing.assert_array_equal(lazy[i][k], v)
+    loader = DataLoader(lazy, batch_size=2, num_workers=2, collate_fn=pv.collate_with("dense"))
+    batch = next(iter(loader))  # the file pickles as its path to the workers
+    assert torch.equal(batch["input_ids"], torch.from_numpy(arrays.input_ids).long())
+
+
+# --- through stock HF causal LMs, default config ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {}
+
+
+def model_of(models, family, attn):
+    key = (family, attn)
+    if key not in models:
+        models[key] = tiny(family, attn)
+    return models[key]
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_modes_are_exact_through_hf_models(models, family, attn):
+    arrays = packed_arrays()
+    model = model_of(models, family, attn)
+    assert model.config.use_cache is True  # the default, left alone
+    items = items_of(arrays)
+    for train in (False, True):
+        model.train(train)
+        with torch.no_grad():
+            want, want_loss = reference(model, arrays)
+            for mode in ("dense", "flattened"):
+                out = model(**pv.collate(items, attention=mode))
+                got = packed_logits(out.logits, arrays, flattened=mode == "flattened")
+                assert max_logit_gap(got, want) < TOL, (mode, train)
+                assert abs(float(out.loss) - float(want_loss)) < TOL, (mode, train)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_the_checks_would_catch_a_leak(models, family):
+    """Negative controls: what the modes avoid does leak through these models."""
+    arrays = packed_arrays()
+    items = items_of(arrays)
+    model = model_of(models, family, "eager").eval()
+    with torch.no_grad():
+        want, _ = reference(model, arrays)
+        flat = pv.collate(items, attention="flattened")
+        del flat["use_cache"]  # at the default config a cache is built: no piece search
+        leaked = packed_logits(model(**flat).logits, arrays, flattened=True)
+        assert max_logit_gap(leaked, want) > 1e-2
+        dense = pv.collate(items, attention="dense")
+        dense["attention_mask"] = dense["attention_mask"] == 0  # a bool mask, added by eager
+        leaked = packed_logits(model(**dense).logits, arrays, flattened=False)
+        assert max_logit_gap(leaked, want) > 1e-2
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_flex_mode_is_exact(models, family):
+    """FlexAttention on the CPU has no backward: checked under no_grad, train and eval.
+    The pieces alone run through the same weights with SDPA (one compile, not seven)."""
+    arrays = packed_arrays()
+    model = model_of(models, family, "sdpa")
+    items = items_of(arrays)
+    for train in (False, True):
+        model.train(train)
+        with torch.no_grad():
+            model.set_attn_implementation("sdpa")
+            want, want_loss = reference(model, arrays)
+            model.set_attn_implementation("flex_attention")
+            try:
+                out = model(**pv.collate(items, attention="flex"))
+            finally:
+                model.set_attn_implementation("sdpa")
+        assert max_logit_gap(packed_logits(out.logits, arrays, False), want) < TOL
+        assert abs(float(out.loss) - float(want_loss)) < TOL
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "input_ids": st.lists(st.integers(0, 9), min_size=4, max_size=4),
+                "labels": st.lists(st.integers(-100, 9), min_size=4, max_size=4),
+                "position_ids": st.lists(st.integers(-1, 4), min_size=4, max_size=4),
+                "attention_mask": st.lists(st.integers(0, 1), min_size=4, max_size=4),
+            }
+        ),
+        min_size=0,
+        max_size=3,
+    ),
+    st.sampled_from(pv.COLLATE_MODES),
+)
+def test_collate_fuzz_gives_a_batch_or_a_value_error(items, mode):
+    try:
+        batch = pv.collate(
+            [{k: np.array(v) for k, v in it.items()} for it in items], attention=mode
+        )
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert batch["input_ids"].dtype == torch.long
