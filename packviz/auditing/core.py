@@ -58,10 +58,10 @@ FIXES: dict[str, str] = {
     "attending to itself (pv.collate_with('dense'))",
     "dense_bool": "use pv.collate_with('dense') (float additive mask): eager attention adds "
     "the mask to its scores, so a bool mask blocks nothing",
-    "flattened": "pass use_cache=False with the batch (or set model.config.use_cache = False, "
-    "as HF Trainer does) and no 2-D attention_mask",
-    "position_ids": "pass use_cache=False with the batch and no 2-D attention_mask, or use "
-    "pv.collate_with('dense') (float additive mask)",
+    "flattened": "keep use_cache=False in the batch, as pv.collate_with('flattened') puts it, "
+    "and no 2-D attention_mask",
+    "position_ids": "use pv.collate_with('flattened') (it passes use_cache=False: without it "
+    "transformers never reads the pieces from position_ids), or pv.collate_with('dense')",
     "flex": "pass pv.flex_block_mask(doc_ids) as attention_mask to a model loaded with "
     "attn_implementation='flex_attention'",
     "causal": "pass a document mask: pv.collate_with('dense') (float additive mask + position_ids)",

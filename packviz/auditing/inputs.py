@@ -1,22 +1,26 @@
 """The batches an audit feeds a model: one small function per input path.
 
-Each path is the batch a training setup hands to ``model(**batch)``, built from the
-library's own pieces (`packviz.masks`, `packviz.layout`), so the audit checks what users
-actually produce. For two rows ``doc_ids [[4 4 9 -1], [7 7 7 7]]``:
+Each path is the batch a training setup hands to ``model(**batch)``. The three packviz
+recommends are exactly what `packviz.collate` produces (``dense_additive``,
+``flattened``, ``flex``), so the audit checks the batches users actually train on; the
+others are the common ways of getting it wrong. For two rows
+``doc_ids [[4 4 9 -1], [7 7 7 7]]``:
 
     path            what reaches the model
-    dense_additive  input_ids, labels, position_ids [2, 4]; float mask [2, 1, 4, 4] (0 / -inf)
+    dense_additive  collate_with("dense"): input_ids, labels, position_ids [2, 4]; float
+                    mask [2, 1, 4, 4] (0 / finfo.min) in the model's dtype
     dense_bool      the same with the bool document mask (True = may attend)
-    flattened       padding removed: input_ids, labels, position_ids [1, 7], cu_seq_lens_q/k
-                    [0, 2, 3, 7], max_length_q/k 4 (DataCollatorWithFlattening's keys)
-    position_ids    input_ids, labels, position_ids [2, 4] and nothing else
-    flex            input_ids, labels, position_ids; a FlexAttention BlockMask as the mask
+    flattened       collate_with("flattened"): padding removed, input_ids, labels,
+                    position_ids [1, 7], cu_seq_lens_q/k [0, 2, 3, 7], max_length_q/k 4
+                    (DataCollatorWithFlattening's keys) and use_cache=False
+    position_ids    input_ids, labels, position_ids [2, 4] and nothing else (what a
+                    padding-free collator gives without use_cache=False)
+    flex            collate_with("flex"): a FlexAttention BlockMask as the mask
     causal          input_ids, labels: plain causal attention over the whole row
-    seq_idx         flattened + seq_idx [[0 0 1 2 2 2 2]] + use_cache=False (state layers)
+    seq_idx         flattened + seq_idx [[0 0 1 2 2 2 2]] (what state layers need)
 
-None of them passes ``use_cache``, except ``seq_idx`` (it asks state layers to reset;
-the attention layers must then see the same boundaries): at a model's default config the
-audit shows what that default does.
+Apart from the flattened batches, no path passes ``use_cache``: at a model's default
+config the audit shows what that default does.
 
     >>> import numpy as np
     >>> r = AuditRows.from_doc_ids(np.array([[4, 4, 9, -1], [7, 7, 7, 7]]), vocab_size=16)
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids
+from packviz.layout import IGNORE_INDEX, PackedArrays
 from packviz.pieces import piece_lengths, piece_start_slots
 
 if TYPE_CHECKING:
@@ -147,12 +151,30 @@ def _rows(r: AuditRows, device) -> dict:
     }
 
 
-def dense_additive_inputs(r: AuditRows, *, device, dtype=None) -> dict:
-    """Rows + a float additive document mask ``[B, 1, L, L]`` in the model's dtype."""
-    from packviz.masks import additive_mask, document_mask
+def _collated(r: AuditRows, mode: str, *, device, dtype=None) -> dict:
+    """The batch `packviz.collate` hands a model for these rows (what a trainer gets from
+    ``pv.PackedDataset`` + ``pv.collate_with(mode)``), on ``device``."""
+    import torch
 
-    mask = additive_mask(document_mask(r.doc_ids, device=device), dtype)
-    return {**_rows(r, device), "attention_mask": mask[:, None]}
+    from packviz.torch_data import collate
+
+    items = [
+        {
+            "input_ids": r.input_ids[i],
+            "labels": r.labels[i],
+            "position_ids": r.position_ids[i],
+            "attention_mask": r.real[i].astype(np.int64),
+        }
+        for i in range(r.doc_ids.shape[0])
+    ]
+    batch = collate(items, attention=mode, dtype=dtype, device=device)
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def dense_additive_inputs(r: AuditRows, *, device, dtype=None) -> dict:
+    """``pv.collate_with("dense")``: rows + a float additive document mask
+    ``[B, 1, L, L]`` in the model's dtype."""
+    return _collated(r, "dense", device=device, dtype=dtype)
 
 
 def dense_bool_inputs(r: AuditRows, *, device, dtype=None) -> dict:
@@ -163,21 +185,9 @@ def dense_bool_inputs(r: AuditRows, *, device, dtype=None) -> dict:
 
 
 def flattened_inputs(r: AuditRows, *, device, dtype=None) -> dict:
-    """Padding removed, one ``[1, T]`` sequence with transformers' varlen keys."""
-    import torch
-
-    real = r.real
-    cu, max_seqlen = cu_seqlens_from_doc_ids(r.doc_ids)
-    cu_t = _long(cu, device).to(torch.int32)
-    return {
-        "input_ids": _long(r.input_ids[real][None], device),
-        "labels": _long(r.labels[real][None], device),
-        "position_ids": _long(r.position_ids[real][None], device),
-        "cu_seq_lens_q": cu_t,
-        "cu_seq_lens_k": cu_t,
-        "max_length_q": max_seqlen,
-        "max_length_k": max_seqlen,
-    }
+    """``pv.collate_with("flattened")``: padding removed, one ``[1, T]`` sequence with
+    transformers' varlen keys and ``use_cache=False``."""
+    return _collated(r, "flattened", device=device)
 
 
 def position_ids_inputs(r: AuditRows, *, device, dtype=None) -> dict:
@@ -186,10 +196,9 @@ def position_ids_inputs(r: AuditRows, *, device, dtype=None) -> dict:
 
 
 def flex_inputs(r: AuditRows, *, device, dtype=None) -> dict:
-    """Rows + `packviz.masks.flex_block_mask` as the ``attention_mask``."""
-    from packviz.blockmask import flex_block_mask
-
-    return {**_rows(r, device), "attention_mask": flex_block_mask(r.doc_ids, device=device)}
+    """``pv.collate_with("flex")``: rows + a FlexAttention ``BlockMask`` as the
+    ``attention_mask``."""
+    return _collated(r, "flex", device=device)
 
 
 def causal_inputs(r: AuditRows, *, device, dtype=None) -> dict:
@@ -204,9 +213,8 @@ def seq_idx_inputs(r: AuditRows, *, device, dtype=None) -> dict:
 
     lengths, _ = piece_lengths(r.doc_ids)
     seq_idx = np.repeat(np.arange(lengths.size), lengths)
-    out = flattened_inputs(r, device=device)
+    out = flattened_inputs(r, device=device)  # carries use_cache=False
     out["seq_idx"] = _long(seq_idx[None], device).to(torch.int32)
-    out["use_cache"] = False
     return out
 
 

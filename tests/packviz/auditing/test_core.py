@@ -2,10 +2,11 @@
 
 The known answers (measured in /work/notes/hf.md, transformers 5.24, default configs):
 a float additive 4-D mask + position_ids is exact under eager and sdpa; a bool 4-D mask
-leaks under eager (added to the scores as 0/1) and is exact under sdpa; a flattened
-batch and position_ids-only rows leak while ``use_cache`` is True (transformers then
-skips the boundary search) and are exact with ``use_cache=False``; plain causal rows
-always leak; state-space layers leak on every packed path on a CPU, and are exact on
+leaks under eager (added to the scores as 0/1) and is exact under sdpa; the flattened
+batch of ``pv.collate_with("flattened")`` is exact (it carries ``use_cache=False``), while
+position_ids-only rows leak as long as ``use_cache`` is True (transformers then skips
+the boundary search) and are exact with ``use_cache=False``; plain causal rows always
+leak; state-space layers leak on every packed path on a CPU, and are exact on
 rows of one document each.
 """
 
@@ -30,12 +31,12 @@ EXACT, LEAKS = True, False
 
 #: (architecture, attention) -> path -> verdict, at each model's default config.
 KNOWN = {
-    ("llama", "eager"): [EXACT, LEAKS, LEAKS, LEAKS, LEAKS, EXACT],
-    ("llama", "sdpa"): [EXACT, EXACT, LEAKS, LEAKS, LEAKS, EXACT],
-    ("gpt2", "eager"): [EXACT, LEAKS, LEAKS, LEAKS, LEAKS, EXACT],
-    ("gpt2", "sdpa"): [EXACT, EXACT, LEAKS, LEAKS, LEAKS, EXACT],
-    ("qwen2", "eager"): [EXACT, LEAKS, LEAKS, LEAKS, LEAKS, EXACT],
-    ("mistral", "sdpa"): [EXACT, EXACT, LEAKS, LEAKS, LEAKS, EXACT],
+    ("llama", "eager"): [EXACT, LEAKS, EXACT, LEAKS, LEAKS, EXACT],
+    ("llama", "sdpa"): [EXACT, EXACT, EXACT, LEAKS, LEAKS, EXACT],
+    ("gpt2", "eager"): [EXACT, LEAKS, EXACT, LEAKS, LEAKS, EXACT],
+    ("gpt2", "sdpa"): [EXACT, EXACT, EXACT, LEAKS, LEAKS, EXACT],
+    ("qwen2", "eager"): [EXACT, LEAKS, EXACT, LEAKS, LEAKS, EXACT],
+    ("mistral", "sdpa"): [EXACT, EXACT, EXACT, LEAKS, LEAKS, EXACT],
 }
 
 
@@ -84,7 +85,8 @@ def test_the_fixes_read_as_one_line_changes(arrays):
         "use pv.collate_with('dense') (float additive mask): eager attention adds the mask to "
         "its scores, so a bool mask blocks nothing"
     )
-    assert by["flattened"].fix.startswith("pass use_cache=False with the batch")
+    assert by["flattened"].exact is True  # pv.collate_with("flattened") carries use_cache=False
+    assert by["position_ids"].fix.startswith("use pv.collate_with('flattened') (it passes")
     assert by["causal"].fix.startswith("pass a document mask: pv.collate_with('dense')")
 
 

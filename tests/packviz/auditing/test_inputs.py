@@ -91,7 +91,8 @@ def test_dense_masks_are_the_document_mask(arrays):
     assert bool_mask.shape == (2, 1, 24, 24) and torch.equal(bool_mask[:, 0], doc)
     add = dense_additive_inputs(r, device="cpu", dtype=torch.bfloat16)["attention_mask"]
     assert add.dtype == torch.bfloat16
-    assert (add[:, 0][doc] == 0).all() and torch.isinf(add[:, 0][~doc]).all()
+    blocked = torch.finfo(torch.bfloat16).min  # what pv.collate_with("dense") writes
+    assert (add[:, 0][doc] == 0).all() and (add[:, 0][~doc] == blocked).all()
     assert torch.equal(
         dense_additive_inputs(r, device="cpu")["position_ids"][0, :8],
         torch.tensor([0, 1, 2, 3, 4, 5, 0, 1]),
@@ -102,7 +103,9 @@ def test_what_each_path_passes(arrays):
     r = select_rows(arrays, vocab_size=64)
     keys = {p: sorted(BUILDERS[p](r, device="cpu", dtype=torch.float32)) for p in BUILDERS}
     rows = ["input_ids", "labels", "position_ids"]
-    varlen = sorted([*rows, "cu_seq_lens_k", "cu_seq_lens_q", "max_length_k", "max_length_q"])
+    varlen = sorted(
+        [*rows, "cu_seq_lens_k", "cu_seq_lens_q", "max_length_k", "max_length_q", "use_cache"]
+    )
     assert keys == {
         "dense_additive": sorted([*rows, "attention_mask"]),
         "dense_bool": sorted([*rows, "attention_mask"]),
@@ -110,7 +113,7 @@ def test_what_each_path_passes(arrays):
         "position_ids": rows,
         "flex": sorted([*rows, "attention_mask"]),
         "causal": ["input_ids", "labels"],
-        "seq_idx": sorted([*varlen, "seq_idx", "use_cache"]),
+        "seq_idx": sorted([*varlen, "seq_idx"]),
     }
     assert position_ids_inputs(r, device="cpu")["input_ids"].dtype == torch.long
     assert causal_inputs(r, device="cpu")["labels"].shape == (2, 24)
