@@ -9,18 +9,34 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from packviz.budget import (
+    PlanCost,
+    arrays_bytes,
+    count_pieces,
+    estimate_file_bytes,
+    plan_cost,
+    smallest_max_len,
+)
 from packviz.choices import (
+    CRITERIA,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
+    LOSS_NORMALIZATIONS,
     OVERFLOWS,
+    PRESETS,
+    ROW_PICKS,
     SORTS,
     SPLITS,
     STRATEGIES,
+    Criterion,
     Distribution,
     Field,
     Format,
+    LossNormalization,
     Overflow,
+    Preset,
+    RowPick,
     Sort,
     Split,
     Strategy,
@@ -38,6 +54,8 @@ from packviz.export import estimate_bytes, from_bytes, load, save, to_bytes
 from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
+from packviz.lookup import DocumentStory, document_story, find_documents, pick_rows
+from packviz.loss import longest_share, loss_weights, share_by_length
 from packviz.masks import (
     additive_mask,
     block_layout,
@@ -51,6 +69,17 @@ from packviz.masks import (
 from packviz.packing import pack
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
+from packviz.recommend import (
+    CRITERION_LABELS,
+    PRESET_WEIGHTS,
+    Ranking,
+    Reason,
+    default_max_lens,
+    preset_weights,
+    rank,
+    recommend,
+    why,
+)
 from packviz.stats import LengthSummary, PackStats, length_summary
 from packviz.tokenize import (
     TokenizerError,
@@ -63,6 +92,14 @@ from packviz.tokenize import (
     train_tokenizer,
 )
 from packviz.torch_data import PackedDataset, collate, collate_with
+from packviz.tradeoffs import (
+    Fragmentation,
+    Tradeoffs,
+    context_fragmentation,
+    evaluate,
+    sweep_tradeoffs,
+    tradeoffs,
+)
 
 __all__ = [
     "BUILTIN_CORPORA",
@@ -126,4 +163,41 @@ __all__ = [
     "to_bytes",
     "tokenizer_fingerprint",
     "train_tokenizer",
+    # deciding: costs before work, trade-offs, ranking, loss weights, lookups
+    "CRITERIA",
+    "CRITERION_LABELS",
+    "Criterion",
+    "DocumentStory",
+    "Fragmentation",
+    "LOSS_NORMALIZATIONS",
+    "LossNormalization",
+    "PRESETS",
+    "PRESET_WEIGHTS",
+    "PlanCost",
+    "Preset",
+    "ROW_PICKS",
+    "Ranking",
+    "Reason",
+    "RowPick",
+    "Tradeoffs",
+    "arrays_bytes",
+    "context_fragmentation",
+    "count_pieces",
+    "default_max_lens",
+    "document_story",
+    "estimate_file_bytes",
+    "evaluate",
+    "find_documents",
+    "longest_share",
+    "loss_weights",
+    "pick_rows",
+    "plan_cost",
+    "preset_weights",
+    "rank",
+    "recommend",
+    "share_by_length",
+    "smallest_max_len",
+    "sweep_tradeoffs",
+    "tradeoffs",
+    "why",
 ]

@@ -23,6 +23,10 @@ Format = Literal["npz", "pt", "parquet"]
 Field = Literal["input_ids", "labels", "position_ids", "doc_ids"]
 Split = Literal["file", "paragraph", "line", "sentence"]
 Distribution = Literal["lognormal", "exponential", "uniform", "constant"]
+Preset = Literal["pretraining", "fine-tuning", "long context"]
+Criterion = Literal["compute", "padding", "lost", "fragmented", "attention", "mask_memory"]
+LossNormalization = Literal["token", "sequence"]
+RowPick = Literal["spread", "most_pieces", "least_full", "first", "last"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -31,6 +35,10 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 FIELDS: tuple[Field, ...] = get_args(Field)
 SPLITS: tuple[Split, ...] = get_args(Split)
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
+PRESETS: tuple[Preset, ...] = get_args(Preset)
+CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
+LOSS_NORMALIZATIONS: tuple[LossNormalization, ...] = get_args(LossNormalization)
+ROW_PICKS: tuple[RowPick, ...] = get_args(RowPick)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):
