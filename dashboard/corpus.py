@@ -75,11 +75,36 @@ def uploads() -> list[tuple[str, bytes]]:
     return st.session_state.get(_FILES) or []
 
 
+def remove_upload(index: int) -> None:
+    """on_click of a file's Remove button: forget that upload (kept across pages until
+    then; the uploader widget itself empties when the page changes)."""
+    kept = list(uploads())
+    if 0 <= index < len(kept):
+        del kept[index]
+    st.session_state[_FILES] = kept
+    st.session_state[_FILES_DIGEST] = digest(*(p for f in kept for p in f)) if kept else ""
+
+
+def remove_tokenizer_upload() -> None:
+    """on_click of the tokenizer's Remove button."""
+    st.session_state[_TOKENIZER] = None
+
+
 def uploaded_tokenizer() -> UploadedTokenizer | None:
     return st.session_state.get(_TOKENIZER)
 
 
 # ----------------------------------------------------------------------------- corpus
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What the dashboard tells about the tokenizer in use."""
+
+    label: str
+    vocab_size: int
+    eos: str
+    pad: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +119,7 @@ class Corpus:
     tokenizer: object | None = None
     tokenizer_key: str = ""
     pad_id: int = 0
+    tokenizer_info: TokenizerInfo | None = None
 
     @property
     def has_text(self) -> bool:
@@ -182,6 +208,7 @@ def _current_corpus() -> Corpus:
     tokenizer, tok_key, ids = _tokenize(docs_key, docs)
     if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
         raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    pad_id = int(pv.pad_token_id(tokenizer))
     return Corpus(
         key=f"{docs_key}|{tok_key}",
         label=label,
@@ -190,8 +217,48 @@ def _current_corpus() -> Corpus:
         token_ids=ids,
         tokenizer=tokenizer,
         tokenizer_key=tok_key,
-        pad_id=int(pv.pad_token_id(tokenizer)),
+        pad_id=pad_id,
+        tokenizer_info=_tokenizer_info(tokenizer, pad_id),
     )
+
+
+def _token_text(tokenizer, i: int) -> str:
+    t = tokenizer.id_to_token(int(i))
+    return "(no text)" if t is None else t
+
+
+def _tokenizer_info(tokenizer, pad_id: int) -> TokenizerInfo:
+    if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
+        upload = uploaded_tokenizer()
+        label = f"uploaded {upload.name}" if upload else "uploaded tokenizer.json"
+    else:
+        label = "byte-level BPE trained on this corpus"
+    eos = pv.eos_token_id(tokenizer)
+    if eos is None:
+        eos_text = "none (documents are not separated by a token: avoid wrapped)"
+    else:
+        eos_text = f"{_token_text(tokenizer, eos)} (id {eos}), appended to every document"
+    pad_text = f"{_token_text(tokenizer, pad_id)} (id {pad_id})"
+    if eos is not None and pad_id == eos:
+        pad_text += (
+            ": the end-of-text token, as there is no pad token (safe: padding is neither "
+            "attended to nor trained on)"
+        )
+    return TokenizerInfo(
+        label=label, vocab_size=int(tokenizer.get_vocab_size()), eos=eos_text, pad=pad_text
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _fingerprint(tokenizer_key: str, _tokenizer) -> str:
+    return pv.tokenizer_fingerprint(_tokenizer)
+
+
+def fingerprint(corpus: Corpus) -> str | None:
+    """The tokenizer's fingerprint (computed once per tokenizer), None without text."""
+    if corpus.tokenizer is None:
+        return None
+    return _fingerprint(corpus.tokenizer_key, corpus.tokenizer)
 
 
 _TOKENIZER_FIX = (

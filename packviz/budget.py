@@ -15,8 +15,9 @@ numbers in its message.
   file `packviz.export.to_bytes` would write by building it for a sample of rows.
 
 The time model (``_SECONDS``) was fitted on the project's 2-core machine with 1M synthetic
-documents (log-normal, median 300) at max lengths 128 and 2048, rounded up: it tells
-"instant" from "seconds" from "minutes"; it is not a promise.
+documents (log-normal, median 300) at max lengths 64 to 2048, for `pack`, `stats` and
+`packviz.tradeoffs` together, rounded up (predictions ran 0.9–3× the times measured): it
+tells "instant" from "seconds" from "minutes"; it is not a promise.
 
 Example:
     >>> count_pieces([5, 3, 0, 12], 4)  # 2 + 1 + 0 + 3
@@ -65,7 +66,7 @@ BYTES_PER_DOC = 24
 # seconds of pack + stats: (per piece, per row) by strategy, for sorted (desc/asc) and
 # online (none/random) orders; plus a fixed cost per call
 _SECONDS = {
-    "sorted": {s: (3e-7, 1.5e-7) for s in STRATEGIES},
+    "sorted": {**{s: (1.5e-7, 1.5e-7) for s in STRATEGIES}, "next_fit": (1.5e-7, 4e-7)},
     "online": {
         "next_fit": (2e-7, 2.5e-6),
         "first_fit": (6e-6, 0.0),

@@ -44,7 +44,6 @@ from packviz.choices import (
     CRITERIA,
     PRESETS,
     SORTS,
-    STRATEGIES,
     Criterion,
     Overflow,
     Preset,
@@ -67,6 +66,9 @@ CRITERION_LABELS: dict[Criterion, str] = {
 #: Criteria measured as shares (penalty: percentage points); the rest are costs
 #: (penalty: 100 · ln(value / best)).
 SHARE_CRITERIA: tuple[Criterion, ...] = ("padding", "lost", "fragmented")
+
+#: Strategies in order of preference when candidates tie (the library's default first).
+PREFERENCE: tuple[Strategy, ...] = ("best_fit", "first_fit", "next_fit", "wrapped", "padded")
 
 #: Starting weights of each preset (the user may change them).
 PRESET_WEIGHTS: dict[Preset, dict[Criterion, float]] = {
@@ -174,6 +176,12 @@ class Ranking:
         if not self.ranked:
             raise ValueError("the ranking is empty: there were no candidates")
         return self.ranked[0]
+
+    def runner_up(self, *, tolerance: float = 1e-9) -> int | None:
+        """Index of the best candidate that scores worse than the winner (candidates that
+        tie with it are the same choice for these weights), or None when all tie."""
+        worse = np.flatnonzero(self.score > self.score[0] + tolerance) if self.ranked else []
+        return int(worse[0]) if len(worse) else None
 
     def position(self, max_len: int, strategy: str, sort: str) -> int | None:
         """Index of a candidate in the ranking, or None when it was not ranked."""
@@ -288,7 +296,7 @@ def recommend(
     lengths: object,
     *,
     max_lens: Iterable[int],
-    strategies: Iterable[Strategy] = STRATEGIES,
+    strategies: Iterable[Strategy] = PREFERENCE,
     sorts: Iterable[Sort] = ("desc",),
     overflow: Overflow = "split",
     seed: int = 0,
@@ -296,7 +304,8 @@ def recommend(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Ranking:
     """Evaluate every (max length, strategy, sort) on the lengths and rank them
-    (``weights`` default to the ``pretraining`` preset)."""
+    (``weights`` default to the ``pretraining`` preset). Ties keep the candidates' order:
+    max length, then ``strategies`` (by default `PREFERENCE`), then ``sorts``."""
     sorts = [check_choice("sort", s, SORTS) for s in sorts]
     candidates = sweep_tradeoffs(
         lengths,

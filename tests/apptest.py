@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = [
     "pages/corpus.py",
+    "pages/recommend.py",
     "pages/packing.py",
     "pages/masks.py",
     "pages/compare.py",
+    "pages/document.py",
+    "pages/loss.py",
     "pages/export.py",
 ]
 MB = 1_000_000
