@@ -32,6 +32,7 @@ SOURCES = ("Built-in", "Synthetic", "Upload")
 TOKENIZER_SOURCES = ("Train byte-level BPE", "Upload tokenizer.json")
 
 _FILES, _FILES_DIGEST, _TOKENIZER = "uploads.files", "uploads.digest", "uploads.tokenizer"
+_WIDGET_IDS = "uploads.widget"
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -54,9 +55,20 @@ class UploadedTokenizer:
 
 
 def store_uploads() -> None:
-    """on_change of the corpus uploader: keep the files (name, bytes) and their digest."""
+    """on_change of the corpus uploader: keep its files (name, bytes) and their digest.
+
+    The uploader widget empties when the user visits another page, while the kept files
+    stay (listed with a Remove button). So the kept list is merged with the widget: a
+    file added to the widget is appended, a file taken out of the widget (its ✕) is
+    removed, and files kept from before are left alone."""
     files = st.session_state.get("corpus_files") or []
-    kept = [(f.name, f.getvalue()) for f in files]
+    now = {f.file_id: f for f in files}
+    before = st.session_state.get(_WIDGET_IDS) or {}
+    removed = {before[i] for i in before.keys() - now.keys()}
+    kept = [(n, b) for n, b in uploads() if (n, len(b)) not in removed]
+    for i in now.keys() - before.keys():
+        kept.append((now[i].name, now[i].getvalue()))
+    st.session_state[_WIDGET_IDS] = {i: (f.name, f.size) for i, f in now.items()}
     st.session_state[_FILES] = kept
     st.session_state[_FILES_DIGEST] = digest(*(p for f in kept for p in f)) if kept else ""
 
@@ -73,6 +85,13 @@ def store_tokenizer_upload() -> None:
 def uploads() -> list[tuple[str, bytes]]:
     """The uploaded corpus files, (name, bytes)."""
     return st.session_state.get(_FILES) or []
+
+
+def uploader_shown() -> None:
+    """Call before drawing the corpus uploader: when Streamlit has dropped its state (the
+    user was on another page), the widget starts empty, and so must its record here."""
+    if "corpus_files" not in st.session_state:
+        st.session_state[_WIDGET_IDS] = {}
 
 
 def remove_upload(index: int) -> None:

@@ -204,10 +204,6 @@ def arrays_bytes(n_rows: int, max_len: int, *, n_fields: int = 4) -> int:
     return 4 * int(n_rows) * int(max_len) * int(n_fields)
 
 
-#: Slots materialized for one sample when measuring a file size.
-_SAMPLE_SLOTS = 1 << 21
-
-
 def estimate_file_bytes(
     plan: PackPlan,
     token_ids: object,
@@ -216,13 +212,17 @@ def estimate_file_bytes(
     pad_id: int = 0,
     fields: Iterable[Field] | None = None,
     metadata: dict | None = None,
-    sample_rows: int = 512,
+    sample_slots: int = 1 << 21,
 ) -> int:
     """Size of the file ``to_bytes(materialize(plan, token_ids), fmt, ...)`` would give,
-    measured rather than guessed: the file is built for an evenly spaced sample of ``k``
-    rows and of ``2k`` rows, and the size is extrapolated linearly to all rows (a fixed
-    part plus a part per row). Compressed formats (parquet) come out close; with fewer
-    than ``2 * sample_rows`` rows the file is built whole and the size is exact.
+    measured rather than guessed: the file is built for a sample of ``k`` rows (about
+    ``sample_slots`` slots, in 8 blocks of consecutive rows spread over the plan, so that
+    runs, deltas and dictionaries see neighbouring rows as in the whole file) and for
+    blocks twice as long, and the size is extrapolated linearly to all rows (a fixed part
+    plus a part per row). ``.npz`` and ``.pt`` come out within a fraction of a percent;
+    compressed ``.parquet`` within about 20 % (its encodings and compression do not grow
+    linearly with the rows). With fewer than ``4k`` rows the file is built whole and the
+    size is exact.
 
     >>> from packviz import pack
     >>> plan = pack([3, 2, 4], 4)
@@ -239,18 +239,22 @@ def estimate_file_bytes(
     if fields is not None:
         fields = tuple(check_choice("field", f, FIELDS) for f in fields)
     n = plan.n_rows
-    k = max(1, min(int(sample_rows), _SAMPLE_SLOTS // max(plan.max_len, 1)))
+    k = max(1, int(sample_slots) // max(plan.max_len, 1))
 
     def size(rows) -> int:
         arrays = materialize(plan, token_ids, pad_id=pad_id, rows=rows)
         return len(to_bytes(arrays, fmt, fields=fields, metadata=metadata))
 
-    if n <= 2 * k:
+    if n <= 4 * k:
         return size(None)
-    small = np.linspace(0, n - 1, k).round().astype(np.int64)
-    large = np.linspace(0, n - 1, 2 * k).round().astype(np.int64)
-    s1, s2 = size(np.unique(small)), size(np.unique(large))
-    k1, k2 = np.unique(small).size, np.unique(large).size
-    per_row = max(0.0, (s2 - s1) / (k2 - k1))
-    fixed = max(0.0, s1 - per_row * k1)
+    # blocks of consecutive rows spread over the plan: the file stores rows in order, so
+    # runs, deltas and dictionaries see neighbouring rows, as in the whole file
+    n_blocks = min(8, k)
+    b = max(1, k // n_blocks)
+    starts = np.linspace(0, n - 2 * b, n_blocks).round().astype(np.int64)
+    small = np.unique((starts[:, None] + np.arange(b)).ravel())
+    large = np.unique((starts[:, None] + np.arange(2 * b)).ravel())
+    s1, s2 = size(small), size(large)
+    per_row = max(0.0, (s2 - s1) / (large.size - small.size))
+    fixed = max(0.0, s1 - per_row * small.size)
     return int(round(fixed + per_row * n))

@@ -32,6 +32,7 @@ elif source == "Synthetic":
     )
     st.caption("Lengths only, to explore scale: there is no text, so token views are empty.")
 else:
+    corpus.uploader_shown()
     st.file_uploader(
         "Upload documents (.txt, .md, .jsonl, .csv, .parquet; several at once)",
         type=list(corpus.UPLOAD_TYPES),

@@ -70,8 +70,8 @@ st.metric(
     delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
     delta_color="off",
     delta_arrow="off",
-    help="Measured: the file is built for a sample of evenly spaced rows and scaled to all "
-    "rows (exact for small plans).",
+    help=f"{size:,} bytes, measured: the file is built for a sample of evenly spaced rows "
+    "and scaled to all rows (exact for small plans).",
 )
 if size > MAX_EXPORT_BYTES:
     stop_with(
