@@ -6,9 +6,9 @@ piece of work comes with a predicted time (`packviz.plan_cost` and friends): und
 `AUTO_SECONDS` it runs inline; above, the page shows what it would cost and a **Run**
 button. Running work shows a progress bar and a **Stop** button, and Stop really stops
 it: numpy and the fit engines cannot be interrupted from another thread, so the work
-runs in a child process (started from a ``forkserver``, a clean single-threaded parent,
-never forked from the server's threads) which Stop terminates. A child that runs out of
-memory dies alone; the server and every other session carry on.
+runs in a worker process (`dashboard.worker`, a fresh interpreter: never a fork of the
+server's threads) which Stop terminates. A worker that runs out of memory dies alone;
+the server and every other session carry on.
 
 Results live in one process-wide store (`st.cache_resource`) under plain string keys
 that name the data (content digests) and the settings, so a result is shared by the
@@ -20,7 +20,9 @@ page, and its result is there when they come back.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +33,7 @@ import numpy as np
 import streamlit as st
 
 import packviz as pv
-from dashboard import work as _work
+from dashboard import worker
 from dashboard.errors import stop_with
 
 #: Work predicted to take longer than this (seconds) waits for a click on Run (the
@@ -39,14 +41,15 @@ from dashboard.errors import stop_with
 AUTO_SECONDS = 1.5
 #: Bytes of results kept for all sessions together.
 STORE_BYTES = 1536 * 2**20
-#: Child processes working at once (others wait for a slot).
+#: Worker processes at once (others wait for a slot).
 MAX_RUNNING = 2
 _MISSING = object()
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
 class Work:
-    """One unit of work: ``fn(*args, report=...)`` from `dashboard.work`.
+    """One unit of work: ``fn(*args, report=...)``, a function of `dashboard.work`.
 
     ``key`` names the result (data digest + settings); ``label`` says what it does;
     ``seconds`` is the predicted time on this machine.
@@ -118,15 +121,14 @@ class _Job:
         return min(0.95, elapsed / max(self.work.seconds, 0.1))
 
     def stop(self) -> None:
+        """Terminate the worker (the reader thread reaps it: two threads waiting on one
+        forkserver child would race for its exit status, and one would block forever)."""
         with self._lock:
             if self.state in ("waiting", "running"):
                 self.state = "stopped"
             proc = self._proc
-        if proc is not None and proc.is_alive():
+        if proc is not None:
             proc.terminate()
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
 
     def _run(self) -> None:
         store = self._store
@@ -134,20 +136,22 @@ class _Job:
             with self._lock:
                 if self.state == "stopped":
                     return
-                ctx = store.context()
-                parent, child = ctx.Pipe(duplex=False)
-                proc = ctx.Process(
-                    target=_work.run_in_child,
-                    args=(child, self.work.fn, self.work.args),
-                    daemon=True,
+                env = dict(os.environ)
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "dashboard.worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    cwd=_ROOT,
+                    env=env,
                 )
-                proc.start()
-                child.close()
                 self._proc, self.state = proc, "running"
                 self.started, self.text = time.monotonic(), "started"
             try:
+                worker.send(proc.stdin, (self.work.fn.__name__, self.work.args))
+                proc.stdin.close()
                 while True:
-                    msg = parent.recv()
+                    msg = worker.receive(proc.stdout)
                     if msg[0] == "progress":
                         self.done_steps, self.total_steps, self.text = msg[1], msg[2], msg[3]
                     elif msg[0] == "done":
@@ -157,17 +161,21 @@ class _Job:
                     else:
                         self.error, self.state = msg[1], "failed"
                         break
-            except EOFError:  # terminated by Stop, or killed (out of memory)
+            except (EOFError, BrokenPipeError):  # terminated by Stop, or killed
                 if self.state != "stopped":
-                    proc.join(1)
+                    code = proc.wait()
                     self.error = (
-                        f"the worker process ended without a result (exit code "
-                        f"{proc.exitcode}; out of memory?)"
+                        f"the worker process ended without a result (exit code {code}; "
+                        "out of memory?)"
                     )
                     self.state = "failed"
             finally:
-                parent.close()
-                proc.join(5)
+                proc.stdout.close()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:  # ignored SIGTERM
+                    proc.kill()
+                    proc.wait()
 
 
 class _Store:
@@ -179,14 +187,6 @@ class _Store:
         self.total = 0
         self.jobs: dict[str, _Job] = {}
         self.slots = threading.Semaphore(MAX_RUNNING)
-        self._ctx = None
-
-    def context(self):
-        if self._ctx is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["dashboard.work"])
-            self._ctx = ctx
-        return self._ctx
 
     def get(self, key: str):
         with self.lock:
@@ -274,8 +274,10 @@ def run(work: Work, *, action: str = "Run", auto_seconds: float | None = None):
     slot = st.empty()
     box = slot.container(border=True)
     if job is not None and job.state in ("waiting", "running"):
-        return _watch(job, store, slot, box)
-    if job is not None:  # finished badly since the last run: say so once
+        out = _watch(job, store, slot, box)
+        if out is not _STOPPED:
+            return out
+    elif job is not None:  # finished badly since the last run: say so once
         store.forget(job)
         if job.state == "failed":
             box.error(f"{work.label} failed: {job.error}.")
@@ -293,24 +295,33 @@ def run(work: Work, *, action: str = "Run", auto_seconds: float | None = None):
         icon=":material/play_arrow:",
     ):
         return None
-    return _watch(store.start(work), store, slot, box)
+    box = slot.container(border=True)  # replaces the offer (an st.empty holds one element)
+    out = _watch(store.start(work), store, slot, box)
+    return None if out is _STOPPED else out
+
+
+_STOPPED = object()
 
 
 def _watch(job: _Job, store: _Store, slot, box):
     """Progress bar and Stop button until the job ends (each bar update is a point where
-    Streamlit can interrupt this run for the Stop click's rerun)."""
+    Streamlit can interrupt this run for the Stop click's rerun). Returns the result,
+    None when it failed, or `_STOPPED`."""
     work = job.work
     bar = box.progress(0.0, text=f"{work.label}: starting…")
-    if box.button("Stop", key=f"stop|{work.key}", icon=":material/stop_circle:"):
+    stop_slot = box.empty()
+    if stop_slot.button("Stop", key=f"stop|{work.key}", icon=":material/stop_circle:"):
+        ran = time.monotonic() - job.started
         job.stop()
         store.forget(job)
         bar.empty()
+        stop_slot.empty()
         box.warning(
-            f"Stopped {work.label.lower()} after {time.monotonic() - job.started:.0f} s. "
+            f"Stopped {work.label[0].lower()}{work.label[1:]} after {seconds_text(ran)}. "
             "Change the settings (a larger max length or a sorted order is faster), or run "
             "it again."
         )
-        return None
+        return _STOPPED
     while job.state in ("waiting", "running"):
         elapsed = time.monotonic() - job.started
         text = job.text if job.state == "running" else "waiting for a free worker"
@@ -320,12 +331,13 @@ def _watch(job: _Job, store: _Store, slot, box):
         )
         time.sleep(0.2)
     bar.empty()
+    stop_slot.empty()
     store.forget(job)
     if job.state == "failed":
         box.error(f"{work.label} failed: {job.error}.")
         return None
     hit = store.get(work.key)
     if hit is _MISSING:  # stopped from another session
-        return None
+        return _STOPPED
     slot.empty()
     return hit

@@ -1,9 +1,10 @@
 """The dashboard's units of work: plain functions of plain values, calling packviz.
 
 Why a module of its own, without Streamlit: the same functions run inline when they are
-cheap, and in a child process (`dashboard.jobs`) when they are not. A child imports this
-module by name, so it must import nothing heavier than packviz; and every function takes
-a ``report(done, total, text)`` callback (or None) for the progress bar.
+cheap, and in a worker process (`dashboard.worker`, started by `dashboard.jobs`) when
+they are not. The worker imports this module by name, so it must import nothing heavier
+than packviz; and every function takes a ``report(done, total, text)`` callback (or
+None) for the progress bar.
 
 Every function returns values that pickle small or as arrays (plans, statistics,
 ``Tradeoffs``, file bytes), never Streamlit objects.
@@ -89,26 +90,3 @@ def file_size(
     return pv.estimate_file_bytes(
         the_plan, token_ids, fmt, pad_id=pad_id, fields=list(fields), metadata=metadata
     )
-
-
-def run_in_child(conn, fn: Callable, args: tuple) -> None:
-    """Body of a child process (`dashboard.jobs`): run ``fn(*args, report=...)`` and send
-    ``("progress", done, total, text)`` messages, then ``("done", value)`` or
-    ``("error", message)``. Lives here, not in `dashboard.jobs`, so that a child never
-    imports Streamlit."""
-
-    def report(done: int, total: int, text: str) -> None:
-        conn.send(("progress", done, total, text))
-
-    try:
-        value = fn(*args, report=report)
-    except ValueError as exc:  # the library's messages about input are for the user
-        conn.send(("error", str(exc)))
-    except MemoryError:
-        conn.send(("error", "it ran out of memory"))
-    except Exception as exc:  # noqa: BLE001 - anything else is reported, not raised
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    else:
-        conn.send(("done", value))
-    finally:
-        conn.close()

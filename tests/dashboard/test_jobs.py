@@ -66,7 +66,11 @@ def test_stop_terminates_the_worker():
         time.sleep(0.05)
     job.stop()
     assert job.state == "stopped"
-    assert job._proc.exitcode is not None and not job._proc.is_alive()
+    t0 = time.monotonic()
+    while job._proc.returncode is None:  # reaped by the job's reader thread
+        assert time.monotonic() - t0 < 10
+        time.sleep(0.05)
+    assert job._proc.returncode == -15
     assert store.get("s") is jobs._MISSING
 
 
