@@ -75,10 +75,7 @@ c[3].metric(
 c[4].metric(
     "Loss weight",
     f"{token_w[doc] / mean_w:.2f}×",
-    delta="the average document's",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"Its share of the gradient under a token-mean loss over batches of {batch} packed "
+    help=f"Times the average document's weight. Its share of the gradient under a token-mean loss over batches of {batch} packed "
     f"rows ({token_w[doc]:.3g}), against the average document's ({mean_w:.3g}). See the "
     "Loss page for the batch size and per-sequence means.",
 )

@@ -187,9 +187,10 @@ for col, (name, p, x) in zip(cols, (("A", plan_a, a), ("B", plan, s)), strict=Tr
     pick = pv.pick_rows(p, n_window, how=how, first=first)
     r = cached.rows(corpus, x, p, pick, with_ids=False)
     with col:
+        st.caption(f"**{name}**: {label(x)}")
         ui.chart(
             figures.row_heatmap(
-                r.doc_ids, row_index=r.row_index, title=f"{name}: {label(x)} ({p.n_rows:,} rows)"
+                r.doc_ids, row_index=r.row_index, title=f"{name}: {p.n_rows:,} rows"
             ),
             key=f"ab_{name}",
             name=f"rows-{name}",

@@ -1,5 +1,6 @@
 """Recommend: (max length, strategy, sort) ranked by weighted trade-offs, and why."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -51,8 +52,9 @@ s = state.page_settings()
 corpus = current_corpus()
 st.title("Recommend")
 st.caption(
-    f"{corpus.label} · overflow {s.overflow}. Every candidate is packed for real; the "
-    "weights say what matters for your job."
+    f"{corpus.label} · overflow {s.overflow}. Every candidate is packed for real: max "
+    "lengths around the current one, and the ones that keep 99 % and all of the documents "
+    "whole; the weights say what matters for your job."
 )
 
 c = st.columns([2, 3])
@@ -96,7 +98,17 @@ with st.expander("Weights (points per criterion; a preset sets them)"):
         "worse. Lowest score wins."
     )
 
-max_lens = pv.default_max_lens(s.max_len, upper=state.DASHBOARD_MAX_LEN)
+# around the current max length, plus the lengths that hold 99 % of the documents and all
+# of them whole (a fine-tuning or long-context choice may lie far from the current one)
+summary = cached.length_summary(corpus, s.max_len)
+whole = [
+    1 << max(4, int(np.ceil(np.log2(max(v, 1)))))
+    for v in (summary.percentiles[99], summary.longest)
+]
+max_lens = sorted(
+    {*pv.default_max_lens(s.max_len, upper=state.DASHBOARD_MAX_LEN)}
+    | {m for m in whole if m <= state.DASHBOARD_MAX_LEN}
+)
 points = cached.evaluate_points(
     corpus,
     [(m, x, o) for m in max_lens for x in PREFERENCE for o in sorts],
@@ -154,7 +166,8 @@ with c[0]:
     if other is None:
         st.markdown("Every candidate scores the same with these weights.")
     else:
-        ties = f" ({other - 1} others tie with it)" if other > 1 else ""
+        n_ties = other - 1
+        ties = f" ({n_ties} other{'s tie' if n_ties > 1 else ' ties'} with it)" if n_ties else ""
         explain(other, f"Why it beats the next choice, {label(ranking.ranked[other])}{ties}")
 with c[1]:
     if here is None:

@@ -68,15 +68,15 @@ def pool_max(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
 
 
 def png_config(filename: str) -> dict:
-    """Plotly config for a chart: the modebar always shown, its camera button saving a PNG
-    named ``filename`` at twice the screen resolution.
+    """Plotly config for a chart: the modebar (shown when the pointer is over the chart, so
+    it never covers a title) has a camera button saving a PNG named ``filename`` at twice
+    the screen resolution.
 
     >>> png_config("sweep")["toImageButtonOptions"]["filename"]
     'sweep'
     """
     return {
         "displaylogo": False,
-        "displayModeBar": True,
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
         "modeBarButtonsToRemove": ["lasso2d", "select2d"],
     }

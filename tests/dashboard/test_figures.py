@@ -331,5 +331,4 @@ def test_loss_share_figure():
 
 def test_every_chart_has_a_png_button():
     cfg = figures.png_config("packviz-sweep")
-    assert cfg["displayModeBar"] is True
     assert cfg["toImageButtonOptions"] == {"format": "png", "filename": "packviz-sweep", "scale": 2}

@@ -4,6 +4,7 @@ top choice can be applied in one click."""
 
 from __future__ import annotations
 
+import numpy as np
 from apptest import download_labels, errors, markdown, synthetic
 from apptest import synthetic_lengths as lengths
 
@@ -11,10 +12,16 @@ import packviz as pv
 from packviz.recommend import PREFERENCE
 
 
+def candidate_max_lens(max_len):
+    s = pv.length_summary(lengths(), max_len)
+    whole = {1 << max(4, int(np.ceil(np.log2(v)))) for v in (s.percentiles[99], s.longest)}
+    return sorted(set(pv.default_max_lens(max_len)) | {m for m in whole if m <= 131072})
+
+
 def ranking(max_len=2048, sorts=("desc",), weights=None, preset="pretraining"):
     return pv.recommend(
         lengths(),
-        max_lens=pv.default_max_lens(max_len),
+        max_lens=candidate_max_lens(max_len),
         strategies=PREFERENCE,
         sorts=sorts,
         weights=weights or pv.preset_weights(preset),
@@ -54,7 +61,7 @@ def test_presets_and_weights_change_the_ranking():
     at.number_input(key="w_mask_memory").set_value(50.0).run()  # memory above all
     weights = {**pv.preset_weights("long context"), "mask_memory": 50.0}
     best = ranking(weights=weights).best
-    assert best.max_len == min(pv.default_max_lens(2048))
+    assert best.max_len == min(candidate_max_lens(2048))
     assert f"Use max length {best.max_len:,}" in at.success[0].value
     assert "mask_memory:50" in at.query_params["weights"]
 
