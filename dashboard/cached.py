@@ -209,6 +209,16 @@ def _decoded(tokenizer_key: str, ids_bytes: bytes, shape: tuple, _tokenizer) -> 
     return [flat[i * w : (i + 1) * w] for i in range(shape[0])]
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _length_order(corpus_key: str, _lengths) -> np.ndarray:
+    return pv.length_order(_lengths)
+
+
+def length_order(corpus: Corpus) -> np.ndarray:
+    """Documents shortest first (``pv.length_order``), sorted once per corpus."""
+    return _length_order(corpus.key, corpus.lengths)
+
+
 def loss_weights(
     corpus: Corpus, s: Settings, plan: pv.PackPlan, batch_rows: int, normalize: str
 ) -> np.ndarray:

@@ -55,7 +55,13 @@ from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
 from packviz.lookup import DocumentStory, document_story, find_documents, pick_rows
-from packviz.loss import longest_share, loss_weights, share_by_length
+from packviz.loss import (
+    length_groups,
+    length_order,
+    longest_share,
+    loss_weights,
+    share_by_length,
+)
 from packviz.masks import (
     additive_mask,
     block_layout,
@@ -188,6 +194,8 @@ __all__ = [
     "estimate_file_bytes",
     "evaluate",
     "find_documents",
+    "length_groups",
+    "length_order",
     "longest_share",
     "loss_weights",
     "pick_rows",

@@ -95,50 +95,87 @@ def loss_weights(
     return weights / live if live else weights
 
 
-def _length_order(lengths: np.ndarray) -> np.ndarray:
-    """Documents from shortest to longest, ties by index."""
-    return np.argsort(lengths, kind="stable")
+def length_order(lengths: object) -> np.ndarray:
+    """Document indices from the shortest to the longest, ties by index (pass it as
+    ``order`` to `share_by_length` and `longest_share` to sort a big corpus once).
+
+    >>> length_order([5, 2, 5, 1]).tolist()
+    [3, 1, 0, 2]
+    """
+    return np.argsort(as_lengths(lengths), kind="stable")
 
 
-def share_by_length(weights: object, lengths: object, *, bins: int = 10) -> np.ndarray:
+def _weights_in_order(weights, lengths, order) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    lengths = as_lengths(lengths)
+    if w.shape != lengths.shape:
+        raise ValueError(
+            f"weights and lengths must have one entry per document, got {w.shape} and "
+            f"{lengths.shape}"
+        )
+    order = length_order(lengths) if order is None else np.asarray(order)
+    if order.shape != lengths.shape:
+        raise ValueError(f"order must have one entry per document, got shape {order.shape}")
+    return w[order]
+
+
+def _group_edges(n: int, bins: int) -> np.ndarray:
+    """Group boundaries in length order; the longest group holds ``ceil(n / bins)``, as
+    `longest_share` with ``fraction = 1 / bins`` counts."""
+    top = np.ceil(n * (bins - np.arange(bins + 1)) / bins).astype(np.int64)
+    return n - top
+
+
+def length_groups(
+    lengths: object, *, bins: int = 10, order: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """(shortest, longest) length of each group `share_by_length` uses ((0, 0) when a
+    group is empty).
+
+    >>> length_groups([4, 1, 3, 2, 9], bins=2)
+    [(1, 2), (3, 9)]
+    """
+    lengths = as_lengths(lengths)
+    ordered = lengths[length_order(lengths) if order is None else np.asarray(order)]
+    edges = _group_edges(lengths.size, int(bins))
+    return [
+        (int(ordered[a]), int(ordered[b - 1])) if b > a else (0, 0)
+        for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)
+    ]
+
+
+def share_by_length(
+    weights: object, lengths: object, *, bins: int = 10, order: np.ndarray | None = None
+) -> np.ndarray:
     """The share of the total weight carried by each of ``bins`` equal-count groups of
     documents, from the shortest group to the longest (ties by document index).
 
     >>> share_by_length([1, 2, 3, 4], [1, 2, 3, 4], bins=2).tolist()
     [0.3, 0.7]
     """
-    w = np.asarray(weights, dtype=np.float64)
-    lengths = as_lengths(lengths)
-    if w.shape != lengths.shape:
-        raise ValueError(
-            f"weights and lengths must have one entry per document, got {w.shape} and "
-            f"{lengths.shape}"
-        )
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    w = _weights_in_order(weights, lengths, order)
     total = w.sum()
-    groups = np.array_split(w[_length_order(lengths)], int(bins))
-    sums = np.array([g.sum() for g in groups])
+    edges = _group_edges(w.size, int(bins))
+    csum = np.concatenate([[0.0], np.cumsum(w)])
+    sums = csum[edges[1:]] - csum[edges[:-1]]
     return sums / total if total > 0 else sums
 
 
-def longest_share(weights: object, lengths: object, *, fraction: float = 0.1) -> float:
+def longest_share(
+    weights: object, lengths: object, *, fraction: float = 0.1, order: np.ndarray | None = None
+) -> float:
     """Share of the total weight carried by the longest ``ceil(fraction · n)`` documents.
 
     >>> longest_share([0.1, 0.2, 0.3, 0.4], [1, 2, 3, 4], fraction=0.25)
     0.4
     """
-    w = np.asarray(weights, dtype=np.float64)
-    lengths = as_lengths(lengths)
-    if w.shape != lengths.shape:
-        raise ValueError(
-            f"weights and lengths must have one entry per document, got {w.shape} and "
-            f"{lengths.shape}"
-        )
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    k = int(np.ceil(fraction * lengths.size))
+    w = _weights_in_order(weights, lengths, order)
+    k = int(np.ceil(fraction * w.size))
     total = w.sum()
     if k == 0 or total <= 0:
         return 0.0
-    return float(w[_length_order(lengths)[-k:]].sum() / total)
+    return float(w[-k:].sum() / total)

@@ -40,6 +40,7 @@ if stats.trained_targets == 0:
     st.info("No document has a target (every piece is one token long): there is no loss.")
     st.stop()
 
+order = cached.length_order(corpus)
 token = cached.loss_weights(corpus, s, plan, batch, "token")
 sequence = cached.loss_weights(corpus, padded_s, padded_plan, batch, "sequence")
 targets = cached.loss_weights(corpus, s, plan, max(plan.n_rows, 1), "token")  # global mean
@@ -48,42 +49,41 @@ st.markdown("**The longest 10 % of the documents carry, of the gradient:**")
 c = st.columns(3)
 c[0].metric(
     f"Token mean, packed ({s.strategy})",
-    f"{pv.longest_share(token, lengths):.1%}",
+    f"{pv.longest_share(token, lengths, order=order):.1%}",
     help="Share of the gradient carried by the longest tenth of the documents, with a "
     f"token-mean loss over each step of {batch} packed rows.",
 )
 c[1].metric(
     "Per-sequence mean, padded",
-    f"{pv.longest_share(sequence, lengths):.1%}",
+    f"{pv.longest_share(sequence, lengths, order=order):.1%}",
     help="The same, with one document (or chunk) per padded row, each row's mean loss "
     "averaged over the step.",
 )
 c[2].metric(
     "Their share of the targets",
-    f"{pv.longest_share(targets, lengths):.1%}",
+    f"{pv.longest_share(targets, lengths, order=order):.1%}",
     help="What a token mean over the whole epoch gives them: their share of the trained tokens.",
 )
 st.markdown(
     f"With these settings **the longest 10 % of the documents carry "
-    f"{pv.longest_share(token, lengths):.0%} of the gradient** under a token mean over "
-    f"packed batches, and {pv.longest_share(sequence, lengths):.0%} under a per-sequence "
+    f"{pv.longest_share(token, lengths, order=order):.0%} of the gradient** under a token mean over "
+    f"packed batches, and {pv.longest_share(sequence, lengths, order=order):.0%} under a per-sequence "
     "mean over padded batches."
 )
 shares = {
-    "token mean, packed": pv.share_by_length(token, lengths),
-    "per-sequence mean, padded": pv.share_by_length(sequence, lengths),
-    "share of the targets": pv.share_by_length(targets, lengths),
+    "token mean, packed": pv.share_by_length(token, lengths, order=order),
+    "per-sequence mean, padded": pv.share_by_length(sequence, lengths, order=order),
+    "share of the targets": pv.share_by_length(targets, lengths, order=order),
 }
 ui.chart(figures.loss_share_figure(shares), key="loss_shares")
 st.caption(
     "Each group of bars is a tenth of the documents by length, shortest on the left; the "
     "dotted line is an equal share (10 %)."
 )
-edges = np.array_split(np.sort(lengths, kind="stable"), 10)
 table = pd.DataFrame(
     {
         "tenth (by length)": np.arange(1, 11),
-        "lengths": [f"{int(e.min()):,}–{int(e.max()):,}" if e.size else "" for e in edges],
+        "lengths": [f"{a:,}–{b:,}" for a, b in pv.length_groups(lengths, order=order)],
         **{k: v for k, v in shares.items()},
     }
 )

@@ -81,3 +81,17 @@ def test_shares_by_length_ties_and_messages():
 def test_bad_arguments(kwargs, says):
     with pytest.raises(ValueError, match=says):
         pv.loss_weights(pv.pack([3], 4), **kwargs)
+
+
+def test_groups_and_a_given_order_agree_with_the_plain_computation():
+    lengths = np.array([5, 1, 5, 3, 8, 2, 2])
+    w = np.arange(7, dtype=float)
+    order = pv.length_order(lengths)
+    assert order.tolist() == [1, 5, 6, 3, 0, 2, 4]  # ties by index
+    shares = pv.share_by_length(w, lengths, bins=3, order=order)
+    # groups of 2, 2, 3 documents, the longest group as longest_share counts it
+    assert shares.tolist() == pytest.approx([(1 + 5) / 21, (6 + 3) / 21, (0 + 2 + 4) / 21])
+    assert pv.longest_share(w, lengths, fraction=1 / 3) == pytest.approx(shares[-1])
+    assert pv.length_groups(lengths, bins=3) == [(1, 2), (2, 3), (5, 8)]
+    with pytest.raises(ValueError, match="order must have one entry per document"):
+        pv.share_by_length(w, lengths, order=order[:3])
