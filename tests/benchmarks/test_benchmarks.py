@@ -39,3 +39,27 @@ def test_planning_benchmark_runs_and_agrees_with_its_reference(tmp_path):
         by["packviz best_fit (BFD)"]["rows"]
         == by["reference BFD (_reference.reference_pack, Python)"]["rows"]
     )
+
+
+def test_dashboard_benchmark_runs(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_dashboard.py",
+            "--docs",
+            "2000",
+            "--pages",
+            "packing",
+            "--no-actions",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "slowest re-render" in out.stdout
+    rows = json.loads((tmp_path / "dashboard.json").read_text())
+    assert len(rows) == 2 + 4 * 5  # first render, every sort × strategy, a plain rerun
+    assert all(r.get("ok", "computed") == "computed" for r in rows)
