@@ -191,7 +191,6 @@ shown = table[
         "padding_share",
         "lost_share",
         "fragmented_share",
-        "split_docs",
         "attention_per_token",
         "dense_mask_bytes",
     ]
@@ -209,15 +208,14 @@ st.dataframe(
         "slots": whole("Slots", format="localized"),
         "padding_share": whole("Padding", format="percent"),
         "lost_share": whole("Lost", format="percent"),
-        "fragmented_share": whole("Losing context", format="percent"),
-        "split_docs": whole("Split docs", format="localized"),
+        "fragmented_share": whole("Context lost", format="percent"),
         "attention_per_token": whole("Attn / token", format="%.0f"),
         "dense_mask_bytes": "Mask / row",
     },
 )
 ui.csv_button(table, name="recommendation")
 st.caption(
-    "Ties keep the order best_fit, first_fit, next_fit, wrapped, padded. Losing context: "
+    "Ties keep the order best_fit, first_fit, next_fit, wrapped, padded. Context lost: "
     "tokens in a piece that does not begin their document. Mask / row: a dense bool "
     "[L, L] mask (varlen kernels and FlexAttention need far less; see Masks)."
 )

@@ -151,9 +151,10 @@ def no_errors(page: Page) -> None:
     ).all_inner_texts()
 
 
-def shot(page: Page, name: str, *, docs: bool = False) -> None:
+def shot(page: Page, name: str, *, docs: str | None = None) -> None:
     """Screenshot of the whole page: the viewport is made as tall as the content (the
-    app scrolls inside its own container, so a plain full-page shot would cut it)."""
+    app scrolls inside its own container, so a plain full-page shot would cut it). With
+    ``PACKVIZ_UPDATE_SCREENSHOTS=1``, ``docs`` names the copy in ``docs/screenshots/``."""
     ARTIFACTS.mkdir(exist_ok=True)
     size = page.viewport_size
     height = page.evaluate(
@@ -169,7 +170,7 @@ def shot(page: Page, name: str, *, docs: bool = False) -> None:
     page.set_viewport_size(size)
     if docs and os.environ.get("PACKVIZ_UPDATE_SCREENSHOTS") == "1":
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOC_SHOTS / f"{name}.png")
+        shutil.copy(path, DOC_SHOTS / f"{docs}.png")
 
 
 def set_max_len(page: Page, value: int) -> None:

@@ -71,7 +71,7 @@ def test_screenshots_of_every_page(page: Page, server: str, viewport):
         page.wait_for_timeout(500)
         no_errors(page)
         assert page.get_by_role("dialog").count() == 0
-        shot(page, f"{name}-{viewport['width']}", docs=viewport["width"] == 1280)
+        shot(page, f"{name}-{viewport['width']}", docs=name if viewport["width"] == 1280 else None)
 
 
 TEXT = "\n\n".join(

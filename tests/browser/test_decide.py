@@ -247,10 +247,12 @@ def test_representative_rows_labels_and_a_b(page: Page, server: str):
     wait_for_app(page)
     select(page, "Strategy", "next_fit")
     expect(plots(page)).to_have_count(4, timeout=60_000)
+    plan_b = pv.pack(synth_lengths(), 1024, strategy="next_fit")
     titles = [figure(page, i)["title"] for i in (2, 3)]
-    assert titles[0].startswith("A: 1,024 · best_fit") and titles[1].startswith(
-        "B: 1,024 · next_fit"
-    )
+    assert titles == [f"A: {plan.n_rows:,} rows", f"B: {plan_b.n_rows:,} rows"]
+    expect(
+        main(page).get_by_text("A: 1,024 · best_fit · sort desc · split", exact=True)
+    ).to_be_visible()
     a, b = (plots(page).nth(i).bounding_box() for i in (2, 3))
     assert abs(a["y"] - b["y"]) < 2 and a["x"] + a["width"] <= b["x"] + 1  # side by side
     expect(main(page).get_by_test_id("stDataFrame")).to_contain_text("B − A")
@@ -282,10 +284,14 @@ def test_recommendation_presets_weights_and_apply(page: Page, server: str):
     expect(
         main(page).get_by_text(f"Use max length {best.max_len:,} · {best.strategy}")
     ).to_be_visible()
+    grid = page.get_by_test_id("stDataFrame").first
+    assert grid.evaluate(  # the ranked table fits, no horizontal scrolling
+        "e => { const s = e.querySelector('.dvn-scroller'); return !s || s.scrollWidth <= s.clientWidth + 1; }"
+    )
     with page.expect_download() as info:
         main(page).get_by_role("button", name="Download CSV", exact=True).click()
     assert Path(info.value.path()).read_text().startswith("rank,candidate,score")
-    shot(page, f"recommend-checks-{tag(page)}", docs=False)
+    shot(page, f"recommend-checks-{tag(page)}")
     main(page).get_by_role("button", name="Use these settings").click()
     wait_for_app(page)
     sb = page.get_by_test_id("stSidebar")

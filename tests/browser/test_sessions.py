@@ -48,8 +48,11 @@ def test_two_sessions_upload_and_export_their_own_corpora(
         nav(page, "Export")
     downloads = {}
     for name, page in pages.items():
+        wait_for_app(page)
+        button = page.get_by_role("button", name="Download packed")
+        expect(button).to_be_enabled()
         with page.expect_download(timeout=120_000) as info:
-            page.get_by_role("button", name="Download packed").click()
+            button.click()
         downloads[name] = info
     for name, info in downloads.items():
         path = tmp_path / f"{name}-{info.value.suggested_filename}"
