@@ -52,3 +52,10 @@ def versus(diff: float, text: str, *, ref: str, lower_is_better: bool = True) ->
     if diff == 0:
         return {"delta": f"same as {ref}", "delta_color": "off", "delta_arrow": "off"}
     return {"delta": f"{text} vs {ref}", "delta_color": "inverse" if lower_is_better else "normal"}
+
+
+def settings_caption(label: str, s) -> None:
+    """The caption under a page title: the corpus and the settings in use."""
+    st.caption(
+        f"{label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
+    )

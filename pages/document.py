@@ -19,9 +19,7 @@ FATES = {
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Document")
-st.caption(
-    f"{corpus.label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
-)
+ui.settings_caption(corpus.label, s)
 plan, stats, _ = cached.plan_for(corpus, s)
 n_docs = corpus.lengths.size
 if n_docs == 0:

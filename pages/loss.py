@@ -12,9 +12,7 @@ from dashboard.corpus import current_corpus
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Loss")
-st.caption(
-    f"{corpus.label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
-)
+ui.settings_caption(corpus.label, s)
 st.markdown(
     "A **token-mean** loss over a packed batch gives every trained token the same weight, "
     "so long documents weigh more; a **per-sequence mean** over padded batches gives every "

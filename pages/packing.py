@@ -18,9 +18,7 @@ ROW_PICK_LABELS = {
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Packing")
-st.caption(
-    f"{corpus.label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
-)
+ui.settings_caption(corpus.label, s)
 
 plan, stats, trade = cached.plan_for(corpus, s)
 
