@@ -51,7 +51,7 @@ from packviz.choices import (
     Strategy,
     check_choice,
 )
-from packviz.limits import MAX_LEN_LIMIT, check_max_len
+from packviz.limits import MAX_LEN_LIMIT, as_lengths, check_max_len
 from packviz.tradeoffs import Tradeoffs, sweep_tradeoffs
 
 #: What each criterion measures (lower is better for all of them).
@@ -290,6 +290,27 @@ def default_max_lens(
     if lower <= current <= upper and current not in values:
         values = sorted({*values, current})
     return values
+
+
+def covering_max_lens(
+    lengths: object, *, quantiles: Sequence[float] = (99, 100), upper: int = 131_072
+) -> list[int]:
+    """The powers of two (at least 16, at most ``upper``) that hold the documents up to
+    each length percentile whole: with the defaults, the max lengths that keep 99 % and
+    all of the documents in one piece. A fine-tuning or long-context choice may lie far
+    from the current max length; a ranking adds these to `default_max_lens`.
+
+    >>> covering_max_lens([100, 300, 5000])
+    [8192]
+    >>> covering_max_lens([10] * 99 + [70_000], quantiles=(50, 100))
+    [16, 131072]
+    """
+    lengths = as_lengths(lengths)
+    if lengths.size == 0:
+        return []
+    values = np.percentile(lengths, list(quantiles))
+    out = {1 << max(4, math.ceil(math.log2(max(float(v), 1.0)))) for v in values}
+    return sorted(m for m in out if m <= min(int(upper), MAX_LEN_LIMIT))
 
 
 def recommend(

@@ -69,11 +69,7 @@ c[3].metric(
     ui.count(current.lost_tokens),
     **ui.versus(lost_change, f"{lost_change:+,}", ref="padding"),
 )
-saved = (
-    1 - ct.attention_pairs_document / ct.attention_pairs_causal
-    if ct.attention_pairs_causal
-    else 0.0
-)
+saved = current.attention_saved
 c[4].metric(
     "Attention / token",
     f"{ct.attention_per_token:,.0f}",

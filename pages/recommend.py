@@ -1,6 +1,5 @@
 """Recommend: (max length, strategy, sort) ranked by weighted trade-offs, and why."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -98,16 +97,11 @@ with st.expander("Weights (points per criterion; a preset sets them)"):
         "worse. Lowest score wins."
     )
 
-# around the current max length, plus the lengths that hold 99 % of the documents and all
-# of them whole (a fine-tuning or long-context choice may lie far from the current one)
-summary = cached.length_summary(corpus, s.max_len)
-whole = [
-    1 << max(4, int(np.ceil(np.log2(max(v, 1)))))
-    for v in (summary.percentiles[99], summary.longest)
-]
+# around the current max length, plus the lengths that keep 99 % and all of the documents
+# whole (a fine-tuning or long-context choice may lie far from the current one)
 max_lens = sorted(
     {*pv.default_max_lens(s.max_len, upper=state.DASHBOARD_MAX_LEN)}
-    | {m for m in whole if m <= state.DASHBOARD_MAX_LEN}
+    | {*pv.covering_max_lens(corpus.lengths, upper=state.DASHBOARD_MAX_LEN)}
 )
 points = cached.evaluate_points(
     corpus,

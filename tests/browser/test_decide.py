@@ -9,7 +9,6 @@ import io
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("playwright")
@@ -274,11 +273,9 @@ def test_recommendation_presets_weights_and_apply(page: Page, server: str):
     main(page).get_by_role("radio", name="fine-tuning", exact=True).click()
     wait_for_app(page)
     run_offered(page, "Rank")  # stored points: the new weights rank without new packing
-    summary = pv.length_summary(synth_lengths(), 256)
-    whole = {1 << int(np.ceil(np.log2(v))) for v in (summary.percentiles[99], summary.longest)}
     best = pv.recommend(
         synth_lengths(),
-        max_lens=sorted(set(pv.default_max_lens(256)) | whole),
+        max_lens=sorted(set(pv.default_max_lens(256)) | set(pv.covering_max_lens(synth_lengths()))),
         weights=pv.preset_weights("fine-tuning"),
     ).best
     expect(

@@ -144,3 +144,14 @@ def test_empty_ranking():
     assert r.ranked == () and r.score.size == 0
     with pytest.raises(ValueError, match="no candidates"):
         _ = r.best
+
+
+@given(st.lists(st.integers(0, 300_000), min_size=1, max_size=40))
+def test_covering_max_lens_hold_the_documents_whole(lengths):
+    out = pv.covering_max_lens(lengths)
+    longest = max(lengths)
+    if longest <= 131_072:
+        m = out[-1]
+        assert m >= longest and (m == 16 or m // 2 < longest)  # the smallest power of two
+        assert pv.evaluate(lengths, m).split_docs == 0
+    assert all(16 <= m <= 131_072 and m & (m - 1) == 0 for m in out)

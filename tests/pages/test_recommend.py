@@ -4,7 +4,6 @@ top choice can be applied in one click."""
 
 from __future__ import annotations
 
-import numpy as np
 from apptest import download_labels, errors, markdown, synthetic
 from apptest import synthetic_lengths as lengths
 
@@ -13,9 +12,7 @@ from packviz.recommend import PREFERENCE
 
 
 def candidate_max_lens(max_len):
-    s = pv.length_summary(lengths(), max_len)
-    whole = {1 << max(4, int(np.ceil(np.log2(v)))) for v in (s.percentiles[99], s.longest)}
-    return sorted(set(pv.default_max_lens(max_len)) | {m for m in whole if m <= 131072})
+    return sorted(set(pv.default_max_lens(max_len)) | set(pv.covering_max_lens(lengths())))
 
 
 def ranking(max_len=2048, sorts=("desc",), weights=None, preset="pretraining"):
