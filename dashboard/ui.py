@@ -29,6 +29,7 @@ def csv_button(table: pd.DataFrame, *, name: str, label: str = "Download CSV") -
         mime="text/csv",
         key=f"csv|{name}",
         icon=":material/download:",
+        on_click="ignore",  # downloading changes nothing on the page: no rerun
     )
 
 

@@ -104,8 +104,13 @@ else:
         return jobs.cached(build.key) or work.export_file(*build.args)
 
 
-st.download_button(
-    f"Download {name}", data=data, file_name=name, mime="application/octet-stream", type="primary"
+st.download_button(  # no rerun on click: a rerun would replace the deferred file mid-download
+    f"Download {name}",
+    data=data,
+    file_name=name,
+    mime="application/octet-stream",
+    type="primary",
+    on_click="ignore",
 )
 
 st.subheader("Load it for training")
