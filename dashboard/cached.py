@@ -1,104 +1,154 @@
-"""Cached calls into packviz for the pages: plans, comparisons, sweeps, row windows.
+"""Plans, evaluations, row windows and files for the pages: sized first, then computed once.
 
-Every cache key is a plain string: the corpus key (documents *and* tokenizer, see
-`dashboard.corpus.Corpus`) plus the settings that matter. Arguments whose name starts
-with ``_`` are not hashed by Streamlit; the keys before them say what they are.
+Every result is keyed by plain strings: the corpus key (documents *and* tokenizer, see
+`dashboard.corpus.Corpus`) plus the settings that matter.
 
-Long work reports progress from outside the cache: a sweep is one cached call per
-(max length, strategy) point, and the page updates its progress bar between points, so
-nothing but plain values is ever recorded in, or replayed from, the cache.
+Before any plan is made its size is predicted (`packviz.plan_cost`): a plan that would
+need more than `PLAN_BYTES_LIMIT` is refused with an error box that gives the numbers and
+the smallest max length that fits (max length 1 on the default synthetic corpus is ~49M
+pieces, several GiB). Its predicted time then decides how it runs (`dashboard.jobs`):
+at once when cheap, else on request with a progress bar and a Stop button. Sweeps and
+rankings are lists of points; each point is stored on its own, so the points a page has
+already seen are never computed twice, and points too big to plan are left out and named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 import packviz as pv
+from dashboard import jobs, work
 from dashboard.corpus import Corpus
 from dashboard.errors import stop_with
 from dashboard.state import Settings
+from packviz.budget import BYTES_PER_DOC, BYTES_PER_PIECE, BYTES_PER_ROW
+
+#: Largest predicted peak memory of one plan (pack + stats) the dashboard makes.
+PLAN_BYTES_LIMIT = 1 << 30
 
 
-@st.cache_data(max_entries=24, show_spinner=False)
-def _plan(corpus_key: str, settings_key: str, _lengths, _s: Settings):
-    plan = pv.pack(
-        _lengths, _s.max_len, strategy=_s.strategy, sort=_s.sort, overflow=_s.overflow, seed=_s.seed
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def too_big(corpus: Corpus, max_len: int, strategy: str, overflow: str) -> str | None:
+    """Why a plan with these settings is too big for the dashboard, or None when it fits."""
+    cost = pv.plan_cost(corpus.lengths, max_len, strategy=strategy, overflow=overflow)
+    if cost.bytes <= PLAN_BYTES_LIMIT:
+        return None
+    budget = (PLAN_BYTES_LIMIT - BYTES_PER_DOC * corpus.lengths.size) // (
+        BYTES_PER_PIECE + BYTES_PER_ROW
     )
-    return plan, plan.stats()
-
-
-def plan_for(corpus: Corpus, s: Settings) -> tuple[pv.PackPlan, pv.PackStats]:
-    """(PackPlan, PackStats) for the corpus and settings, cached; stops on bad settings."""
-    try:
-        return _plan(corpus.key, s.key(), corpus.lengths, s)
-    except ValueError as exc:
-        stop_with(f"Cannot pack with these settings: {exc}")
-
-
-#: Above this many documents, Compare leaves out the strategies that are slow with
-#: ``sort`` none/random (online first-fit: an O(N log N) Python segment tree; next-fit:
-#: O(rows) Python); desc/asc stay fast.
-COMPARE_ONLINE_LIMIT = 1_000_000
-SLOW_ONLINE_STRATEGIES = ("first_fit", "next_fit")
-
-
-def compare_strategies_for(corpus: Corpus, s: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(strategies Compare runs, strategies it leaves out) for this corpus and sort."""
-    slow = s.sort in ("none", "random") and corpus.lengths.size > COMPARE_ONLINE_LIMIT
-    skipped = tuple(x for x in pv.STRATEGIES if slow and x in SLOW_ONLINE_STRATEGIES)
-    return tuple(x for x in pv.STRATEGIES if x not in skipped), skipped
-
-
-@st.cache_data(max_entries=24, show_spinner=False)
-def _compare(
-    corpus_key: str, settings_key: str, strategies: tuple[str, ...], _lengths, _s: Settings
-) -> list[pv.PackStats]:
-    return pv.compare_strategies(
-        _lengths,
-        _s.max_len,
-        strategies=strategies,
-        sort=_s.sort,
-        overflow=_s.overflow,
-        seed=_s.seed,
+    fit = pv.smallest_max_len(corpus.lengths, budget, strategy=strategy, overflow=overflow)
+    if fit is not None and fit <= pv.MAX_LEN_LIMIT:
+        fix = f"Set **Max length** to {fit:,} or more"
+    else:
+        fix = "Use fewer documents"
+    return (
+        f"Max length {max_len:,} cuts this corpus ({corpus.lengths.size:,} documents, "
+        f"{int(corpus.lengths.sum()):,} tokens) into {cost.pieces:,} pieces: planning them "
+        f"needs about {_gib(cost.bytes)}, more than the dashboard's "
+        f"{_gib(PLAN_BYTES_LIMIT)} per plan. {fix}, or plan it with the library "
+        "(`pv.pack(lengths, max_len)`) on a machine with the memory."
     )
 
 
-def compare(
-    corpus: Corpus, s: Settings, strategies: Sequence[str] = pv.STRATEGIES
-) -> list[pv.PackStats]:
-    """``PackStats`` of each strategy for the other settings (cached without the strategy)."""
-    return _compare(corpus.key, s.key_all_strategies(), tuple(strategies), corpus.lengths, s)
+def _point_key(corpus: Corpus, m: int, strategy: str, sort: str, overflow: str, seed: int) -> str:
+    return f"point|{corpus.key}|{m}|{strategy}|{sort}|{overflow}|{seed}"
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _sweep_point(
-    corpus_key: str, max_len: int, strategy: str, sort: str, overflow: str, seed: int, _lengths
-) -> dict:
-    plan = pv.pack(_lengths, max_len, strategy=strategy, sort=sort, overflow=overflow, seed=seed)
-    return plan.stats().as_dict()
+def _plan_key(corpus: Corpus, s: Settings) -> str:
+    return f"plan|{corpus.key}|{s.key()}"
 
 
-def sweep(
-    corpus: Corpus,
-    s: Settings,
-    max_lens: Sequence[int],
-    strategies: Sequence[str],
-    progress: Callable[[int, int, int, str], None] | None = None,
-) -> list[dict]:
-    """``PackStats.as_dict()`` for every (max length, strategy), max length outermost.
+def plan_work(corpus: Corpus, s: Settings) -> jobs.Work:
+    cost = pv.plan_cost(
+        corpus.lengths, s.max_len, strategy=s.strategy, sort=s.sort, overflow=s.overflow
+    )
+    return jobs.Work(
+        key=_plan_key(corpus, s),
+        label=f"Packing {corpus.lengths.size:,} documents ({s.strategy}, sort {s.sort})",
+        seconds=cost.seconds,
+        fn=work.plan,
+        args=(corpus.lengths, s.max_len, s.strategy, s.sort, s.overflow, s.seed),
+    )
 
-    Each point is cached on its own; ``progress(done, total, max_len, strategy)`` runs
-    here, between cached calls, so it may update a progress bar."""
-    todo = [(m, x) for m in max_lens for x in strategies]
-    out = []
-    for i, (m, x) in enumerate(todo):
-        out.append(_sweep_point(corpus.key, m, x, s.sort, s.overflow, s.seed, corpus.lengths))
-        if progress is not None:
-            progress(i + 1, len(todo), m, x)
+
+def plan_for(corpus: Corpus, s: Settings) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
+    """(plan, statistics, trade-offs) for the corpus and settings. Stops the page with an
+    error box when the plan is too big, and after the Run offer when it is slow."""
+    reason = too_big(corpus, s.max_len, s.strategy, s.overflow)
+    if reason:
+        stop_with(reason)
+    out = jobs.run(plan_work(corpus, s), action="Pack")
+    if out is None:
+        st.stop()
+    plan, stats, t = out
+    key = _point_key(corpus, s.max_len, s.strategy, s.sort, s.overflow, s.seed)
+    if jobs.cached(key) is None:
+        jobs.put(key, (stats, t))
     return out
+
+
+@dataclass(frozen=True)
+class Points:
+    """Evaluated points (None where not computed) and the points left out as too big."""
+
+    points: list[tuple[int, str, str]]
+    results: list[tuple[pv.PackStats, pv.Tradeoffs] | None]
+    too_big: list[tuple[int, str, str]]
+
+    @property
+    def complete(self) -> bool:
+        return all(r is not None for r in self.results)
+
+    def tradeoffs(self) -> list[pv.Tradeoffs]:
+        return [r[1] for r in self.results if r is not None]
+
+    def stats(self) -> list[pv.PackStats]:
+        return [r[0] for r in self.results if r is not None]
+
+
+def evaluate_points(
+    corpus: Corpus,
+    points: Sequence[tuple[int, str, str]],
+    overflow: str,
+    seed: int,
+    *,
+    label: str,
+    action: str = "Run",
+) -> Points:
+    """(PackStats, Tradeoffs) of every (max length, strategy, sort) point. Points already
+    known come from the store; the rest run at once when cheap, else behind a Run button
+    (their results are then None until run). Points too big to plan are left out."""
+    fits, big = [], []
+    for p in points:
+        (big if too_big(corpus, p[0], p[1], overflow) else fits).append(p)
+    keys = {p: _point_key(corpus, *p, overflow, seed) for p in fits}
+    missing = [p for p in fits if jobs.cached(keys[p]) is None]
+    if missing:
+        seconds = sum(
+            pv.plan_cost(corpus.lengths, m, strategy=x, sort=o, overflow=overflow).seconds
+            for m, x, o in missing
+        )
+        w = jobs.Work(
+            key="points|" + corpus.key + "|" + repr((missing, overflow, seed)),
+            label=f"{label}: {len(missing)} packing{'s' * (len(missing) != 1)} of "
+            f"{corpus.lengths.size:,} documents",
+            seconds=seconds,
+            fn=work.evaluations,
+            args=(corpus.lengths, missing, overflow, seed),
+        )
+        out = jobs.run(w, action=action)
+        if out is not None:
+            for p, r in zip(missing, out, strict=True):
+                jobs.put(keys[p], r)
+    results = [jobs.cached(keys[p]) for p in fits]
+    return Points(points=list(fits), results=results, too_big=big)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -111,34 +161,39 @@ def length_summary(corpus: Corpus, max_len: int) -> pv.LengthSummary:
     return _length_summary(corpus.key, max_len, corpus.lengths)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _rows_window(
+@st.cache_data(max_entries=32, show_spinner=False)
+def _rows(
     corpus_key: str,
     settings_key: str,
-    lo: int,
-    hi: int,
+    rows_key: bytes,
     with_ids: bool,
     pad_id: int,
     _plan,
     _token_ids,
 ) -> pv.PackedArrays:
-    return pv.materialize(
-        _plan, _token_ids if with_ids else None, pad_id=pad_id, rows=np.arange(lo, hi)
-    )
+    rows = np.frombuffer(rows_key, dtype=np.int64)
+    return pv.materialize(_plan, _token_ids if with_ids else None, pad_id=pad_id, rows=rows)
 
 
-def rows_window(
-    corpus: Corpus, s: Settings, plan: pv.PackPlan, lo: int, hi: int, *, with_ids: bool = True
+#: Most slots the dashboard materializes for one view (64 rows × 131,072 is 8.4M).
+ROWS_SLOTS_LIMIT = 1 << 23
+
+
+def rows(
+    corpus: Corpus, s: Settings, plan: pv.PackPlan, rows: np.ndarray, *, with_ids: bool = True
 ) -> pv.PackedArrays:
-    """Materialize only rows [lo, hi) of the plan (cached).
+    """Materialize only the given rows of the plan, in that order (cached).
 
     ``with_ids=False`` skips ``input_ids`` (a mask needs only ``doc_ids``); the cache key
-    says which, so a window cached without ids is never handed to a page that needs them.
-    The corpus key names the tokenizer too.
+    says which, so rows cached without ids are never handed to a page that needs them.
     """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size * plan.max_len > ROWS_SLOTS_LIMIT:
+        keep = max(1, ROWS_SLOTS_LIMIT // plan.max_len)
+        rows = rows[:keep]
     with_ids = bool(with_ids and corpus.has_text)
     pad_id = corpus.pad_id if with_ids else 0
-    return _rows_window(corpus.key, s.key(), lo, hi, with_ids, pad_id, plan, corpus.token_ids)
+    return _rows(corpus.key, s.key(), rows.tobytes(), with_ids, pad_id, plan, corpus.token_ids)
 
 
 def decoded_rows(corpus: Corpus, input_ids: np.ndarray) -> list[list[str]]:
@@ -152,3 +207,25 @@ def _decoded(tokenizer_key: str, ids_bytes: bytes, shape: tuple, _tokenizer) -> 
     flat = pv.decode_tokens(_tokenizer, ids.ravel().tolist())
     w = shape[1]
     return [flat[i * w : (i + 1) * w] for i in range(shape[0])]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _length_order(corpus_key: str, _lengths) -> np.ndarray:
+    return pv.length_order(_lengths)
+
+
+def length_order(corpus: Corpus) -> np.ndarray:
+    """Documents shortest first (``pv.length_order``), sorted once per corpus."""
+    return _length_order(corpus.key, corpus.lengths)
+
+
+def loss_weights(
+    corpus: Corpus, s: Settings, plan: pv.PackPlan, batch_rows: int, normalize: str
+) -> np.ndarray:
+    """``pv.loss_weights`` of a plan made for ``s`` (stored; O(pieces))."""
+    key = f"loss|{corpus.key}|{s.key()}|{batch_rows}|{normalize}"
+    hit = jobs.cached(key)
+    if hit is None:
+        hit = pv.loss_weights(plan, batch_rows=batch_rows, normalize=normalize)
+        jobs.put(key, hit)
+    return hit

@@ -32,6 +32,7 @@ SOURCES = ("Built-in", "Synthetic", "Upload")
 TOKENIZER_SOURCES = ("Train byte-level BPE", "Upload tokenizer.json")
 
 _FILES, _FILES_DIGEST, _TOKENIZER = "uploads.files", "uploads.digest", "uploads.tokenizer"
+_WIDGET_IDS = "uploads.widget"
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -54,9 +55,20 @@ class UploadedTokenizer:
 
 
 def store_uploads() -> None:
-    """on_change of the corpus uploader: keep the files (name, bytes) and their digest."""
+    """on_change of the corpus uploader: keep its files (name, bytes) and their digest.
+
+    The uploader widget empties when the user visits another page, while the kept files
+    stay (listed with a Remove button). So the kept list is merged with the widget: a
+    file added to the widget is appended, a file taken out of the widget (its ✕) is
+    removed, and files kept from before are left alone."""
     files = st.session_state.get("corpus_files") or []
-    kept = [(f.name, f.getvalue()) for f in files]
+    now = {f.file_id: f for f in files}
+    before = st.session_state.get(_WIDGET_IDS) or {}
+    removed = {before[i] for i in before.keys() - now.keys()}
+    kept = [(n, b) for n, b in uploads() if (n, len(b)) not in removed]
+    for i in now.keys() - before.keys():
+        kept.append((now[i].name, now[i].getvalue()))
+    st.session_state[_WIDGET_IDS] = {i: (f.name, f.size) for i, f in now.items()}
     st.session_state[_FILES] = kept
     st.session_state[_FILES_DIGEST] = digest(*(p for f in kept for p in f)) if kept else ""
 
@@ -75,11 +87,43 @@ def uploads() -> list[tuple[str, bytes]]:
     return st.session_state.get(_FILES) or []
 
 
+def uploader_shown() -> None:
+    """Call before drawing the corpus uploader: when Streamlit has dropped its state (the
+    user was on another page), the widget starts empty, and so must its record here."""
+    if "corpus_files" not in st.session_state:
+        st.session_state[_WIDGET_IDS] = {}
+
+
+def remove_upload(index: int) -> None:
+    """on_click of a file's Remove button: forget that upload (kept across pages until
+    then; the uploader widget itself empties when the page changes)."""
+    kept = list(uploads())
+    if 0 <= index < len(kept):
+        del kept[index]
+    st.session_state[_FILES] = kept
+    st.session_state[_FILES_DIGEST] = digest(*(p for f in kept for p in f)) if kept else ""
+
+
+def remove_tokenizer_upload() -> None:
+    """on_click of the tokenizer's Remove button."""
+    st.session_state[_TOKENIZER] = None
+
+
 def uploaded_tokenizer() -> UploadedTokenizer | None:
     return st.session_state.get(_TOKENIZER)
 
 
 # ----------------------------------------------------------------------------- corpus
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What the dashboard tells about the tokenizer in use."""
+
+    label: str
+    vocab_size: int
+    eos: str
+    pad: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +138,7 @@ class Corpus:
     tokenizer: object | None = None
     tokenizer_key: str = ""
     pad_id: int = 0
+    tokenizer_info: TokenizerInfo | None = None
 
     @property
     def has_text(self) -> bool:
@@ -182,6 +227,7 @@ def _current_corpus() -> Corpus:
     tokenizer, tok_key, ids = _tokenize(docs_key, docs)
     if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
         raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    pad_id = int(pv.pad_token_id(tokenizer))
     return Corpus(
         key=f"{docs_key}|{tok_key}",
         label=label,
@@ -190,8 +236,48 @@ def _current_corpus() -> Corpus:
         token_ids=ids,
         tokenizer=tokenizer,
         tokenizer_key=tok_key,
-        pad_id=int(pv.pad_token_id(tokenizer)),
+        pad_id=pad_id,
+        tokenizer_info=_tokenizer_info(tokenizer, pad_id),
     )
+
+
+def _token_text(tokenizer, i: int) -> str:
+    t = tokenizer.id_to_token(int(i))
+    return "(no text)" if t is None else t
+
+
+def _tokenizer_info(tokenizer, pad_id: int) -> TokenizerInfo:
+    if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
+        upload = uploaded_tokenizer()
+        label = f"uploaded {upload.name}" if upload else "uploaded tokenizer.json"
+    else:
+        label = "byte-level BPE trained on this corpus"
+    eos = pv.eos_token_id(tokenizer)
+    if eos is None:
+        eos_text = "none (documents are not separated by a token: avoid wrapped)"
+    else:
+        eos_text = f"{_token_text(tokenizer, eos)} (id {eos}), appended to every document"
+    pad_text = f"{_token_text(tokenizer, pad_id)} (id {pad_id})"
+    if eos is not None and pad_id == eos:
+        pad_text += (
+            ": the end-of-text token, as there is no pad token (safe: padding is neither "
+            "attended to nor trained on)"
+        )
+    return TokenizerInfo(
+        label=label, vocab_size=int(tokenizer.get_vocab_size()), eos=eos_text, pad=pad_text
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _fingerprint(tokenizer_key: str, _tokenizer) -> str:
+    return pv.tokenizer_fingerprint(_tokenizer)
+
+
+def fingerprint(corpus: Corpus) -> str | None:
+    """The tokenizer's fingerprint (computed once per tokenizer), None without text."""
+    if corpus.tokenizer is None:
+        return None
+    return _fingerprint(corpus.tokenizer_key, corpus.tokenizer)
 
 
 _TOKENIZER_FIX = (

@@ -11,6 +11,11 @@ first request after the server starts is a page URL (its support for a ``pages/`
 folder). Every page starts with `page_settings()`, which draws the same page config and
 sidebar itself when the router did not, so a page shows the same settings, defaults
 and numbers either way — through public Streamlit APIs only.
+
+Why the URL. Settings that differ from the defaults are written to the page's query
+parameters (``st.query_params``) on every run, and read back on a session's first run
+(`configure_page`), so a view can be shared as a link and survives a reload. Values are
+checked as they are read; a bad one is ignored with a warning that names it.
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ DEFAULTS: dict[str, object] = {
     "export_format": "npz",
     "export_fields": None,
     "doc_index": 0,
+    "row_pick": "spread",
+    "preset": "pretraining",
+    "weights": None,
+    "rank_sorts": None,
+    "batch_rows": 8,
+    "story_doc": 0,
+    "story_query": "",
+    "pin": None,
 }
 
 # True while app.py runs a page: then the router has drawn the sidebar. A context variable,
@@ -59,8 +72,12 @@ _ROUTED: ContextVar[bool] = ContextVar("packviz_routed", default=False)
 
 
 def configure_page() -> None:
-    """Page title, icon and wide layout (the router's, or a page's run on its own)."""
+    """Page title, icon and wide layout (the router's, or a page's run on its own); on a
+    session's first run, the settings in the URL."""
     st.set_page_config(page_title="packviz", page_icon=":material/view_week:", layout="wide")
+    from dashboard import url  # here: url imports this module
+
+    url.load_once()
 
 
 def run_routed(page) -> None:
@@ -95,7 +112,10 @@ def is_set(name: str) -> bool:
 
 
 def _keep(name: str) -> None:
-    put(name, st.session_state[name])
+    value = st.session_state[name]
+    if value is None and DEFAULTS.get(name) is not None:
+        return  # a deselected segmented control keeps its last choice
+    put(name, value)
 
 
 def bind(name: str) -> dict:
@@ -177,19 +197,46 @@ class Settings:
         return f"{self.max_len}|*|{self.sort}|{self.overflow}|{self.seed}"
 
 
-def page_settings() -> Settings:
-    """Settings for a page; draws the page config and sidebar when the page runs without
-    the router. Stops the page with an error box when the max length cannot be used."""
-    if not _ROUTED.get():
-        configure_page()
-        sidebar()
-    s = Settings(
+def current_settings() -> Settings:
+    """The shared packing settings as they are kept now."""
+    return Settings(
         int(get("max_len")),
         str(get("strategy")),
         str(get("sort")),
         str(get("overflow")),
         int(get("seed")),
     )
+
+
+def apply_settings(s: Settings) -> None:
+    """Make ``s`` the current settings (use as a button's ``on_click``: the sidebar is
+    drawn before the page body, so it must change before the next run starts)."""
+    for name in ("max_len", "strategy", "sort", "overflow", "seed"):
+        put(name, getattr(s, name))
+
+
+def pinned() -> Settings | None:
+    """The settings pinned as "A" for an A/B comparison, or None."""
+    p = get("pin")
+    return None if p is None else Settings(*p)
+
+
+def pin(s: Settings | None) -> None:
+    """Pin ``s`` as "A" (None: unpin)."""
+    put("pin", None if s is None else (s.max_len, s.strategy, s.sort, s.overflow, s.seed))
+
+
+def page_settings() -> Settings:
+    """Settings for a page; draws the page config and sidebar when the page runs without
+    the router, and writes the settings to the URL. Stops the page with an error box when
+    the max length cannot be used."""
+    if not _ROUTED.get():
+        configure_page()
+        sidebar()
+    from dashboard import url
+
+    url.save()
+    s = current_settings()
     if s.max_len < 1:
         stop_with(
             "Max length must be at least 1 token. Type a positive number in **Max length** "

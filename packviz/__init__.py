@@ -11,6 +11,14 @@ __version__ = "0.1.0"
 
 from packviz.auditing import AuditResult, audit
 from packviz.blockmask import block_layout, flex_block_mask
+from packviz.budget import (
+    PlanCost,
+    arrays_bytes,
+    count_pieces,
+    estimate_file_bytes,
+    plan_cost,
+    smallest_max_len,
+)
 from packviz.chat import (
     CHATML,
     CHATML_SPECIAL_TOKENS,
@@ -23,12 +31,16 @@ from packviz.choices import (
     ATTN_IMPLEMENTATIONS,
     AUDIT_PATHS,
     COLLATE_MODES,
+    CRITERIA,
     DISTRIBUTIONS,
     FIELDS,
     FORMATS,
     HF_LAYOUTS,
+    LOSS_NORMALIZATIONS,
     OVERFLOWS,
+    PRESETS,
     RECORD_KINDS,
+    ROW_PICKS,
     SORTS,
     SPLITS,
     STRATEGIES,
@@ -36,12 +48,16 @@ from packviz.choices import (
     AttnImplementation,
     AuditPath,
     CollateMode,
+    Criterion,
     Distribution,
     Field,
     Format,
     HFLayout,
+    LossNormalization,
     Overflow,
+    Preset,
     RecordKind,
+    RowPick,
     Sort,
     Split,
     Strategy,
@@ -63,6 +79,14 @@ from packviz.grids import MaskGrids, mask_grids, overview_grid, piece_marks
 from packviz.hf import to_hf_dataset
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_doc_ids, materialize
 from packviz.limits import MAX_LEN_LIMIT
+from packviz.lookup import DocumentStory, document_story, find_documents, pick_rows
+from packviz.loss import (
+    length_groups,
+    length_order,
+    longest_share,
+    loss_weights,
+    share_by_length,
+)
 from packviz.masks import (
     additive_mask,
     causal_mask,
@@ -79,6 +103,18 @@ from packviz.ragged import TokenIds
 # shadows the builtin open
 from packviz.reader import PackedFile
 from packviz.reader import open as open
+from packviz.recommend import (
+    CRITERION_LABELS,
+    PRESET_WEIGHTS,
+    Ranking,
+    Reason,
+    covering_max_lens,
+    default_max_lens,
+    preset_weights,
+    rank,
+    recommend,
+    why,
+)
 from packviz.records import (
     RenderedRecord,
     encode_records,
@@ -98,6 +134,14 @@ from packviz.tokenize import (
     train_tokenizer,
 )
 from packviz.torch_data import PackedDataset, collate, collate_with
+from packviz.tradeoffs import (
+    Fragmentation,
+    Tradeoffs,
+    context_fragmentation,
+    evaluate,
+    sweep_tradeoffs,
+    tradeoffs,
+)
 from packviz.validate import check_arrays
 
 
@@ -210,4 +254,44 @@ __all__ = [
     "HF_LAYOUTS",
     "CollateMode",
     "HFLayout",
+    # deciding: costs before work, trade-offs, ranking, loss weights, lookups
+    "CRITERIA",
+    "CRITERION_LABELS",
+    "Criterion",
+    "DocumentStory",
+    "Fragmentation",
+    "LOSS_NORMALIZATIONS",
+    "LossNormalization",
+    "PRESETS",
+    "PRESET_WEIGHTS",
+    "PlanCost",
+    "Preset",
+    "ROW_PICKS",
+    "Ranking",
+    "Reason",
+    "RowPick",
+    "Tradeoffs",
+    "arrays_bytes",
+    "context_fragmentation",
+    "count_pieces",
+    "covering_max_lens",
+    "default_max_lens",
+    "document_story",
+    "estimate_file_bytes",
+    "evaluate",
+    "find_documents",
+    "length_groups",
+    "length_order",
+    "longest_share",
+    "loss_weights",
+    "pick_rows",
+    "plan_cost",
+    "preset_weights",
+    "rank",
+    "recommend",
+    "share_by_length",
+    "smallest_max_len",
+    "sweep_tradeoffs",
+    "tradeoffs",
+    "why",
 ]

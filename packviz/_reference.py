@@ -225,3 +225,53 @@ def reference_trained_slots(rows, trained, max_len):
                 out[r, col] = bool(trained[d][s + j])
                 col += 1
     return out
+
+
+def reference_fragmentation(rows, n_docs):
+    """(fragmented tokens, fragmented documents, severed pairs) of a list-of-rows plan,
+    token by token: a token is fragmented when an earlier token of its document sits in
+    another piece; a pair (query, key) of one document is severed when the two tokens
+    are in different pieces."""
+    piece_of = {}  # (doc, token index in the document) -> piece number
+    n = 0
+    for pieces in rows:
+        for d, s, length in pieces:
+            for j in range(length):
+                piece_of[(d, s + j)] = n
+            n += 1
+    fragmented = severed = 0
+    pieces_per_doc = [set() for _ in range(n_docs)]
+    for (d, t), p in piece_of.items():
+        pieces_per_doc[d].add(p)
+        if any(piece_of[(d, k)] != p for k in range(t) if (d, k) in piece_of):
+            fragmented += 1
+        for k in range(t + 1):
+            if (d, k) in piece_of and piece_of[(d, k)] != p:
+                severed += 1
+    return fragmented, sum(len(x) >= 2 for x in pieces_per_doc), severed
+
+
+def reference_loss_weights(rows, n_docs, batch_rows, normalize):
+    """Each document's gradient share, target by target: batches of ``batch_rows``
+    consecutive rows; ``token``: a target weighs 1 / targets in its batch; ``sequence``:
+    1 / (rows with targets in its batch) / (targets in its row). Averaged over the
+    batches that have targets."""
+    weights = [0.0] * n_docs
+    live_batches = 0
+    for b0 in range(0, len(rows), batch_rows):
+        batch = rows[b0 : b0 + batch_rows]
+        # every target of the batch: (document, its row inside the batch)
+        targets = [
+            (d, r) for r, pieces in enumerate(batch) for d, _, n in pieces for _ in range(n - 1)
+        ]
+        if not targets:
+            continue
+        live_batches += 1
+        per_row = [sum(1 for _, r in targets if r == i) for i in range(len(batch))]
+        live_rows = sum(1 for c in per_row if c)
+        for d, r in targets:
+            if normalize == "token":
+                weights[d] += 1 / len(targets)
+            else:
+                weights[d] += 1 / live_rows / per_row[r]
+    return [w / live_batches for w in weights] if live_batches else weights

@@ -35,6 +35,10 @@ RecordKind = Literal["chat", "prompt_completion", "text"]
 CollateMode = Literal["dense", "flattened", "flex", "varlen"]
 #: Rows of `packviz.to_hf_dataset`: full padded rows, or the real tokens only.
 HFLayout = Literal["padded", "unpadded"]
+Preset = Literal["pretraining", "fine-tuning", "long context"]
+Criterion = Literal["compute", "padding", "lost", "fragmented", "attention", "mask_memory"]
+LossNormalization = Literal["token", "sequence"]
+RowPick = Literal["spread", "most_pieces", "least_full", "first", "last"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -49,6 +53,10 @@ TRAIN_ON: tuple[TrainOn, ...] = get_args(TrainOn)
 RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 COLLATE_MODES: tuple[CollateMode, ...] = get_args(CollateMode)
 HF_LAYOUTS: tuple[HFLayout, ...] = get_args(HFLayout)
+PRESETS: tuple[Preset, ...] = get_args(Preset)
+CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
+LOSS_NORMALIZATIONS: tuple[LossNormalization, ...] = get_args(LossNormalization)
+ROW_PICKS: tuple[RowPick, ...] = get_args(RowPick)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):

@@ -30,7 +30,7 @@ st.caption(
     "reach a model, and every piece alone. A path is exact when neither a logit nor the loss "
     "moves by more than 1e-4; otherwise one document sees another, and the table gives the fix."
 )
-plan, stats = cached.plan_for(corpus, s)
+plan, stats, _ = cached.plan_for(corpus, s)
 if stats.n_rows == 0:
     st.info("The plan has no rows.")
     st.stop()

@@ -1,34 +1,36 @@
-"""Compare: padding against packing, every strategy side by side, and a max-length sweep."""
+"""Compare: padding against packing, every strategy side by side, and a sweep of what
+varies with max length."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import cached, figures, state
+import packviz as pv
+from dashboard import cached, figures, state, ui
 from dashboard.corpus import current_corpus
-
-SWEEP_MAX_LENS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
-AUTO_SWEEP_DOCS = 200_000
 
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Compare")
 st.caption(f"{corpus.label} · max length {s.max_len:,} · sort {s.sort}, overflow {s.overflow}")
 
-strategies, skipped = cached.compare_strategies_for(corpus, s)
-if skipped:
-    st.warning(
-        f"Left out {' and '.join(f'`{x}`' for x in skipped)}: with sort `{s.sort}` they run "
-        f"document by document in Python (seconds per million documents), and this corpus "
-        f"has {corpus.lengths.size:,}. Choose sort **desc** or **asc** in the sidebar to "
-        "compare every strategy, or run `pv.compare_strategies(lengths, max_len, "
-        f'sort="{s.sort}")` from the library.'
-    )
-with st.spinner("Packing with every strategy…"):
-    stats = cached.compare(corpus, s, strategies)
+points = cached.evaluate_points(
+    corpus,
+    [(s.max_len, x, s.sort) for x in pv.STRATEGIES],
+    s.overflow,
+    s.seed,
+    label="Comparing every strategy",
+)
+if points.too_big:
+    st.error(cached.too_big(corpus, s.max_len, points.too_big[0][1], s.overflow))
+    st.stop()
+if not points.complete:
+    st.stop()
+stats = points.stats()
+trade = {t.strategy: t for t in points.tradeoffs()}
 by = {x.strategy: x for x in stats}
 padded = by["padded"]
-current = by.get(s.strategy) if s.strategy != "padded" else None
-current = current or by["best_fit"]
+current = by.get(s.strategy) if s.strategy != "padded" else by["best_fit"]
+ct = trade[current.strategy]
 
 st.subheader(f"Padding vs packing ({current.strategy})")
 st.caption(
@@ -38,74 +40,146 @@ st.caption(
         "truncate": "long documents are cut",
         "drop": "long documents are left out",
     }[padded.overflow]
-    + ")."
+    + "). Deltas are against padding; green is better."
 )
 c = st.columns(5)
-saved_rows = padded.n_rows - current.n_rows
 c[0].metric(
-    "Rows", f"{current.n_rows:,}", delta=f"{-saved_rows:,} vs padding", delta_color="inverse"
+    "Rows",
+    ui.count(current.n_rows),
+    **ui.versus(
+        current.n_rows - padded.n_rows, f"{current.n_rows - padded.n_rows:+,}", ref="padding"
+    ),
 )
+slots_change = current.slots / padded.slots - 1 if padded.slots else 0.0
 c[1].metric(
     "Slots",
-    f"{current.slots:,}",
-    delta=f"padding: {padded.slots:,}",
-    delta_color="off",
+    ui.count(current.slots),
+    **ui.versus(slots_change, f"{slots_change:+.1%}", ref="padding"),
+    help=f"{current.slots:,} token slots (rows × max length) against {padded.slots:,}",
 )
+eff_change = current.efficiency - padded.efficiency
 c[2].metric(
     "Efficiency",
     f"{current.efficiency:.2%}",
-    delta=f"padding: {padded.efficiency:.2%}",
-    delta_color="off",
+    **ui.versus(eff_change, f"{eff_change * 100:+.1f} pp", ref="padding", lower_is_better=False),
 )
+lost_change = current.lost_tokens - padded.lost_tokens
 c[3].metric(
     "Lost tokens",
-    f"{current.lost_tokens:,}",
-    delta=f"padding: {padded.lost_tokens:,}",
-    delta_color="off",
+    ui.count(current.lost_tokens),
+    **ui.versus(lost_change, f"{lost_change:+,}", ref="padding"),
 )
+saved = current.attention_saved
 c[4].metric(
-    "Attention work saved",
-    f"{current.attention_saved:.1%}",
-    delta=f"padding: {padded.attention_saved:.1%}",
-    delta_color="off",
-    help="Share of the query–key pairs of a plain causal mask over the same rows that a "
-    "document mask skips (l(l+1)/2 pairs per piece instead of L(L+1)/2 per row).",
+    "Attention / token",
+    f"{ct.attention_per_token:,.0f}",
+    **ui.versus(-saved, f"{-saved:.1%}", ref="causal"),
+    help="Query–key pairs per real token with a document mask (l(l+1)/2 per piece), "
+    f"against {ct.causal_attention_per_token:,.0f} with a plain causal mask over the same "
+    "rows (L(L+1)/2 per row): the document mask skips that share of the work.",
 )
 
 st.subheader("Every strategy")
-rows = [x.as_dict() for x in stats]
-st.plotly_chart(figures.strategy_bars(rows), key="strategy_bars")
-cols = [
-    "strategy",
-    "n_rows",
-    "lower_bound_rows",
-    "rows_over_lower_bound",
-    "lower_bound_rows_input",
-    "efficiency",
-    "padding_tokens",
-    "lost_tokens",
-    "split_docs",
-    "mean_pieces_per_row",
-    "attention_pairs_document",
-    "attention_pairs_causal",
-]
-st.dataframe(
-    pd.DataFrame(rows)[cols].set_index("strategy"),
-    column_config={"efficiency": st.column_config.NumberColumn(format="percent")},
+rows = [{**t.as_dict(), "lower_bound_rows": by[x].lower_bound_rows} for x, t in trade.items()]
+ui.chart(figures.strategy_bars(rows), key="strategy_bars")
+best_rows = min(t.n_rows for x, t in trade.items() if x != "padded")
+w = trade.get("wrapped")
+if w is not None and w.n_rows <= best_rows and w.fragmented_tokens:
+    st.info(
+        f"**wrapped** uses the fewest rows ({w.n_rows:,}), but it cuts {w.split_docs:,} "
+        f"documents across rows: {w.fragmented_share:.1%} of the tokens "
+        f"({w.fragmented_tokens:,}) lose their preceding context, against "
+        f"{trade['best_fit'].fragmented_share:.1%} with best_fit. Use it with an "
+        "end-of-text token and only where cut context does not matter."
+    )
+table = pd.DataFrame(
+    {
+        "Strategy": [t.strategy for t in trade.values()],
+        "Rows": [t.n_rows for t in trade.values()],
+        "Over bound": [by[x].rows_over_lower_bound for x in trade],
+        "Efficiency": [t.efficiency for t in trade.values()],
+        "Lost tokens": [t.lost_tokens for t in trade.values()],
+        "Split docs": [t.split_docs for t in trade.values()],
+        "Losing context": [t.fragmented_share for t in trade.values()],
+        "Attn / token": [t.attention_per_token for t in trade.values()],
+    }
 )
+whole = st.column_config.NumberColumn(format="localized")
+share = st.column_config.NumberColumn(format="percent")
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        **dict.fromkeys(("Rows", "Over bound", "Lost tokens", "Split docs"), whole),
+        "Efficiency": share,
+        "Losing context": share,
+        "Attn / token": st.column_config.NumberColumn(format="%.0f"),
+    },
+)
+st.caption(
+    "Over bound: rows beyond ⌈packed tokens / max length⌉. Losing context: tokens in a "
+    "piece that does not begin their document. Attn / token: query–key pairs per real "
+    "token with a document mask. The CSV has every number."
+)
+ui.csv_button(pd.DataFrame(rows), name=f"strategies-{s.max_len}")
 
 st.subheader("Sweep over max length")
-n_docs = int(corpus.lengths.size)
-run = n_docs <= AUTO_SWEEP_DOCS or st.toggle(
-    f"Run the sweep ({len(SWEEP_MAX_LENS) * len(strategies)} packings of {n_docs:,} documents)",
-    key="run_sweep",
+max_lens = pv.default_max_lens(s.max_len, upper=state.DASHBOARD_MAX_LEN)
+st.caption(
+    f"Max lengths {max_lens[0]:,} … {max_lens[-1]:,} around the current one ({s.max_len:,}, "
+    "the red line). With overflow split every strategy is near 100 % efficient at every "
+    "max length: what changes is how many documents are cut, how much context is lost, "
+    "and the attention work per token."
 )
-if run:
-    bar = st.progress(0.0, text="Sweeping…")
-
-    def _progress(done: int, total: int, max_len: int, strategy: str) -> None:
-        bar.progress(done / total, text=f"Sweeping… max length {max_len:,}, {strategy}")
-
-    points = cached.sweep(corpus, s, SWEEP_MAX_LENS, strategies, progress=_progress)
-    bar.empty()
-    st.plotly_chart(figures.sweep_figure(points), key="sweep")
+sweep = cached.evaluate_points(
+    corpus,
+    [(m, x, s.sort) for m in max_lens for x in pv.STRATEGIES],
+    s.overflow,
+    s.seed,
+    label="Sweep over max length",
+    action="Run the sweep",
+)
+if sweep.too_big:
+    left = sorted({p[0] for p in sweep.too_big})
+    st.caption(
+        f"Left out: max length {', '.join(f'{m:,}' for m in left)} (too many pieces to plan here)."
+    )
+if sweep.complete:
+    data = [t.as_dict() for t in sweep.tradeoffs()]
+    ui.chart(
+        figures.sweep_figure(data, current=s.max_len, show_lost=s.overflow != "split"),
+        key="sweep",
+    )
+    cols = [
+        "max_len",
+        "strategy",
+        "n_rows",
+        "efficiency",
+        "split_docs",
+        "fragmented_share",
+        "attention_per_token",
+        "lost_tokens",
+    ]
+    sweep_table = pd.DataFrame(data)[cols]
+    with st.expander("Sweep table"):
+        st.dataframe(
+            sweep_table,
+            hide_index=True,
+            column_config={
+                "max_len": st.column_config.NumberColumn("Max length", format="localized"),
+                "strategy": "Strategy",
+                "n_rows": st.column_config.NumberColumn("Rows", format="localized"),
+                "efficiency": st.column_config.NumberColumn("Efficiency", format="percent"),
+                "split_docs": st.column_config.NumberColumn("Split documents", format="localized"),
+                "fragmented_share": st.column_config.NumberColumn(
+                    "Tokens losing context", format="percent"
+                ),
+                "attention_per_token": st.column_config.NumberColumn(
+                    "Attention pairs / token", format="%.0f"
+                ),
+                "lost_tokens": st.column_config.NumberColumn("Lost tokens", format="localized"),
+            },
+        )
+    ui.csv_button(
+        pd.DataFrame(data), name=f"sweep-{s.sort}-{s.overflow}", label="Download sweep CSV"
+    )

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, corpus, figures, state
+from dashboard import cached, corpus, figures, state, ui, url
 
 s = state.page_settings()
 st.title("Corpus")
@@ -32,6 +32,7 @@ elif source == "Synthetic":
     )
     st.caption("Lengths only, to explore scale: there is no text, so token views are empty.")
 else:
+    corpus.uploader_shown()
     st.file_uploader(
         "Upload documents (.txt, .md, .jsonl, .csv, .parquet; several at once)",
         type=list(corpus.UPLOAD_TYPES),
@@ -39,8 +40,16 @@ else:
         key="corpus_files",
         on_change=corpus.store_uploads,
     )
-    if corpus.uploads():
-        st.caption("Using: " + ", ".join(f"{n} ({len(b):,} bytes)" for n, b in corpus.uploads()))
+    for i, (name, data) in enumerate(corpus.uploads()):
+        c = st.columns([6, 1], vertical_alignment="center")
+        c[0].markdown(f":material/draft: **{name}** · {figures.bytes_text(len(data))} · in use")
+        c[1].button(
+            "Remove",
+            key=f"remove_upload_{i}",
+            on_click=corpus.remove_upload,
+            args=(i,),
+            icon=":material/delete:",
+        )
     c = st.columns(2)
     c[0].selectbox(
         "Documents are",
@@ -57,11 +66,7 @@ if source != "Synthetic":
         "Tokenizer", corpus.TOKENIZER_SOURCES, horizontal=True, **state.bind("tokenizer_source")
     )
     if tok_source == corpus.TOKENIZER_SOURCES[0]:
-        c[1].select_slider(
-            "Vocabulary size",
-            options=[512, 1024, 2048, 4096, 8192, 16384, 32768],
-            **state.bind("vocab_size"),
-        )
+        c[1].select_slider("Vocabulary size", options=url.VOCAB_SIZES, **state.bind("vocab_size"))
     else:
         c[1].file_uploader(
             "tokenizer.json (Hugging Face tokenizers)",
@@ -69,21 +74,37 @@ if source != "Synthetic":
             key="tokenizer_file",
             on_change=corpus.store_tokenizer_upload,
         )
+        upload = corpus.uploaded_tokenizer()
+        if upload is not None:
+            t = c[1].columns([4, 1], vertical_alignment="center")
+            t[0].markdown(f":material/data_object: **{upload.name}** · in use")
+            t[1].button(
+                "Remove",
+                key="remove_tokenizer",
+                on_click=corpus.remove_tokenizer_upload,
+                icon=":material/delete:",
+            )
 
 current = corpus.current_corpus()
 lengths = current.lengths
+if current.tokenizer_info is not None:
+    info = current.tokenizer_info
+    st.markdown(
+        f"**Tokenizer in use:** {info.label}, {info.vocab_size:,} tokens · "
+        f"**end-of-text:** {info.eos} · **pad:** {info.pad}"
+    )
 summary = cached.length_summary(current, s.max_len)
 st.divider()
 c = st.columns(4)
 c[0].metric("Documents", f"{summary.n_docs:,}")
-c[1].metric("Tokens", f"{summary.tokens:,}")
+c[1].metric("Tokens", ui.count(summary.tokens), help=f"{summary.tokens:,} tokens")
 c[2].metric("Median length", f"{summary.median:,.0f}")
 c[3].metric(
     f"Longer than {s.max_len:,}",
     f"{summary.over_max_len:,}",
     help=f"{summary.tokens_over_max_len:,} tokens past max length",
 )
-st.plotly_chart(figures.length_histogram(lengths, s.max_len), key="length_histogram")
+ui.chart(figures.length_histogram(lengths, s.max_len), key="length_histogram")
 
 st.subheader("Longest documents")
 top = summary.top_docs
@@ -103,5 +124,7 @@ else:
     ids = current.token_ids[int(i)]
     st.caption(f"Document {int(i):,}: {len(ids):,} tokens (the first 400 shown, each boxed).")
     st.html(
-        figures.token_preview_html(pv.decode_tokens(current.tokenizer, np.asarray(ids).tolist()))
+        figures.token_preview_html(
+            pv.decode_tokens(current.tokenizer, np.asarray(ids[:400]).tolist()), total=len(ids)
+        )
     )

@@ -5,16 +5,19 @@ import json
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, state
-from dashboard.corpus import current_corpus
+from dashboard import cached, figures, jobs, state, work
+from dashboard.corpus import current_corpus, fingerprint
 from dashboard.errors import stop_with
 
+#: Largest export the dashboard builds (the arrays in memory, and the file).
 MAX_EXPORT_BYTES = 1 << 30
+#: Seconds per slot and field of materialize + serialize (this machine, rounded up).
+EXPORT_SECONDS_PER_SLOT = 3e-9
 
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Export")
-plan, stats = cached.plan_for(corpus, s)
+plan, stats, _ = cached.plan_for(corpus, s)
 
 fields_available = [f for f in pv.FIELDS if corpus.has_text or f not in ("input_ids", "labels")]
 if not corpus.has_text:
@@ -34,41 +37,80 @@ fields = c[1].multiselect("Fields", fields_available, **state.bind("export_field
 if not fields:
     stop_with("Choose at least one field to export.")
 
-size = pv.estimate_bytes(stats.n_rows, s.max_len, fmt, fields)
-st.metric(
-    "Estimated file size",
-    f"{size / 2**20:,.1f} MiB",
-    delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
-    delta_color="off",
-)
-if size > MAX_EXPORT_BYTES:
+memory = pv.arrays_bytes(stats.n_rows, s.max_len, n_fields=4 if corpus.has_text else 2)
+if memory > MAX_EXPORT_BYTES:
     stop_with(
-        f"The file would be about {size / 2**30:.1f} GiB, too big to build in the browser. "
-        "Pick fewer fields or a smaller corpus, or export with the library: "
-        "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
+        f"Building this file means {stats.n_rows:,} rows × {s.max_len:,} slots: "
+        f"{figures.bytes_text(memory)} of arrays, more than the dashboard builds "
+        f"({figures.bytes_text(MAX_EXPORT_BYTES)}). Export a smaller corpus here, or write "
+        "the file with the library: `pv.save(pv.materialize(plan, token_ids, pad_id=...), "
+        "path)` (or `packviz pack` for a whole corpus)."
     )
 
 # the plan's own settings travel with the arrays (metadata["plan"]); these are the rest
 metadata = {
     "statistics": stats.as_dict(),
     "corpus": corpus.label,
-    "tokenizer_fingerprint": None
-    if corpus.tokenizer is None
-    else pv.tokenizer_fingerprint(corpus.tokenizer),
+    "tokenizer_fingerprint": fingerprint(corpus),
     "pad_id": corpus.pad_id,
 }
+what = f"{corpus.key}|{s.key()}|{fmt}|{','.join(fields)}"
+size = jobs.run_inline(
+    jobs.Work(
+        key="size|" + what,
+        label="Measuring the file size",
+        seconds=0.0,
+        fn=work.file_size,
+        args=(plan, corpus.token_ids, corpus.pad_id, fmt, tuple(fields), metadata),
+    )
+)
+st.metric(
+    "File size",
+    figures.bytes_text(size),
+    delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
+    delta_color="off",
+    delta_arrow="off",
+    help=f"{size:,} bytes, measured: the file is built for a sample of evenly spaced rows "
+    "and scaled to all rows (exact for small plans).",
+)
+if size > MAX_EXPORT_BYTES:
+    stop_with(
+        f"The file would be about {figures.bytes_text(size)}, too big to build in the "
+        "browser. Pick fewer fields or a smaller corpus, or export with the library: "
+        "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
+    )
 with st.expander("Metadata written into the file"):
     st.code(json.dumps({"plan": plan.settings(), **metadata}, indent=2), language="json")
 
-
-def build() -> bytes:
-    arrays = pv.materialize(plan, corpus.token_ids, pad_id=corpus.pad_id)
-    return pv.to_bytes(arrays, fmt, fields=fields, metadata=metadata)
-
-
 name = f"packed-{s.strategy}-{s.max_len}.{fmt}"
-st.download_button(
-    f"Download {name}", data=build, file_name=name, mime="application/octet-stream", type="primary"
+build = jobs.Work(
+    key="file|" + what,
+    label=f"Building {name}",
+    seconds=EXPORT_SECONDS_PER_SLOT * stats.n_rows * s.max_len * max(2, len(fields)),
+    fn=work.export_file,
+    args=(plan, corpus.token_ids, corpus.pad_id, fmt, tuple(fields), metadata),
+)
+if build.seconds <= jobs.AUTO_SECONDS:
+
+    def data() -> bytes:  # built when clicked, in the download request
+        return work.export_file(*build.args)
+
+else:
+    built = jobs.run(build, action="Build the file")
+    if built is None:
+        st.stop()
+
+    def data() -> bytes:
+        return jobs.cached(build.key) or work.export_file(*build.args)
+
+
+st.download_button(  # no rerun on click: a rerun would replace the deferred file mid-download
+    f"Download {name}",
+    data=data,
+    file_name=name,
+    mime="application/octet-stream",
+    type="primary",
+    on_click="ignore",
 )
 
 st.subheader("Load it for training")

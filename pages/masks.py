@@ -1,10 +1,11 @@
 """Masks: one row's causal and document masks, the block view, devices, timing, memory."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, devices, figures, state
+from dashboard import cached, devices, figures, state, ui
 from dashboard.corpus import current_corpus
 
 DENSE_LIMIT = 8192  # build dense [L, L] masks up to here (64 MiB bool)
@@ -12,7 +13,7 @@ DENSE_LIMIT = 8192  # build dense [L, L] masks up to here (64 MiB bool)
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Masks")
-plan, stats = cached.plan_for(corpus, s)
+plan, stats, _ = cached.plan_for(corpus, s)
 if stats.n_rows == 0:
     st.info("The plan has no rows.")
     st.stop()
@@ -43,18 +44,20 @@ span = c[2].select_slider(
     value=512,
     key="mask_span",
 )
-row = cached.rows_window(corpus, s, plan, r, r + 1, with_ids=False)  # doc_ids only
+row = cached.rows(corpus, s, plan, np.array([r]), with_ids=False)  # doc_ids only
 doc_ids = row.doc_ids[0]
 n_pieces = int(pieces_per_row[r])
 st.caption(
     f"Row {r:,}: {n_pieces} piece{'s' * (n_pieces != 1)}, "
-    f"{s.max_len - int(plan.row_fill[r]):,} padding slots."
+    f"{s.max_len - int(plan.row_fill[r]):,} padding slots. Axis labels mark where "
+    "documents start (some are left out when pieces are close; hover shows every cell)."
 )
 
-st.plotly_chart(figures.mask_figure(doc_ids, start=0, stop=s.max_len), key="mask_full")
+ui.chart(figures.mask_figure(doc_ids, start=0, stop=s.max_len), key="mask_full")
 if span < s.max_len:
-    st.plotly_chart(
-        figures.mask_figure(doc_ids, start=start, stop=start + span, max_size=512), key="mask_zoom"
+    ui.chart(
+        figures.mask_figure(doc_ids, start=start, stop=start + span, max_size=512),
+        key="mask_zoom",
     )
 
 st.subheader("Building the mask")
@@ -73,12 +76,17 @@ if s.max_len <= DENSE_LIMIT:
     c[0].metric(
         "Dense document mask",
         f"{seconds * 1000:.1f} ms",
-        delta=f"on {mask.device}",
+        delta=f"built on {mask.device}",
         delta_color="off",
+        delta_arrow="off",
     )
 else:
     c[0].metric(
-        "Dense document mask", "skipped", delta=f"over {DENSE_LIMIT:,} slots", delta_color="off"
+        "Dense document mask",
+        "skipped",
+        delta=f"over {DENSE_LIMIT:,} slots ({figures.bytes_text(s.max_len**2)} per row)",
+        delta_color="off",
+        delta_arrow="off",
     )
 (full, partial), seconds = devices.timed(
     lambda: pv.block_layout(ids, block_size=128, device=device), device
@@ -86,18 +94,29 @@ else:
 c[1].metric("Block layout (128)", f"{seconds * 1000:.1f} ms")
 c[2].metric("Device", str(device), help="CUDA when available (unless forced to CPU), else CPU.")
 
-st.plotly_chart(
+ui.chart(
     figures.block_figure(full[0].cpu().numpy(), partial[0].cpu().numpy(), block_size=128),
     key="block_view",
 )
 
 st.subheader(f"Memory per row at max length {s.max_len:,}")
 mem = pv.mask_memory(s.max_len, n_pieces, batch=1, block_size=128)
-st.dataframe(
+labels = {
+    "dense_bool": "dense bool mask [L, L]",
+    "additive_fp32": "additive fp32 mask [L, L]",
+    "cu_seqlens": "cu_seqlens (int32, pieces + 1)",
+    "position_ids": "position_ids (int32, L)",
+    "block_mask": "FlexAttention BlockMask tables (block 128)",
+}
+table = pd.DataFrame(
     {
-        "format": list(mem),
+        "format": [labels.get(k, k) for k in mem],
+        "size": [figures.bytes_text(v) for v in mem.values()],
         "bytes": [int(v) for v in mem.values()],
-        "MiB": [v / 2**20 for v in mem.values()],
-    },
+    }
+)
+st.dataframe(
+    table,
     hide_index=True,
+    column_config={"bytes": st.column_config.NumberColumn(format="localized")},
 )

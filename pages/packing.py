@@ -1,80 +1,195 @@
-"""Packing: statistics of the plan, an overview of every row, and a window of rows."""
+"""Packing: the plan's numbers, representative rows, an overview of every row, and A/B."""
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import cached, figures, state
+import packviz as pv
+from dashboard import cached, figures, state, ui
 from dashboard.corpus import current_corpus
+
+ROW_PICK_LABELS = {
+    "spread": "spread over the plan",
+    "most_pieces": "most pieces",
+    "least_full": "least full",
+    "first": "from a row",
+    "last": "last rows",
+}
 
 s = state.page_settings()
 corpus = current_corpus()
 st.title("Packing")
-st.caption(
-    f"{corpus.label} · max length {s.max_len:,} · {s.strategy}, sort {s.sort}, overflow {s.overflow}"
-)
+ui.settings_caption(corpus.label, s)
 
-with st.spinner("Packing…"):
-    plan, stats = cached.plan_for(corpus, s)
+plan, stats, trade = cached.plan_for(corpus, s)
 
 c = st.columns(4)
-c[0].metric("Rows", f"{stats.n_rows:,}")
+c[0].metric("Rows", ui.count(stats.n_rows), help=f"{stats.n_rows:,} rows of {s.max_len:,} slots")
 c[1].metric(
     "Lower bound",
-    f"{stats.lower_bound_rows:,}",
-    delta=f"gap {stats.rows_over_lower_bound:,} rows ({stats.lower_bound_gap:.2%})",
+    ui.count(stats.lower_bound_rows),
+    delta=f"{stats.rows_over_lower_bound:,} rows over it ({stats.lower_bound_gap:.2%})",
     delta_color="off",
+    delta_arrow="off",
     help="ceil(packed tokens / max length): no packing of these tokens can use fewer rows.",
 )
 c[2].metric("Efficiency", f"{stats.efficiency:.2%}", help="real tokens / (rows × max length)")
-c[3].metric("Padding tokens", f"{stats.padding_tokens:,}")
+c[3].metric("Padding tokens", ui.count(stats.padding_tokens))
 c = st.columns(4)
 c[0].metric(
     "Lost tokens",
-    f"{stats.lost_tokens:,}",
+    ui.count(stats.lost_tokens),
     help=f"{stats.truncated_docs:,} documents truncated, {stats.dropped_docs:,} dropped",
 )
 c[1].metric(
-    "Split documents", f"{stats.split_docs:,}", help="documents placed as two or more pieces"
+    "Split documents",
+    ui.count(stats.split_docs),
+    help="documents placed as two or more pieces (wrapped: crossing a row boundary)",
 )
 c[2].metric(
-    "Pieces per row",
-    f"{stats.mean_pieces_per_row:.2f}",
-    delta=f"max {stats.max_pieces_per_row}",
-    delta_color="off",
+    "Tokens that lose context",
+    f"{trade.fragmented_share:.2%}",
+    help=f"{trade.fragmented_tokens:,} tokens sit in a piece that does not begin their "
+    "document, so they cannot attend to its earlier tokens.",
 )
-c[3].metric("Trained targets", f"{stats.trained_targets:,}", help="Σ (piece length − 1)")
+c[3].metric(
+    "Attention pairs per token",
+    f"{trade.attention_per_token:,.0f}",
+    delta=f"vs {trade.causal_attention_per_token:,.0f} causal",
+    delta_color="off",
+    delta_arrow="off",
+    help="Query–key pairs computed per real token: l(l+1)/2 per piece with a document "
+    "mask, L(L+1)/2 per row with a plain causal mask.",
+)
 
 if stats.n_rows == 0:
     st.info("The plan has no rows: every document is empty or was dropped.")
     st.stop()
 
 st.subheader("Rows")
-w = st.columns([1, 1, 3])
-n_window = w[1].number_input(
-    "Rows in window", min_value=1, max_value=64, step=1, **state.bind("window_rows")
+w = st.columns([2, 1, 1, 3])
+how = w[0].selectbox(
+    "Rows to show",
+    pv.ROW_PICKS,
+    format_func=ROW_PICK_LABELS.get,
+    help="Rows spread over the whole plan, the rows with the most pieces or the most "
+    "padding, the last rows (leftovers), or consecutive rows from a given one.",
+    **state.bind("row_pick"),
 )
-state.put("first_row", min(int(state.get("first_row")), stats.n_rows - 1))
-first = w[0].number_input(
-    "First row", min_value=0, max_value=stats.n_rows - 1, step=1, **state.bind("first_row")
+n_window = int(
+    w[1].number_input("Rows", min_value=1, max_value=64, step=1, **state.bind("window_rows"))
 )
-lo = int(first)
-hi = min(lo + int(n_window), stats.n_rows)
-w[2].caption(
-    f"Showing rows {lo:,}–{hi - 1:,} of {stats.n_rows:,}. Hover a slot for its row, slot, document, position and token."
+if how == "first":
+    state.put("first_row", min(int(state.get("first_row")), stats.n_rows - 1))
+    first = int(
+        w[2].number_input(
+            "First row", min_value=0, max_value=stats.n_rows - 1, step=1, **state.bind("first_row")
+        )
+    )
+else:
+    first = 0
+picked = pv.pick_rows(plan, n_window, how=how, first=first)
+w[3].caption(
+    f"Showing {picked.size} of {stats.n_rows:,} rows ({ROW_PICK_LABELS[how]}). Labels "
+    "are documents; hover a slot for its row, slot, document, position and token."
 )
-
-rows = cached.rows_window(corpus, s, plan, lo, hi)
+rows = cached.rows(corpus, s, plan, picked)
 tokens = cached.decoded_rows(corpus, rows.input_ids) if corpus.has_text else None
 if not corpus.has_text:
     st.caption("Synthetic corpus: lengths only, so there is no text to show per token.")
-st.plotly_chart(
+ui.chart(
     figures.row_heatmap(
         rows.doc_ids, row_index=rows.row_index, position_ids=rows.position_ids, tokens=tokens
     ),
     key="row_heatmap",
 )
-st.plotly_chart(
+ui.chart(
     figures.overview_heatmap(
-        plan.row, plan.offset, plan.length, plan.n_rows, plan.max_len, window=(lo, hi)
+        plan.row, plan.offset, plan.length, plan.n_rows, plan.max_len, marked=picked
     ),
     key="overview_heatmap",
 )
+
+# ----------------------------------------------------------------------------- A/B
+st.subheader("A/B")
+a = state.pinned()
+c = st.columns([1, 1, 3], vertical_alignment="center")
+c[0].button(
+    "Pin as A",
+    on_click=state.pin,
+    args=(s,),
+    icon=":material/push_pin:",
+    help="Then change max length, strategy or sort in the sidebar: A and B (the current "
+    "settings) are shown side by side.",
+)
+if a is None:
+    c[2].caption("Pin the current settings, change them, and compare.")
+    st.stop()
+c[1].button("Unpin A", on_click=state.pin, args=(None,), icon=":material/close:")
+label = lambda x: f"{x.max_len:,} · {x.strategy} · sort {x.sort} · {x.overflow}"  # noqa: E731
+c[2].caption(f"A: {label(a)} — B: {label(s)}")
+if a == s:
+    st.info("A and B are the same settings: change something in the sidebar.")
+    st.stop()
+reason = cached.too_big(corpus, a.max_len, a.strategy, a.overflow)
+if reason:
+    st.error(f"A cannot be planned here: {reason}")
+    st.stop()
+plan_a, stats_a, trade_a = cached.plan_for(corpus, a)
+
+
+def numbers(st_: pv.PackStats, t: pv.Tradeoffs) -> dict:
+    return {
+        "rows": st_.n_rows,
+        "efficiency": st_.efficiency,
+        "padding tokens": st_.padding_tokens,
+        "lost tokens": st_.lost_tokens,
+        "split documents": st_.split_docs,
+        "tokens that lose context": t.fragmented_share,
+        "attention pairs per token": t.attention_per_token,
+        "pieces per row": st_.mean_pieces_per_row,
+    }
+
+
+na, nb = numbers(stats_a, trade_a), numbers(stats, trade)
+shares = {"efficiency", "tokens that lose context"}
+
+
+def shown(k: str, v: float) -> str:
+    if k in shares:
+        return f"{v:.2%}"
+    return f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
+
+
+def delta(k: str, x: float, y: float) -> str:
+    d = y - x
+    if k in shares:
+        return f"{d * 100:+.2f} pp"
+    return f"{d:+,.2f}" if isinstance(d, float) else f"{d:+,}"
+
+
+ab = pd.DataFrame(
+    {
+        "": list(na),
+        "A": [shown(k, v) for k, v in na.items()],
+        "B": [shown(k, nb[k]) for k in na],
+        "B − A": [delta(k, na[k], nb[k]) for k in na],
+    }
+)
+st.dataframe(ab, hide_index=True)
+ui.csv_button(
+    pd.DataFrame({"metric": list(na), "A": list(na.values()), "B": list(nb.values())}),
+    name="a-b",
+)
+cols = st.columns(2)
+for col, (name, p, x) in zip(cols, (("A", plan_a, a), ("B", plan, s)), strict=True):
+    pick = pv.pick_rows(p, n_window, how=how, first=first)
+    r = cached.rows(corpus, x, p, pick, with_ids=False)
+    with col:
+        st.caption(f"**{name}**: {label(x)}")
+        ui.chart(
+            figures.row_heatmap(
+                r.doc_ids, row_index=r.row_index, title=f"{name}: {p.n_rows:,} rows"
+            ),
+            key=f"ab_{name}",
+            name=f"rows-{name}",
+        )

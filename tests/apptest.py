@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = [
     "pages/corpus.py",
+    "pages/recommend.py",
     "pages/packing.py",
     "pages/masks.py",
     "pages/compare.py",
+    "pages/document.py",
+    "pages/loss.py",
     "pages/export.py",
     "pages/audit.py",
 ]
@@ -101,3 +104,16 @@ def wordlevel_tokenizer(vocab: dict[str, int]) -> bytes:
 WORDLEVEL_NO_UNK = wordlevel_tokenizer({"the": 0, "a": 1})
 #: A working tokenizer whose pad id is 0 (the trained BPE pads with 1).
 WORDLEVEL_PAD_0 = wordlevel_tokenizer({"[PAD]": 0, "[UNK]": 1, "the": 2, "a": 3, "of": 4, "to": 5})
+
+
+def download_labels(at) -> list[str]:
+    return [d.proto.label for d in at.get("download_button")]
+
+
+def buttons(at) -> dict[str, object]:
+    """Buttons by label (the last one wins when labels repeat)."""
+    return {b.label: b for b in at.button}
+
+
+def markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)

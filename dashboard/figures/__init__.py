@@ -18,10 +18,17 @@ Example::
 
 from __future__ import annotations
 
-from dashboard.figures._style import PAD_COLOR, figure_bytes
+from dashboard.figures._style import (
+    PAD_COLOR,
+    bytes_text,
+    figure_bytes,
+    length_text,
+    png_config,
+)
 from dashboard.figures.audit import audit_figure
 from dashboard.figures.compare import strategy_bars, sweep_figure
 from dashboard.figures.corpus import length_histogram, token_preview_html
+from dashboard.figures.decide import candidate_label, loss_share_figure, score_bars
 from dashboard.figures.masks import block_figure, mask_figure
 from dashboard.figures.rows import overview_heatmap, row_heatmap
 
@@ -29,6 +36,12 @@ __all__ = [
     "PAD_COLOR",
     "audit_figure",
     "block_figure",
+    "bytes_text",
+    "candidate_label",
+    "length_text",
+    "loss_share_figure",
+    "png_config",
+    "score_bars",
     "figure_bytes",
     "length_histogram",
     "mask_figure",

@@ -65,3 +65,41 @@ def pool_max(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
         p[:h, :w] = a
         a = p
     return a.reshape(hy // fy, fy, wx // fx, fx).max(axis=(1, 3))
+
+
+def png_config(filename: str) -> dict:
+    """Plotly config for a chart: the modebar (shown when the pointer is over the chart, so
+    it never covers a title) has a camera button saving a PNG named ``filename`` at twice
+    the screen resolution.
+
+    >>> png_config("sweep")["toImageButtonOptions"]["filename"]
+    'sweep'
+    """
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+    }
+
+
+def length_text(n: int) -> str:
+    """A max length for an axis: '512', '2k', '128k' (k = 1,024), else with separators.
+
+    >>> [length_text(v) for v in (512, 2048, 16384, 131072, 3000)]
+    ['512', '2k', '16k', '128k', '3,000']
+    """
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024}k"
+    return f"{n:,}"
+
+
+def bytes_text(n: float) -> str:
+    """Bytes for people: '512 B', '4.0 KiB', '64.0 MiB', '1.5 GiB'.
+
+    >>> bytes_text(512), bytes_text(64 * 2**20), bytes_text(3 * 2**29)
+    ('512 B', '64.0 MiB', '1.5 GiB')
+    """
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"

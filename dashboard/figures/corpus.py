@@ -22,8 +22,9 @@ def length_histogram(
     """Histogram of document lengths (tokens), binned on the server.
 
     Only the bin counts travel to the browser (``bins`` bars), so a million documents
-    cost the same as ten. Percentiles are dashed lines; the current ``max_len`` is a red
-    line, and the title says how many documents are longer than it.
+    cost the same as ten. Percentiles are dotted lines; the current ``max_len`` is a red
+    line, and the title says how many documents are longer than it. The x axis spans the
+    data and every mark, no further (its range is set, in log10 units on a log axis).
 
     >>> fig = length_histogram(np.array([1, 10, 100, 1000]), 64)
     >>> int(sum(fig.data[0].y))
@@ -55,23 +56,44 @@ def length_histogram(
         name="documents",
     )
     pct = np.percentile(lengths, percentiles) if len(percentiles) else []
-    for p, v in zip(percentiles, pct, strict=False):
-        fig.add_vline(
-            x=max(float(v), lo),
-            line_dash="dot",
-            line_color="#555",
-            annotation_text=f"p{p:g}={v:,.0f}",
-            annotation_position="top",
+    # x range of the log axis, in log10 units: the data and the max length, with a margin
+    marks = [float(max(v, lo)) for v in pct] + ([float(max_len)] if max_len else [])
+    x_lo, x_hi = min([lo, *marks]), max([hi + 1, *marks])
+    # Shapes on a log axis take data values, annotations take log10 positions: an
+    # annotation at x=v would sit at 10**v and stretch the axis out to there.
+    span = (np.log10(x_hi) - np.log10(x_lo)) if log_x else (x_hi - x_lo)
+
+    def right_half(x: float) -> bool:  # labels right of the middle hang to the left
+        pos = (np.log10(x) - np.log10(x_lo)) if log_x else (x - x_lo)
+        return span > 0 and pos / span > 0.75
+
+    for i, (p, v) in enumerate(zip(percentiles, pct, strict=False)):
+        x = max(float(v), lo)
+        fig.add_vline(x=x, line_dash="dot", line_color="#555")
+        fig.add_annotation(
+            x=float(np.log10(x)) if log_x else x,
+            y=1 - 0.08 * i,
+            yref="paper",
+            text=f"p{p:g} = {v:,.0f}",
+            showarrow=False,
+            xanchor="right" if right_half(x) else "left",
+            font={"size": 11, "color": "#333"},
+            bgcolor="rgba(255,255,255,0.7)",
         )
     title = f"{lengths.size:,} documents, {int(lengths.sum()):,} tokens"
     if max_len is not None:
         over = int((lengths > max_len).sum())
-        fig.add_vline(
-            x=max_len,
-            line_color="#d62728",
-            line_width=2,
-            annotation_text=f"max length {max_len:,}",
-            annotation_position="bottom right",
+        fig.add_vline(x=max_len, line_color="#d62728", line_width=2)
+        fig.add_annotation(
+            x=float(np.log10(max_len)) if log_x else max_len,
+            y=0.5,
+            yref="paper",
+            text=f"max length {max_len:,}",
+            showarrow=False,
+            xanchor="right",
+            textangle=-90,
+            font={"size": 11, "color": "#d62728"},
+            bgcolor="rgba(255,255,255,0.8)",
         )
         title += f" · {over:,} longer than max length"
     fig.update_layout(
@@ -84,12 +106,16 @@ def length_histogram(
         showlegend=False,
     )
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(type="log", range=[np.log10(x_lo / 1.25), np.log10(x_hi * 1.25)])
+    else:
+        pad = 0.03 * (x_hi - x_lo)
+        fig.update_xaxes(range=[x_lo - pad, x_hi + pad])
     return fig
 
 
-def token_preview_html(tokens: Sequence[str], *, limit: int = 400) -> str:
+def token_preview_html(tokens: Sequence[str], *, limit: int = 400, total: int | None = None) -> str:
     """HTML of a document's tokens, each in its own shaded box (escaped, safe to show).
+    ``total``: the document's token count when only its first tokens are passed.
 
     >>> "&lt;b&gt;" in token_preview_html(["<b>", "x"])
     True
@@ -102,6 +128,6 @@ def token_preview_html(tokens: Sequence[str], *, limit: int = 400) -> str:
             f'<span title="token {i}" style="background:{shades[i % 2]};'
             f'border-radius:3px;padding:0 1px;margin:0 1px;font-family:monospace">{shown}</span>'
         )
-    more = len(tokens) - limit
+    more = (len(tokens) if total is None else total) - min(limit, len(tokens))
     tail = f"<br><em>… {more:,} more tokens</em>" if more > 0 else ""
     return '<div style="line-height:1.9;word-break:break-all">' + "".join(parts) + tail + "</div>"

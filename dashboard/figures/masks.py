@@ -11,6 +11,22 @@ from dashboard.figures._style import MARGIN, discrete_colorscale, pool_max
 from packviz.grids import mask_grids, piece_marks
 
 
+def spaced_marks(slots: np.ndarray, span: int, max_labels: int) -> np.ndarray:
+    """Indices of the marks to label so that labels never crowd: a mark is kept only
+    when it is at least ``span / max_labels`` slots after the last kept one.
+
+    >>> spaced_marks(np.array([0, 1, 2, 50, 51, 99]), 100, 4).tolist()
+    [0, 3, 5]
+    """
+    gap = span / max(max_labels, 1)
+    keep, last = [], None
+    for i, x in enumerate(slots.tolist()):
+        if last is None or x - last >= gap:
+            keep.append(i)
+            last = x
+    return np.array(keep, dtype=np.int64)
+
+
 def mask_figure(
     doc_ids_row: np.ndarray,
     *,
@@ -18,11 +34,14 @@ def mask_figure(
     stop: int | None = None,
     max_size: int = 256,
     max_marks: int = 40,
+    max_labels: int = 16,
 ) -> go.Figure:
     """Three panels for one row: plain causal mask, document mask, and their difference.
 
     The difference (red) is the cross-document attention that packing without a
-    document mask would allow. Piece starts are marked on the axes (``d<doc>``).
+    document mask would allow. Piece starts are marked on the axes (``d<doc>``), at most
+    ``max_labels`` per axis and never closer than ``span / max_labels`` slots, so labels
+    do not overlap however many pieces the row holds (hover gives every cell).
 
     >>> fig = mask_figure(np.array([0, 0, 1, -1]))
     >>> len(fig.data)
@@ -60,11 +79,16 @@ def mask_figure(
         )
     # mark the row's pieces on the axes
     slots, docs = piece_marks(d, start=g.start, stop=g.stop, max_marks=max_marks)
+    keep = spaced_marks(slots, g.stop - g.start, max_labels)
+    slots, docs = slots[keep] if slots.size else slots, docs[keep] if docs.size else docs
     if slots.size:
         vals, text = slots.tolist(), [f"d{x}" for x in docs.tolist()]
         fig.update_xaxes(tickvals=vals, ticktext=text, tickangle=-90, tickfont_size=9)
         fig.update_yaxes(tickvals=vals, ticktext=text, tickfont_size=9)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    nb = g.causal.shape[0]
+    lo, hi = g.start - 0.5 * g.block, g.start + (nb - 0.5) * g.block
+    fig.update_xaxes(range=[lo, hi], constrain="domain")
+    fig.update_yaxes(range=[hi, lo], scaleanchor="x", constrain="domain")
     for i in (2, 3):
         fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
     note = "exact" if g.block == 1 else f"{g.block}×{g.block} slots per cell, max-pooled"
@@ -101,9 +125,9 @@ def block_figure(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x0=0,
+            x0=block_size * f / 2,
             dx=block_size * f,
-            y0=0,
+            y0=block_size * f / 2,
             dy=block_size * f,
             zmin=0,
             zmax=2,
@@ -113,10 +137,13 @@ def block_figure(
                 "ticktext": ["skipped", "partial", "full"],
                 "thickness": 12,
             },
-            hovertemplate="query block at %{y}<br>key block at %{x}<br>state %{z}<extra></extra>",
+            hovertemplate="queries around slot %{y}<br>keys around slot %{x}<br>state %{z}"
+            "<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    w = block_size * f  # slots per cell: cells tile [0, cells * w) exactly
+    fig.update_xaxes(range=[0, z.shape[1] * w], constrain="domain")
+    fig.update_yaxes(range=[z.shape[0] * w, 0], scaleanchor="x", constrain="domain")
     fig.update_layout(
         title=(
             f"{nq}×{nk} blocks of {block_size}: {int(full.sum())} full, {int(partial.sum())} partial,"

@@ -12,26 +12,70 @@ from dashboard.figures._style import MARGIN, PAD_COLOR, PALETTE, discrete_colors
 from packviz.grids import overview_grid
 
 
-def _colour_classes(doc_ids: np.ndarray) -> np.ndarray:
-    """Per slot colour class: 0 for padding, 1..K by document (neighbours differ)."""
-    k = len(PALETTE)
+def _pieces(doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, first slot, last slot, document) of every run of equal non-negative doc ids,
+    in row-major order."""
     d = doc_ids.astype(np.int64)
-    cls = ((d * 2654435761) >> 7) % k
-    if d.shape[1] > 1:
-        # a piece whose colour equals the previous piece's (same row) takes the next
-        # colour; repeat until no neighbours share one (bumps only move rightwards)
-        prev_doc = np.concatenate([np.full((d.shape[0], 1), -2), d[:, :-1]], axis=1)
-        starts = (d != prev_doc) & (d >= 0) & (prev_doc >= 0)
-        run_start = np.maximum.accumulate(
-            np.where(d != prev_doc, np.arange(d.shape[1])[None, :], 0), axis=1
-        )
-        for _ in range(64):
-            prev_cls = np.concatenate([np.full((d.shape[0], 1), -1), cls[:, :-1]], axis=1)
-            bump = starts & (cls == prev_cls)
-            if not bump.any():
-                break
-            cls = np.where(np.take_along_axis(bump, run_start, axis=1), (cls + 1) % k, cls)
-    return np.where(d < 0, 0, cls + 1).astype(np.uint8)
+    n, length = d.shape
+    real = d >= 0
+    first = real.copy()
+    first[:, 1:] &= d[:, 1:] != d[:, :-1]
+    last = real.copy()
+    last[:, :-1] &= d[:, :-1] != d[:, 1:]
+    a, b = np.flatnonzero(first), np.flatnonzero(last)
+    return a // length, a % length, b % length, d.ravel()[a]
+
+
+#: Above this many pieces in a window, colours come from a hash (vectorized) instead of
+#: the neighbour-aware greedy colouring.
+_GREEDY_PIECES = 20_000
+
+
+def _colour_classes(doc_ids: np.ndarray) -> np.ndarray:
+    """Per slot colour class: 0 for padding, 1..K by piece.
+
+    Pieces that touch — side by side in a row, or overlapping slots in the row above —
+    never share a colour (greedy colouring in reading order, starting from a colour
+    derived from the document so that colours are stable; a piece touching all K
+    colours takes the least used). A loop over pieces, never over slots."""
+    d = np.atleast_2d(doc_ids).astype(np.int64)
+    n, length = d.shape
+    k = len(PALETTE)
+    if d.size == 0:
+        return np.zeros(d.shape, np.uint8)
+    row, lo, hi, doc = _pieces(d)
+    colour = np.empty(row.size, np.int64)
+    if row.size > _GREEDY_PIECES:
+        colour[:] = (doc * 2654435761 >> 7) % k
+        prev = np.r_[-1, colour[:-1]]
+        touch = np.r_[False, (row[1:] == row[:-1]) & (lo[1:] == hi[:-1] + 1)]
+        colour = np.where(touch & (colour == prev), (colour + 1) % k, colour)
+    else:
+        row_first = np.searchsorted(row, np.arange(n + 1))
+        for i in range(row.size):
+            used = np.zeros(k, np.int64)
+            r = row[i]
+            if i > row_first[r] and lo[i] == hi[i - 1] + 1:
+                used[colour[i - 1]] += 1
+            if r > 0:  # pieces of the row above whose slots overlap this one's
+                a, b = row_first[r - 1], row_first[r]
+                j0 = a + np.searchsorted(hi[a:b], lo[i])
+                j1 = a + np.searchsorted(lo[a:b], hi[i], side="right")
+                np.add.at(used, colour[j0:j1], 1)
+            pref = int((doc[i] * 2654435761 >> 7) % k)
+            order = (np.arange(k) + pref) % k
+            free = order[used[order] == 0]
+            colour[i] = free[0] if free.size else order[np.argmin(used[order])]
+    out = np.zeros(d.shape, np.uint8)
+    # paint each piece: a difference array over slots, one pass per row block
+    flat = out.reshape(-1)
+    starts = row * length + lo
+    ends = row * length + hi + 1
+    paint = np.zeros(flat.size + 1, np.int64)
+    np.add.at(paint, starts, colour + 1)
+    np.add.at(paint, ends, -(colour + 1))
+    flat[:] = np.cumsum(paint[:-1]).astype(np.uint8)
+    return out
 
 
 def _clean_token(t: str) -> str:
@@ -50,13 +94,19 @@ def row_heatmap(
     max_cells: int = 32_768,
     max_token_cells: int = 16_384,
     title: str | None = None,
+    highlight: int | None = None,
+    max_labels: int = 300,
 ) -> go.Figure:
-    """Packed rows × slots, coloured by document, padding light grey.
+    """Packed rows × slots, coloured by piece, padding light grey.
 
-    Hover gives row, slot, document, position and (when ``tokens`` is given, one list of
-    decoded strings per row) the token. When ``rows × max_len`` exceeds ``max_cells``
-    (``max_token_cells`` with tokens) the slots are pooled in blocks; hover then gives the slot range, its first document and
-    how many slots are padding.
+    Touching pieces never share a colour (side by side or one above the other), and
+    every piece wide enough carries its document as a label (``d<doc>``), so colours
+    need no legend. With ``highlight`` the pieces of that document are red and all
+    others two shades of blue. Hover gives row, slot, document, position and (when
+    ``tokens`` is given, one list of decoded strings per row) the token. When
+    ``rows × max_len`` exceeds ``max_cells`` (``max_token_cells`` with tokens) the slots
+    are pooled in blocks; hover then gives the slot range, its first document and how
+    many slots are padding.
 
     >>> fig = row_heatmap(np.array([[0, 0, 1, -1]]), row_index=np.array([7]))
     >>> [int(v) for v in fig.data[0].y]
@@ -65,9 +115,16 @@ def row_heatmap(
     doc_ids = np.atleast_2d(np.asarray(doc_ids))
     n, length = doc_ids.shape
     rows = np.arange(n) if row_index is None else np.asarray(row_index)
-    colours = _colour_classes(doc_ids) if doc_ids.size else np.zeros((n, length), np.uint8)
-    scale = discrete_colorscale((PAD_COLOR, *PALETTE))
-    zmax = len(PALETTE)
+    if highlight is None:
+        colours = _colour_classes(doc_ids)
+        scale = discrete_colorscale((PAD_COLOR, *PALETTE))
+        zmax = len(PALETTE)
+    else:
+        alt = (_colour_classes(doc_ids) % 2 + 1).astype(np.uint8)
+        colours = np.where(doc_ids < 0, 0, np.where(doc_ids == highlight, 3, alt))
+        colours = colours.astype(np.uint8)
+        scale = discrete_colorscale((PAD_COLOR, "#c6dbef", "#9ecae1", "#d62728"))
+        zmax = 3
     if tokens is not None:
         max_cells = min(max_cells, max_token_cells)  # hover text costs up to ~80 bytes a cell
     factor = max(1, -(-n * length // max_cells)) if n * length else 1
@@ -107,7 +164,7 @@ def row_heatmap(
             xgap=0,
             ygap=1,
         )
-        subtitle = "hover a slot for its document, position and token"
+        subtitle = "labels: documents; hover a slot for its position and token"
     else:
         first = doc_ids[:, ::factor]
         z = colours[:, ::factor]
@@ -136,6 +193,7 @@ def row_heatmap(
         )
         subtitle = f"{factor} slots per cell; narrow the window for single tokens"
     fig = go.Figure(trace)
+    _add_labels(fig, doc_ids, rows, max_labels, highlight)
     fig.update_layout(
         title=title or f"Packed rows ({subtitle})",
         xaxis_title="slot",
@@ -147,6 +205,36 @@ def row_heatmap(
     fig.update_yaxes(autorange="reversed", type="category" if n <= 64 else "linear")
     fig.update_xaxes(range=[-0.5, length - 0.5])
     return fig
+
+
+def _add_labels(fig, doc_ids, rows, max_labels: int, highlight) -> None:
+    """A text trace with ``d<doc>`` at the middle of every piece wide enough to hold it
+    (the widest first, at most ``max_labels``)."""
+    row, lo, hi, doc = _pieces(np.atleast_2d(doc_ids))
+    if not row.size:
+        return
+    width = hi - lo + 1
+    text = np.array([f"d{x}" for x in doc.tolist()])
+    need = np.char.str_len(text) * doc_ids.shape[1] / 90  # ~90 characters per row width
+    ok = np.flatnonzero(width >= np.maximum(need, 2))
+    ok = ok[np.argsort(-width[ok], kind="stable")[:max_labels]]
+    if not ok.size:
+        return
+    fig.add_scatter(
+        x=((lo[ok] + hi[ok]) / 2).tolist(),
+        y=np.asarray(rows)[row[ok]].tolist(),
+        text=text[ok].tolist(),
+        mode="text",
+        textfont={
+            "size": 10,
+            "color": [
+                "white" if highlight is not None and d == highlight else "black"
+                for d in doc[ok].tolist()
+            ],
+        },
+        hoverinfo="skip",
+        showlegend=False,
+    )
 
 
 def _pool_sum(a: np.ndarray, factor: int) -> np.ndarray:
@@ -165,12 +253,14 @@ def overview_heatmap(
     max_len: int,
     *,
     window: tuple[int, int] | None = None,
+    marked: np.ndarray | None = None,
     max_rows: int = 256,
     max_slots: int = 256,
 ) -> go.Figure:
     """Overview of all rows: how full each part of each row is (from the plan alone).
 
-    Dark = real tokens, light = padding; ``window`` (first row, stop row) is outlined.
+    Dark = real tokens, light = padding; ``window`` (first row, stop row) is outlined;
+    the lines holding the ``marked`` rows get a red tick on the left edge.
 
     >>> fig = overview_heatmap(np.array([0]), np.array([0]), np.array([3]), 1, 4)
     >>> fig.data[0].type
@@ -214,6 +304,16 @@ def overview_heatmap(
             y0=lo // rpc - 0.5,
             y1=(max(hi, lo + 1) - 1) // rpc + 0.5,
             line={"color": "#d62728", "width": 2},
+        )
+    if marked is not None and len(marked):
+        lines = np.unique(np.asarray(marked, dtype=np.int64) // rpc)
+        fig.add_scatter(
+            x=[xlab[0]] * lines.size,
+            y=[ylab[i] for i in lines.tolist()],
+            mode="markers",
+            marker={"symbol": "triangle-right", "size": 9, "color": "#d62728"},
+            hovertemplate="rows %{y}: shown above<extra></extra>",
+            showlegend=False,
         )
     per = f"{rpc:,} rows per line, " if rpc > 1 else ""
     fig.update_layout(

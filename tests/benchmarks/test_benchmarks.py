@@ -11,26 +11,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_planning_benchmark_runs_and_agrees_with_its_reference(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/bench_planning.py",
-            "--sizes",
-            "3000",
-            "--max-lens",
-            "512",
-            "--repeats",
-            "1",
-        ],
+def run_benchmark(script: str, *args: str, out: Path) -> str:
+    """Run a benchmark script with its results kept under ``out``; its stdout."""
+    done = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args],
         cwd=ROOT,
-        env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
+        env={**os.environ, "PACKVIZ_BENCH_OUT": str(out)},
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    assert "reference BFD" in out.stdout
+    return done.stdout
+
+
+def test_planning_benchmark_runs_and_agrees_with_its_reference(tmp_path):
+    out = run_benchmark(
+        "bench_planning.py", "--sizes", "3000", "--max-lens", "512", "--repeats", "1", out=tmp_path
+    )
+    assert "reference BFD" in out
     rows = json.loads((tmp_path / "planning.json").read_text())
     by = {r["label"]: r for r in rows}
     assert not [r for r in rows if "error" in r]
@@ -39,3 +38,13 @@ def test_planning_benchmark_runs_and_agrees_with_its_reference(tmp_path):
         by["packviz best_fit (BFD)"]["rows"]
         == by["reference BFD (_reference.reference_pack, Python)"]["rows"]
     )
+
+
+def test_dashboard_benchmark_runs(tmp_path):
+    out = run_benchmark(
+        "bench_dashboard.py", "--docs", "2000", "--pages", "packing", "--no-actions", out=tmp_path
+    )
+    assert "slowest re-render" in out
+    rows = json.loads((tmp_path / "dashboard.json").read_text())
+    assert len(rows) == 2 + 4 * 5  # first render, every sort × strategy, a plain rerun
+    assert all(r.get("ok", "computed") == "computed" for r in rows)

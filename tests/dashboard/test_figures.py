@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dashboard import figures
 from dashboard.figures import rows
+from dashboard.figures import rows as rows_module
 
 MB = 1_000_000
 
@@ -160,7 +161,9 @@ def test_mask_figure_bounded_for_long_rows():
     assert z.shape == (256, 256)
     assert figures.figure_bytes(fig) < 2 * MB
     ticks = fig.layout.xaxis.ticktext
-    assert len(ticks) == 40 and ticks[0] == "d0" and ticks[-1] == "d63"
+    assert len(ticks) == 16 and ticks[0] == "d0"  # at most 16 labels, never crowded
+    vals = list(fig.layout.xaxis.tickvals)
+    assert min(b - a for a, b in zip(vals, vals[1:], strict=False)) >= length / 16
 
 
 def test_block_figure_sparsity_and_pooling():
@@ -180,37 +183,152 @@ def test_block_figure_sparsity_and_pooling():
 # ---------------------------------------------------------------- compare
 
 
-def _stats(strategy, max_len, eff, rows, lost):
+KEYS = (
+    "n_rows",
+    "efficiency",
+    "split_docs",
+    "fragmented_share",
+    "attention_per_token",
+    "lost_tokens",
+)
+
+
+def _point(strategy, max_len, **values):
     return {
         "strategy": strategy,
         "max_len": max_len,
-        "efficiency": eff,
-        "n_rows": rows,
         "lower_bound_rows": 10,
-        "lost_tokens": lost,
+        **dict.fromkeys(KEYS, 0),
+        **values,
     }
 
 
 def test_strategy_bars_values():
-    stats = [_stats("best_fit", 512, 0.98, 10, 0), _stats("padded", 512, 0.4, 25, 0)]
-    fig = figures.strategy_bars(stats)
-    rows, eff = fig.data
-    assert list(rows.x) == ["best_fit", "padded"]
-    assert list(rows.y) == [10, 25]
-    assert list(eff.text) == ["98.0%", "40.0%"]
-    assert any("lower bound 10" in a.text for a in fig.layout.annotations)
-
-
-def test_sweep_figure_one_curve_per_strategy_and_metric():
     stats = [
-        _stats(s, m, 0.5, 100 // m, 0 if s != "padded" else m)
+        _point("best_fit", 512, efficiency=0.98, n_rows=10),
+        _point("wrapped", 512, efficiency=0.99, n_rows=10, fragmented_share=0.25),
+    ]
+    fig = figures.strategy_bars(stats)
+    rows, eff, frag = fig.data
+    assert list(rows.x) == ["best_fit", "wrapped"]
+    assert list(rows.y) == [10, 10]
+    assert list(rows.text) == ["10", "10"]
+    assert list(eff.text) == ["98.0%", "99.0%"]
+    assert list(frag.y) == [0.0, 0.25]  # what wrapped pays for its rows
+    # the lower bound is named in the panel title, not printed over the bar labels
+    assert fig.layout.annotations[0].text == "rows (dashed: lower bound 10)"
+    assert len(fig.layout.annotations) == 3
+
+
+def test_sweep_figure_one_curve_per_strategy_and_panel():
+    stats = [
+        _point(s, m, n_rows=100 // m + 1, lost_tokens=0 if s != "padded" else m)
         for s in ("best_fit", "padded")
         for m in (1024, 256, 512)
     ]
-    fig = figures.sweep_figure(stats)
-    assert len(fig.data) == 6
-    best_eff = fig.data[0]
-    assert best_eff.name == "best_fit" and list(best_eff.x) == [256, 512, 1024]
-    padded_lost = [t for t in fig.data if t.name == "padded"][2]
+    fig = figures.sweep_figure(stats, current=512)
+    assert len(fig.data) == 12  # 2 strategies × 6 panels (lost tokens shown)
+    best_rows = fig.data[0]
+    assert best_rows.name == "best_fit" and list(best_rows.customdata) == [256, 512, 1024]
+    padded_lost = [t for t in fig.data if t.name == "padded"][5]
     assert list(padded_lost.y) == [256, 512, 1024]
     assert sum(t.showlegend for t in fig.data) == 2
+    assert list(fig.layout.xaxis.ticktext) == ["256", "512", "1k"]
+    marks = [s for s in fig.layout.shapes if s.type == "line"]
+    assert len(marks) == 6 and all(s.x0 == 512 for s in marks)
+    # coinciding strategies are drawn side by side, never on top of each other
+    padded_rows = [t for t in fig.data if t.name == "padded"][0]
+    assert all(a != b for a, b in zip(best_rows.x, padded_rows.x, strict=True))
+
+
+def test_sweep_all_zero_panel_runs_from_zero():
+    stats = [_point("best_fit", m, n_rows=4) for m in (256, 512)]
+    fig = figures.sweep_figure(stats)
+    assert list(fig.layout.yaxis6.range) == [0, 1]  # lost tokens: not -1 … 1
+
+
+# ---------------------------------------------------------------- histogram on a log axis
+
+
+def test_histogram_annotations_sit_in_log10_units_inside_the_axis():
+    lengths = np.array([3, 5, 8, 40, 90, 250])
+    fig = figures.length_histogram(lengths, 16)
+    lo, hi = fig.layout.xaxis.range
+    assert lo <= np.log10(3) and hi >= np.log10(251) and hi < 3
+    xs = [a.x for a in fig.layout.annotations]
+    assert all(lo <= x <= hi for x in xs)
+    assert np.log10(16) in xs  # the max length label, at its log10 position
+    assert [s.x0 for s in fig.layout.shapes if s.line.color == "#d62728"] == [16]  # data units
+
+
+# ---------------------------------------------------------------- row colours
+
+
+def test_touching_pieces_never_share_a_colour_across_rows():
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(12):
+        lengths = rng.integers(1, 9, 20)
+        row = np.repeat(np.arange(lengths.size) + 100 * len(rows), lengths)[:64]
+        rows.append(np.pad(row, (0, 64 - row.size), constant_values=-1))
+    doc = np.array(rows)
+    z = rows_module._colour_classes(doc)
+    assert ((z == 0) == (doc < 0)).all()
+    side = (doc[:, 1:] != doc[:, :-1]) & (doc[:, 1:] >= 0) & (doc[:, :-1] >= 0)
+    assert (z[:, 1:][side] != z[:, :-1][side]).all()
+    below = (doc[1:] >= 0) & (doc[:-1] >= 0)
+    assert (z[1:][below] != z[:-1][below]).all()  # the row above: different pieces
+
+
+def test_row_heatmap_labels_and_highlight():
+    doc = np.array([[0] * 31 + [1] + [-1] * 4, [2] * 36])
+    fig = figures.row_heatmap(doc, row_index=np.array([4, 9]))
+    labels = fig.data[1]
+    assert labels.mode == "text" and set(labels.text) == {"d0", "d2"}  # d1 is too narrow
+    fig = figures.row_heatmap(doc, highlight=2)
+    z = _arr(_trace(fig)["z"])
+    assert (z[1] == 3).all() and (z[0, :32] < 3).all() and (z[0, 32:] == 0).all()
+
+
+def test_overview_marks_the_rows_shown():
+    fig = figures.overview_heatmap(
+        np.array([0, 1, 2]), np.zeros(3, int), np.array([3, 2, 1]), 3, 4, marked=np.array([0, 2])
+    )
+    assert list(fig.data[1].y) == ["0", "2"]
+
+
+# ---------------------------------------------------------------- deciding views
+
+
+def test_score_bars_stack_the_weighted_penalties():
+    table = [
+        {
+            "max_len": 2048,
+            "strategy": "best_fit",
+            "sort": "desc",
+            "penalty_compute": 0.0,
+            "penalty_fragmented": 2.0,
+        },
+        {
+            "max_len": 512,
+            "strategy": "wrapped",
+            "sort": "asc",
+            "penalty_compute": 4.0,
+            "penalty_fragmented": 10.0,
+        },
+    ]
+    fig = figures.score_bars(table, {"compute": 1.0, "fragmented": 0.5, "lost": 0.0})
+    assert [t.name for t in fig.data] == ["compute", "fragmented"]  # weight 0: left out
+    assert list(fig.data[1].x) == [1.0, 5.0]
+    assert list(fig.data[0].y) == ["1. 2k · best_fit · desc", "2. 512 · wrapped · asc"]
+
+
+def test_loss_share_figure():
+    fig = figures.loss_share_figure({"a": np.full(10, 0.1), "b": np.linspace(0, 0.2, 10)})
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert list(fig.data[0].x)[-1] == "10th"
+
+
+def test_every_chart_has_a_png_button():
+    cfg = figures.png_config("packviz-sweep")
+    assert cfg["toImageButtonOptions"] == {"format": "png", "filename": "packviz-sweep", "scale": 2}

@@ -7,6 +7,7 @@ import pytest
 from apptest import (
     MB,
     PAGES,
+    SYNTH_N,
     app,
     errors,
     figures,
@@ -101,3 +102,66 @@ def test_million_document_pages_render_small_figures(page):
     at.sidebar.selectbox(key="strategy").set_value("first_fit").run()
     assert not at.exception and not errors(at)
     assert max(payloads(at)) < 2 * MB
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p not in ("pages/corpus.py", "pages/recommend.py")]
+)
+def test_max_len_one_on_the_default_synthetic_corpus_is_an_error_box(page):
+    """~49M pieces: every page that plans says so before allocating, with the numbers and
+    the smallest max length that fits, instead of dying in a MemoryError."""
+    at = app(corpus_source="Synthetic", max_len=1).run()  # the default 100,000 documents
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    shown = errors(at)
+    assert shown, page
+    lengths = pv.synthetic_lengths(100_000, median=300, sigma=1.0, seed=0)
+    assert f"into {int(lengths.sum()):,} pieces" in shown[0]
+    assert "Set **Max length** to " in shown[0]
+    fit = int(shown[0].split("Set **Max length** to ")[1].split(" ")[0].replace(",", ""))
+    at.sidebar.number_input(key="max_len").set_value(fit).run()
+    assert not at.exception and not [e for e in errors(at) if "pieces: planning" in e]
+
+
+def test_recommend_at_max_len_one_offers_to_rank_the_lengths_around_it():
+    """Recommend does not plan the current settings: it ranks max lengths 16 … 1,024,
+    millions of pieces each, so it offers the ranking with its predicted time."""
+    at = app(corpus_source="Synthetic", max_len=1).run()
+    at.switch_page("pages/recommend.py").run()
+    assert not at.exception and not errors(at)
+    assert [b for b in at.button if b.label.startswith("Rank (about ")]
+
+
+def test_settings_go_to_the_url_and_come_back_from_it():
+    at = synthetic(max_len=512, strategy="first_fit").run()
+    at.switch_page("pages/packing.py").run()
+    qp = dict(at.query_params)
+    assert qp["max_len"] == "512" and qp["strategy"] == "first_fit"
+    assert qp["corpus_source"] == "Synthetic" and qp["synth_n"] == str(SYNTH_N)
+    assert "sort" not in qp  # defaults stay out of the link
+    # a new session opened on that link has the same settings
+    fresh = app()
+    for k, v in qp.items():
+        fresh.query_params[k] = v
+    fresh.run()
+    fresh.switch_page("pages/packing.py").run()
+    assert not fresh.exception and not errors(fresh)
+    assert fresh.sidebar.number_input(key="max_len").value == 512
+    assert fresh.sidebar.selectbox(key="strategy").value == "first_fit"
+    lengths = synthetic_lengths()
+    expected = pv.pack(lengths, 512, strategy="first_fit").stats()
+    assert number(metrics(fresh)["Rows"]) == expected.n_rows
+
+
+def test_bad_url_values_are_named_and_ignored():
+    at = app()
+    at.query_params["max_len"] = "lots"
+    at.query_params["strategy"] = "magic"
+    at.query_params["sort"] = "asc"
+    at.run()
+    assert not at.exception
+    warned = [w.value for w in at.warning if w.value.startswith("Ignored in the link")]
+    assert warned and "`max_len=lots` (not valid)" in warned[0]
+    assert "`strategy=magic` (choose one of next_fit" in warned[0]
+    assert at.sidebar.number_input(key="max_len").value == 2048
+    assert at.sidebar.selectbox(key="sort").value == "asc"  # the good one is taken

@@ -6,13 +6,16 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pytest
 from apptest import (
     PAGES,
     WORDLEVEL_NO_UNK,
+    WORDLEVEL_PAD_0,
     app,
     errors,
     figures,
+    markdown,
     metrics,
     number,
     plotly_array,
@@ -73,6 +76,7 @@ def test_vocabulary_change_repacks_and_materializes():
     assert not errors(at)
     rows = number(metrics(at)["Rows"])
     assert rows > rows_big_vocab
+    at.selectbox(key="row_pick").set_value("first").run()
     at.number_input(key="first_row").set_value(3).run()  # materializes with the new ids
     assert not at.exception, at.exception
     assert plotly_array(figures(at)[0]["data"][0]["y"]).tolist() == list(range(3, 11))
@@ -183,3 +187,52 @@ def test_upload_csv_and_parquet():
     )
     assert not at.exception and not errors(at)
     assert number(metrics(at)["Documents"]) == 15
+
+
+def test_uploads_can_be_removed_and_say_they_are_in_use():
+    at = upload(upload_page(vocab_size=512), "notes.txt", TEXT.encode())
+    assert not at.exception and not errors(at)
+    assert "**notes.txt**" in markdown(at) and "in use" in markdown(at)
+    at.switch_page("pages/packing.py").run()
+    at.switch_page("pages/corpus.py").run()  # the uploader empties; the file stays listed
+    assert "**notes.txt**" in markdown(at)
+    at = upload(at, "more.txt", TEXT.encode()[:2000])  # a second file adds to the first
+    assert "**notes.txt**" in markdown(at) and "**more.txt**" in markdown(at)
+    at.button(key="remove_upload_0").click().run()
+    assert not at.exception
+    assert "**notes.txt**" not in markdown(at) and "**more.txt**" in markdown(at)
+    at.button(key="remove_upload_0").click().run()
+    assert [e for e in errors(at) if e.startswith("No files uploaded yet")]
+
+
+def test_tokenizer_in_use_is_named_with_its_special_tokens():
+    at = app().run()
+    shown = markdown(at)
+    assert "**Tokenizer in use:** byte-level BPE trained on this corpus, 4,096 tokens" in shown
+    assert "<|endoftext|> (id 0), appended to every document" in shown
+    assert "**pad:** <|pad|> (id 1)" in shown
+    at = app(tokenizer_source="Upload tokenizer.json").run()
+    at.file_uploader(key="tokenizer_file").upload(
+        "mytok.json", WORDLEVEL_PAD_0, "application/json"
+    ).run()
+    shown = markdown(at)
+    assert "uploaded mytok.json, 6 tokens" in shown
+    assert "**end-of-text:** none" in shown and "**pad:** [PAD] (id 0)" in shown
+    at.button(key="remove_tokenizer").click().run()
+    assert [e for e in errors(at) if e.startswith("Upload a tokenizer.json")]
+
+
+@pytest.mark.parametrize("max_len", [1, 16, 256, 100_000])
+def test_histogram_axis_spans_the_data_and_the_marks(max_len):
+    """Annotations on a log axis take log10 positions: the axis must never run out to
+    10^99 (it did for marks below ~300)."""
+    at = synthetic(max_len=max_len).run()
+    fig = figures(at)[0]
+    lo, hi = fig["layout"]["xaxis"]["range"]
+    lengths = synthetic_lengths()
+    assert lo <= np.log10(min(lengths.min(), max_len)) and hi >= np.log10(
+        max(lengths.max(), max_len)
+    )
+    assert hi - lo < 7
+    for a in fig["layout"]["annotations"]:
+        assert lo <= a["x"] <= hi

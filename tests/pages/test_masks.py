@@ -19,8 +19,10 @@ def test_masks_page_row_and_memory():
     assert not at.exception
     table = at.dataframe[0].value
     mem = dict(zip(table["format"], table["bytes"], strict=True))
-    assert mem["dense_bool"] == 1024 * 1024
-    assert mem["additive_fp32"] == 4 * 1024 * 1024
+    assert mem["dense bool mask [L, L]"] == 1024 * 1024
+    assert mem["additive fp32 mask [L, L]"] == 4 * 1024 * 1024
+    sizes = dict(zip(table["format"], table["size"], strict=True))
+    assert sizes["dense bool mask [L, L]"] == "1.0 MiB"  # formatted for people
     assert len(figures(at)) == 3  # whole row, zoom (1024 > 512 slots), block view
     plan = pv.pack(synthetic_lengths(), 1024)
     busiest = int(np.argmax(np.bincount(plan.row)))
@@ -37,7 +39,21 @@ def test_masks_page_padding_is_the_plans_row_fill():
     assert not at.exception
     plan = pv.pack(synthetic_lengths(), 1024)
     pieces = int(plan.pieces_per_row[4])
-    assert _row_caption(at) == (
+    assert _row_caption(at).startswith(
         f"Row 4: {pieces} piece{'s' * (pieces != 1)}, "
         f"{1024 - int(plan.row_fill[4]):,} padding slots."
     )
+
+
+def test_mask_axes_span_the_row_and_labels_do_not_crowd():
+    at = synthetic(max_len=4096, synth_median=40).run()
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception
+    full, _, block = figures(at)
+    plan = pv.pack(pv.synthetic_lengths(3000, median=40, seed=0), 4096)
+    assert int(plan.pieces_per_row.max()) > 40  # many pieces in the busiest row
+    ticks = full["layout"]["xaxis"]["tickvals"]
+    assert 2 <= len(ticks) <= 16
+    assert min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) >= 4096 / 16
+    lo, hi = block["layout"]["xaxis"]["range"]
+    assert lo == 0 and hi >= 4096 - 128 and hi <= 4096 + 128  # not -1000 … 3000

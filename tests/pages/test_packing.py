@@ -1,12 +1,13 @@
-"""The Packing view: statistics are the library's for every setting, the row window
-shows exactly the rows asked for, with decoded tokens when there is text."""
+"""The Packing view: statistics are the library's for every setting, the rows shown are
+the ones asked for (spread over the plan by default, not rows 0–7), and A/B shows both
+settings side by side."""
 
 from __future__ import annotations
 
-import numpy as np
 from apptest import (
     WORDLEVEL_PAD_0,
     app,
+    buttons,
     captions,
     errors,
     figures,
@@ -31,12 +32,16 @@ def test_packing_numbers_follow_max_len_and_strategy():
     assert m["Efficiency"] == f"{expected.efficiency:.2%}"
 
     at.sidebar.number_input(key="max_len").set_value(512).run()
-    expected = pv.pack(lengths, 512).stats()
+    plan = pv.pack(lengths, 512)
+    expected = plan.stats()
     m = metrics(at)
     assert number(m["Rows"]) == expected.n_rows
     assert number(m["Split documents"]) == expected.split_docs > 0
     lower = [x for x in at.metric if x.label == "Lower bound"][0]
     assert f"({expected.lower_bound_gap:.2%})" in lower.proto.delta
+    t = pv.tradeoffs(plan)
+    assert m["Tokens that lose context"] == f"{t.fragmented_share:.2%}"
+    assert m["Attention pairs per token"] == f"{t.attention_per_token:,.0f}"
 
     at.sidebar.selectbox(key="strategy").set_value("padded").run()
     padded = pv.pack(lengths, 512, strategy="padded").stats()
@@ -49,18 +54,28 @@ def test_packing_numbers_follow_max_len_and_strategy():
     assert number(metrics(at)["Lost tokens"]) == truncated.lost_tokens > 0
 
 
-def test_row_window_and_heatmaps():
+def _rows_shown(at) -> list[int]:
+    return plotly_array(figures(at)[0]["data"][0]["y"]).tolist()
+
+
+def test_rows_open_spread_over_the_plan_not_on_rows_0_to_7():
+    plan = pv.pack(synthetic_lengths(), 2048)
     at = synthetic().run()
     at.switch_page("pages/packing.py").run()
-    figs = figures(at)
-    assert [f["data"][0]["type"] for f in figs] == ["heatmap", "heatmap"]
-    assert "document %{customdata}" in figs[0]["data"][0]["hovertemplate"]
-    at.number_input(key="first_row").set_value(5).run()
+    assert _rows_shown(at) == pv.pick_rows(plan, 8).tolist()
+    assert _rows_shown(at)[-1] == plan.n_rows - 1
     trace = figures(at)[0]["data"][0]
-    assert plotly_array(trace["y"]).tolist() == list(range(5, 13))
-    rows = pv.materialize(pv.pack(synthetic_lengths(), 2048), None, pad_id=0, rows=np.arange(5, 13))
+    rows = pv.materialize(plan, None, pad_id=0, rows=pv.pick_rows(plan, 8))
     assert plotly_array(trace["customdata"]).tolist() == rows.doc_ids.tolist()
-    assert "Showing rows 5–12" in " ".join(captions(at))
+    labels = figures(at)[0]["data"][1]  # d<doc> on every wide piece
+    assert labels["mode"] == "text" and all(t.startswith("d") for t in labels["text"])
+
+    at.selectbox(key="row_pick").set_value("most_pieces").run()
+    assert _rows_shown(at) == pv.pick_rows(plan, 8, how="most_pieces").tolist()
+    at.selectbox(key="row_pick").set_value("first").run()
+    at.number_input(key="first_row").set_value(5).run()
+    assert _rows_shown(at) == list(range(5, 13))
+    assert "Showing 8 of" in " ".join(captions(at))
 
 
 def test_builtin_row_heatmap_hover_has_decoded_tokens():
@@ -75,7 +90,13 @@ def test_builtin_row_heatmap_hover_has_decoded_tokens():
 
 def test_mask_row_window_is_not_reused_without_token_ids():
     """Masks materializes a row without ids (pad 0); Packing must not get it for hover."""
-    at = app(tokenizer_source="Upload tokenizer.json", mask_row=0, first_row=0, window_rows=1)
+    at = app(
+        tokenizer_source="Upload tokenizer.json",
+        mask_row=0,
+        row_pick="first",
+        first_row=0,
+        window_rows=1,
+    )
     at.run()
     at.file_uploader(key="tokenizer_file").upload(
         "tokenizer.json", WORDLEVEL_PAD_0, "application/json"
@@ -88,3 +109,27 @@ def test_mask_row_window_is_not_reused_without_token_ids():
     trace = figures(at)[0]["data"][0]
     assert plotly_array(trace["y"]).tolist() == [0]
     assert any(t.startswith("position 0<br>token ") for t in trace["text"][0])
+
+
+def test_a_b_pins_the_settings_and_shows_both():
+    lengths = synthetic_lengths()
+    at = synthetic(max_len=1024).run()
+    at.switch_page("pages/packing.py").run()
+    buttons(at)["Pin as A"].click().run()
+    assert not at.exception
+    assert [i for i in at.info if "A and B are the same" in i.value]
+    assert at.query_params["pin"] == "1024,best_fit,desc,split,0"  # shareable
+    at.sidebar.selectbox(key="strategy").set_value("next_fit").run()
+    at.sidebar.number_input(key="max_len").set_value(512).run()
+    assert not at.exception and not errors(at)
+    table = at.dataframe[0].value
+    a, b = pv.pack(lengths, 1024).stats(), pv.pack(lengths, 512, strategy="next_fit").stats()
+    row = table.set_index("")
+    assert row.loc["rows", "A"] == f"{a.n_rows:,}" and row.loc["rows", "B"] == f"{b.n_rows:,}"
+    assert row.loc["rows", "B − A"] == f"{b.n_rows - a.n_rows:+,}"
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert f"A: {a.n_rows:,} rows" in titles and f"B: {b.n_rows:,} rows" in titles
+    shown = " ".join(c.value for c in at.caption)
+    assert "**A**: 1,024 · best_fit" in shown and "**B**: 512 · next_fit" in shown
+    buttons(at)["Unpin A"].click().run()
+    assert not [f for f in figures(at) if f["layout"]["title"]["text"].startswith("A: ")]
