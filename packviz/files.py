@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,13 +140,16 @@ def _read_csv(filename: str, text: str) -> list[Record]:
     import pyarrow as pa
     import pyarrow.csv as pc
 
-    # RFC 4180: quotes come in pairs (a quote inside a quoted field is written ""), so an
-    # odd count means a quoted field never closes and would swallow the rest of the file
+    # a quoted field that never closes would swallow the rest of the file (pyarrow reads
+    # it to the end): quotes come in pairs unless one is open, or one sits inside an
+    # unquoted field (5" tall), so only an odd count needs the closer look
     if text.count('"') % 2:
-        raise CorpusError(
-            f'{filename} has an unclosed quote (an odd number of " characters): close the '
-            'quoted field, and write a quote inside a field as ""'
-        )
+        line = _unclosed_quote_line(text)
+        if line is not None:
+            raise CorpusError(
+                f"{filename} line {line} opens a quoted field that never closes: close it, "
+                'and write a quote inside a quoted field as ""'
+            )
     data = text.encode("utf-8")
     header = text.split("\n", 1)[0].rstrip("\r")
     try:
@@ -183,6 +187,25 @@ def _read_csv(filename: str, text: str) -> list[Record]:
             ) from None
         raise CorpusError(f"{filename} is not valid CSV ({exc})") from None
     return [Record(f"{filename} row {i}", r) for i, r in enumerate(table.to_pylist(), start=1)]
+
+
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+
+
+def _unclosed_quote_line(text: str) -> int | None:
+    """The line where a quoted field opens and never closes, or None: fields walked in
+    order (a quote opens a field only at its start; elsewhere it is a character)."""
+    pos, n = 0, len(text)
+    while pos < n:
+        if text[pos] == '"':
+            closed = _QUOTED.match(text, pos)
+            if closed is None:
+                return text.count("\n", 0, pos) + 1
+            pos = closed.end()
+        pos = _UNQUOTED.match(text, pos).end()  # an unquoted field, or text after a quote
+        pos += 1  # the delimiter or line end
+    return None
 
 
 def _read_parquet(filename: str, data: bytes, columns: Sequence[str] | None) -> list[Record]:

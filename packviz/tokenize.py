@@ -169,6 +169,12 @@ def load_tokenizer(source: bytes | str | os.PathLike):
         raise TokenizerError(f"{name} has an empty vocabulary")
     if tok.get_vocab_size(with_added_tokens=True) > MAX_TOKEN_ID + 1:
         raise TokenizerError(f"{name} has more than {MAX_TOKEN_ID + 1:,} token ids")
+    # truncation would cut documents and padding count pad tokens as text: both off; the
+    # declared pad id is kept for pad_token_id
+    if tok.padding:
+        _DECLARED_PADDING[tok] = dict(tok.padding)
+    tok.no_truncation()
+    tok.no_padding()
     return tok
 
 
@@ -233,13 +239,17 @@ def pad_token_id(tokenizer) -> int:
     i = _special(tokenizer, _PAD_CANDIDATES)
     if i is not None:
         return i
-    padding = getattr(_backend(tokenizer), "padding", None)
+    padding = getattr(_original(tokenizer), "padding", None) or _DECLARED_PADDING.get(
+        _original(tokenizer)
+    )
     if padding and padding.get("pad_id") is not None:
         return int(padding["pad_id"])
     eos = eos_token_id(tokenizer)
     return 0 if eos is None else eos
 
 
+#: The padding a loaded tokenizer.json declared (turned off at load; its pad id still counts).
+_DECLARED_PADDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Per tokenizer object: its fingerprint, and the text of each id decoded so far. Weak
 #: keys: an entry goes with its tokenizer. Serializing a large vocabulary takes seconds,
 #: so it happens once per tokenizer, never per call.
@@ -257,10 +267,37 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return fp
 
 
-def _backend(tokenizer):
+def _original(tokenizer):
     """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer, or itself."""
     inner = getattr(tokenizer, "backend_tokenizer", None)
     return tokenizer if inner is None else inner
+
+
+#: Per tokenizer whose truncation or padding is on: (that setting, a copy without it).
+_UNTRUNCATED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _backend(tokenizer):
+    """The ``tokenizers.Tokenizer`` to encode with: the one behind a transformers fast
+    tokenizer, or itself — never truncating or padding. A tokenizer that would (a
+    ``tokenizer.json`` saved with those settings, or a transformers tokenizer after a
+    ``tok(..., truncation=True)`` call) is encoded by a copy without them, made once per
+    setting: truncation would cut documents and padding would count pad tokens as text,
+    both silently."""
+    tok = _original(tokenizer)
+    truncation, padding = getattr(tok, "truncation", None), getattr(tok, "padding", None)
+    if not truncation and not padding:
+        return tok
+    state = (repr(truncation), repr(padding))
+    cached = _UNTRUNCATED.get(tok)
+    if cached is None or cached[0] != state:
+        from tokenizers import Tokenizer
+
+        plain = Tokenizer.from_str(tok.to_str())
+        plain.no_truncation()
+        plain.no_padding()
+        cached = _UNTRUNCATED[tok] = (state, plain)
+    return cached[1]
 
 
 def _documents(documents: object) -> list[str]:

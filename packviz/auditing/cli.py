@@ -14,6 +14,8 @@ import argparse
 import json
 import math
 
+import numpy as np
+
 HELP = "audit a packed file: which input paths keep documents apart in a model"
 
 
@@ -66,11 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from packviz.auditing.core import audit
     from packviz.choices import AUDIT_PATHS, check_choice
-    from packviz.export import load
 
     for path in args.require:
         check_choice("audit path", path, AUDIT_PATHS)
-    arrays = load(args.packed)
+    arrays = audited_rows(args.packed, args.rows)
     try:
         import transformers  # noqa: F401
     except ImportError as exc:
@@ -78,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
     results = audit(
         args.model,
         arrays,
-        rows=args.rows,
         paths=args.paths,
         attn_implementation=args.attn,
         seed=args.seed,
@@ -94,6 +94,34 @@ def run(args: argparse.Namespace) -> int:
     verdicts = {r.path: r.exact for r in results}
     missing = [p for p in args.require if verdicts.get(p) is not True]
     return 1 if missing else 0
+
+
+#: Rows read at a time while looking for the busiest rows of a file.
+_SCAN_ROWS = 4096
+
+
+def audited_rows(path, rows):
+    """Only the rows to audit, read lazily from the file (`packviz.open`): ``rows`` as
+    given, else the file's busiest rows (most pieces; the file is scanned window by
+    window, never loaded whole)."""
+    from packviz.auditing.inputs import DEFAULT_ROWS
+    from packviz.pieces import piece_lengths
+    from packviz.reader import open as open_packed
+
+    f = open_packed(path)
+    if rows is None:
+        if "doc_ids" not in f.fields:
+            raise ValueError(f"{f.name} has no doc_ids; save the doc_ids field to audit it")
+        step = max(f.read_unit, _SCAN_ROWS)
+        counts = np.concatenate(
+            [np.zeros(0, np.int64)]
+            + [piece_lengths(f.rows(lo, lo + step).doc_ids)[1] for lo in range(0, len(f), step)]
+        )
+        rows = np.sort(np.argsort(-counts, kind="stable")[:DEFAULT_ROWS])
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= len(f):
+        raise ValueError(f"rows must be in [0, {len(f)}) for {f.name}, got {rows.tolist()}")
+    return f.take(rows)
 
 
 def format_table(results) -> str:

@@ -175,7 +175,7 @@ def audit(
             check_choice("audit path", p, AUDIT_PATHS)
         states = state_layers(m)
         out: list[AuditResult] = []
-        with _eval(m), torch.no_grad():
+        with _eval(m), _float32(m), torch.no_grad():
             ref_logits, ref_loss = _alone(m, r)
             if progress is not None:
                 progress(1, len(paths) + 1, "pieces alone")
@@ -278,6 +278,25 @@ def _attn_implementation(m, impl: str | None):
     finally:
         if getattr(m.config, "_attn_implementation", None) != before:
             m.set_attn_implementation(before)
+
+
+@contextmanager
+def _float32(m):
+    """A half-precision model run in float32 for the audit, its dtype restored after
+    (bfloat16/float16 -> float32 -> back is exact). The audit asks which tokens see which;
+    in half precision a kernel's rounding alone moves logits past any tolerance that
+    would still tell a leak apart, so exactness is judged in float32."""
+    import torch
+
+    dtype = m.dtype
+    half = dtype in (torch.float16, torch.bfloat16)
+    if half:
+        m.float()
+    try:
+        yield m
+    finally:
+        if half:
+            m.to(dtype)
 
 
 @contextmanager

@@ -44,7 +44,7 @@ def test_read_formats():
         ("a.jsonl", b'{"text": 5}\n', {}, "not text"),
         ("a.csv", b"id,body\n1,x\n", {}, "no column 'text' .*'body'"),
         ("a.csv", b"id,text\n1,x\n2\n", {}, "a.csv row 2 has 1 fields where the header has 2"),
-        ("a.csv", b'id,text\n1,"never closed\n2,x\n', {}, "unclosed quote"),
+        ("a.csv", b'id,text\n1,"never closed\n2,x\n', {}, "line 2 opens a quoted field"),
         ("a.jsonl", b'{"text": "a"}\n' + b"[" * 100_000 + b"]" * 100_000, {}, "line 2 nests"),
         ("a.jsonl", b'{"text": "a", "n": ' + b"7" * 5000 + b"}", {}, "line 1 cannot be read"),
         ("a.jsonl", b'{"text": "a\\ud800b"}', {}, "line 1 contains a lone surrogate"),
@@ -113,3 +113,8 @@ def test_csv_reading_changes_no_process_state_and_is_thread_safe():
         results = list(pool.map(read, range(64)))
     assert all(r == [long, "short"] for r in results)
     assert csv.field_size_limit() == limit
+
+
+def test_a_quote_inside_an_unquoted_csv_field_is_a_character():
+    data = b'id,text\n1,5" tall\n2,"a ""quoted"" word"\n'
+    assert pv.read_documents("a.csv", data) == ['5" tall', 'a "quoted" word']

@@ -172,3 +172,32 @@ def test_fingerprint_and_token_texts_serialize_a_tokenizer_once():
     assert "".join(texts).replace("<|endoftext|>", "") == DOCS[0] + DOCS[1]
     assert Counting.calls == 1
     assert pv.decode_tokens(tok, [-5, 10**9]) == ["", ""]  # outside the vocabulary
+
+
+def test_truncation_and_padding_settings_never_cut_or_pad_documents():
+    """A tokenizer.json saved with truncation/padding on, or a transformers tokenizer
+    after a ``tok(..., truncation=True)`` call, must still encode whole documents."""
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    whole = pv.encode(tok, DOCS[:3]).lengths.tolist()
+    pad = tok.token_to_id("<|pad|>")
+    tok.enable_truncation(max_length=2)
+    tok.enable_padding(pad_id=pad, pad_token="<|pad|>", length=40)
+    assert pv.encode(tok, DOCS[:3]).lengths.tolist() == whole
+    assert tok.truncation is not None and tok.padding is not None  # the caller's object
+    loaded = pv.load_tokenizer(tok.to_str().encode())
+    assert pv.encode(loaded, DOCS[:3]).lengths.tolist() == whole
+    assert pv.pad_token_id(loaded) == pad
+
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    )
+    fast(DOCS[:2], truncation=True, max_length=2)  # leaves truncation on in its backend
+    assert fast.backend_tokenizer.truncation is not None
+    assert pv.encode(fast, DOCS[:3]).lengths.tolist() == whole
+    records = [{"prompt": DOCS[0], "completion": DOCS[1]}]
+    plain = pv.encode_records(tok, records, train_on="completion")
+    assert pv.encode_records(fast, records, train_on="completion").lengths.tolist() == (
+        plain.lengths.tolist()
+    )

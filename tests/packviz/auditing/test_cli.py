@@ -54,3 +54,27 @@ def test_errors_are_one_line(packed, capsys):
     assert "packviz audit: error: unknown audit path 'dense'" in capsys.readouterr().err
     assert main(["audit", "--model", "llama", "--packed", packed + ".npz"]) == 2
     assert "packviz audit: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["npz", "parquet"])
+def test_only_the_audited_rows_are_read(tmp_path, monkeypatch, fmt):
+    """The file is scanned window by window for its busiest rows and only those are
+    read: it is never loaded whole."""
+    from packviz.auditing.cli import audited_rows
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 40, 300).tolist()
+    ids = [rng.integers(3, 64, n) for n in lengths]
+    a = pv.materialize(pv.pack(lengths, 64, strategy="next_fit", sort="none"), ids, pad_id=0)
+    path = tmp_path / f"rows.{fmt}"
+    pv.save(a, path)
+    monkeypatch.setattr(pv.export, "load", lambda *args: pytest.fail("loaded whole"))
+    monkeypatch.setattr("packviz.auditing.cli._SCAN_ROWS", 7)  # many windows
+    got = audited_rows(path, None)
+    per_row = np.bincount(pv.pack(lengths, 64, strategy="next_fit", sort="none").row)
+    busiest = sorted(np.argsort(-per_row, kind="stable")[:2].tolist())
+    assert got.row_index.tolist() == busiest
+    np.testing.assert_array_equal(got.input_ids, a.input_ids[busiest])
+    assert audited_rows(path, [5, 0]).row_index.tolist() == [5, 0]
+    with pytest.raises(ValueError, match=r"rows must be in \[0, "):
+        audited_rows(path, [10**6])

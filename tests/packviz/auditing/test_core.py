@@ -216,3 +216,11 @@ def test_importing_packviz_does_not_import_transformers():
     code = "import sys, packviz; print('transformers' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_half_precision_model_is_judged_in_float32_and_given_back_as_it_was(arrays):
+    model = load_model("llama", attn_implementation="sdpa").to(torch.bfloat16)
+    by = {r.path: r for r in pv.audit(model, arrays, paths=["dense_additive", "causal"])}
+    assert by["dense_additive"].exact is True and by["dense_additive"].max_logit_diff < 1e-6
+    assert by["causal"].exact is False
+    assert model.dtype == torch.bfloat16
