@@ -17,7 +17,9 @@ import sys
 from collections.abc import Sequence
 
 #: subcommand -> module providing HELP, add_arguments(parser) and run(args).
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "pack": "packviz.pipeline.cli",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

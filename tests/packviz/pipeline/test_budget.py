@@ -1,0 +1,49 @@
+"""The memory budget: sizes people write, and what fits."""
+
+from __future__ import annotations
+
+import pytest
+
+from packviz.pipeline.budget import (
+    SHARD_BYTES_PER_SLOT,
+    TOKENIZE_BYTES_PER_BYTE,
+    parse_bytes,
+    plan_memory,
+)
+
+MB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("2GB", 2 * 10**9), ("1.5G", 15 * 10**8), ("512 MiB", 512 * MB), ("300", 300), (7, 7)],
+)
+def test_sizes(text, value):
+    assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("bad", ["", "2 parsecs", "-1GB", "0", True, "1e9"])
+def test_bad_sizes_say_what_is_expected(bad):
+    with pytest.raises(ValueError, match="memory budget must be a size like 2GB"):
+        parse_bytes(bad)
+
+
+def test_fewer_workers_when_all_do_not_fit_and_everything_stays_inside():
+    base, slots = 100 * MB, 1 << 20
+    plan = plan_memory(600 * MB, workers=8, base=base, shard_slots=slots)
+    assert plan.workers < 8
+    processes = plan.workers + 1
+    assert processes * base + plan.shards_at_once * slots * SHARD_BYTES_PER_SLOT <= 600 * MB
+    assert processes * base + plan.workers * plan.batch_bytes * TOKENIZE_BYTES_PER_BYTE <= 600 * MB
+    one = plan_memory(
+        100 * MB + slots * SHARD_BYTES_PER_SLOT, workers=8, base=base, shard_slots=slots
+    )
+    assert (one.workers, one.shards_at_once) == (1, 1)  # in the driver itself
+
+
+def test_a_budget_below_one_worker_is_refused_with_what_would_fit():
+    with pytest.raises(
+        ValueError,
+        match=r"--memory-budget 150 MiB is too small: one worker needs about 356 MiB .* lower --rows-per-shard",
+    ):
+        plan_memory(150 * MB, workers=2, base=100 * MB, shard_slots=1 << 22)
