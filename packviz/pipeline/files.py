@@ -56,7 +56,9 @@ def write_error(path: str | os.PathLike, exc: OSError) -> OSError:
     hint = ""
     if exc.errno in (28, 27, 122):  # ENOSPC, EFBIG, EDQUOT
         hint = "; free some space (or choose another --out) and run the same command again"
-    return OSError(exc.errno, f"cannot write {path}: {reason}{hint}")
+    error = OSError(f"cannot write {path}: {reason}{hint}")
+    error.errno = exc.errno
+    return error
 
 
 class AtomicWriter:

@@ -104,7 +104,7 @@ def _encode(work: str, docs: list[str], path: str) -> tuple[np.ndarray, np.ndarr
             _tokenizer(work),
             [docs[i] for i in keep],
             add_eos=spec["add_eos"],
-            batch_size=max(len(keep), 1),
+            batch_size=1024,
         )
     except ValueError as exc:  # TokenizerError
         raise pv.TokenizerError(f"{path}: {exc}") from None

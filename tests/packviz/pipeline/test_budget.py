@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from packviz.pipeline.budget import (
+    MIN_BATCH_BYTES,
     SHARD_BYTES_PER_SLOT,
     TOKENIZE_BYTES_PER_BYTE,
+    TOKENIZE_FIXED,
     parse_bytes,
     plan_memory,
 )
@@ -32,18 +34,20 @@ def test_fewer_workers_when_all_do_not_fit_and_everything_stays_inside():
     base, slots = 100 * MB, 1 << 20
     plan = plan_memory(600 * MB, workers=8, base=base, shard_slots=slots)
     assert plan.workers < 8
-    processes = plan.workers + 1
+    processes = plan.workers + 2  # and the driver, and multiprocessing's resource tracker
     assert processes * base + plan.shards_at_once * slots * SHARD_BYTES_PER_SLOT <= 600 * MB
-    assert processes * base + plan.workers * plan.batch_bytes * TOKENIZE_BYTES_PER_BYTE <= 600 * MB
-    one = plan_memory(
-        100 * MB + slots * SHARD_BYTES_PER_SLOT, workers=8, base=base, shard_slots=slots
+    batch = TOKENIZE_FIXED + plan.batch_bytes * TOKENIZE_BYTES_PER_BYTE
+    assert processes * base + plan.workers * batch <= 600 * MB
+    least = max(
+        slots * SHARD_BYTES_PER_SLOT, TOKENIZE_FIXED + MIN_BATCH_BYTES * TOKENIZE_BYTES_PER_BYTE
     )
+    one = plan_memory(base + least, workers=8, base=base, shard_slots=slots)
     assert (one.workers, one.shards_at_once) == (1, 1)  # in the driver itself
 
 
 def test_a_budget_below_one_worker_is_refused_with_what_would_fit():
     with pytest.raises(
         ValueError,
-        match=r"--memory-budget 150 MiB is too small: one worker needs about 356 MiB .* lower --rows-per-shard",
+        match=r"--memory-budget 150 MiB is too small: one worker needs about 260 MiB \(100 MiB to start, then 49 MiB to tokenize or 160 MiB per shard of 4,194,304 token slots\); raise the budget or lower --rows-per-shard",
     ):
         plan_memory(150 * MB, workers=2, base=100 * MB, shard_slots=1 << 22)
