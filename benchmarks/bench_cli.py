@@ -1,0 +1,327 @@
+"""`packviz pack` end to end on a generated corpus, side by side with its floors.
+
+Workload: ``--docs`` documents (default 1M) of real English words from the Python docs,
+log-normal word counts (median 12, sigma 1), in 16 JSONL files; a byte-level BPE of 8,192
+tokens trained on the first 20k documents; and the same number of pre-tokenized documents
+(random ids, log-normal lengths, median 25 tokens) in 16 parquet files. Each measurement
+runs in its own process; memory is sampled over the whole process tree.
+
+Comparisons (issue 12):
+
+1. ``packviz pack`` on the text, end to end (a fresh process: hash, tokenize, plan,
+   write shards, manifest) vs tokenizing the same documents alone with the same tokenizer
+   (`packviz.encode`) on the same number of worker processes, the documents already in
+   memory: the floor.
+2. ``packviz pack`` on the pre-tokenized parquet vs reading that input once (pyarrow) and
+   writing the output's bytes once (with fsync, as the pipeline does): the floor without
+   a tokenizer.
+3. Planning at L = 2048 (``packviz.pack``, best fit, descending) vs ``np.sort`` of the same
+   lengths, interleaved in one process, and planning's memory beyond the plan per piece.
+
+    python benchmarks/bench_cli.py [--docs 1000000] [--workers 2] [--planning-docs 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._harness import (
+    OUT,
+    ROOT,
+    machine,
+    print_table,
+    run_worker,
+    save_results,
+    worker_main,
+)
+from benchmarks._proc_memory import TreeMemory
+
+FILES = 16
+MB = 2**20
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def _words():
+    import packviz as pv
+
+    words = sorted({w for w in " ".join(pv.load_builtin("python-docs")).split() if w.isalpha()})
+    return words
+
+
+def make_corpus(folder: Path, n_docs: int) -> dict:
+    """Text JSONL, pre-tokenized parquet and a tokenizer under ``folder`` (cached)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import packviz as pv
+
+    done = folder / "corpus.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "text").mkdir(parents=True)
+    (folder / "tokens").mkdir()
+    words = np.array(_words())
+    rng = np.random.default_rng(0)
+    sample = []
+    for f in range(FILES):
+        n = n_docs // FILES + (f < n_docs % FILES)
+        counts = np.clip(rng.lognormal(np.log(12), 1.0, n).astype(np.int64), 1, 2000)
+        picks = words[rng.integers(0, words.size, int(counts.sum()))]
+        docs = [" ".join(x) for x in np.split(picks, np.cumsum(counts)[:-1])]
+        if len(sample) < 20_000:
+            sample += docs[: 20_000 - len(sample)]
+        with open(folder / "text" / f"part-{f:02d}.jsonl", "w") as fh:
+            fh.writelines(f'{{"text": "{d}"}}\n' for d in docs)
+        lengths = np.clip(rng.lognormal(np.log(25), 1.0, n).astype(np.int64), 1, 8000)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        values = rng.integers(0, 8192, int(offsets[-1]), dtype=np.int32)
+        table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
+        pq.write_table(table, folder / "tokens" / f"part-{f:02d}.parquet", row_group_size=1 << 16)
+    tok = pv.train_tokenizer(sample, vocab_size=8192, cache_dir=False)
+    tok.save(str(folder / "tokenizer.json"))
+    info = {
+        "docs": n_docs,
+        "text_bytes": _size(folder / "text"),
+        "tokens_bytes": _size(folder / "tokens"),
+    }
+    done.write_text(json.dumps(info))
+    return info
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _encode_files(args) -> dict:
+    """One worker of the tokenizing floor: load its files (not timed), then encode."""
+    files, tokenizer = args
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    import packviz as pv
+
+    tok = pv.load_tokenizer(tokenizer)
+    docs = [json.loads(line)["text"] for f in files for line in open(f)]
+    t0 = time.perf_counter()
+    ids = pv.encode(tok, docs, batch_size=1024)
+    return {"time": time.perf_counter() - t0, "tokens": ids.n_tokens, "docs": len(docs)}
+
+
+def _tokenize_alone(spec) -> dict:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    files = sorted(Path(spec["corpus"], "text").glob("*.jsonl"))
+    w = spec["workers"]
+    shares = [([str(f) for f in files[i::w]], spec["tokenizer"]) for i in range(w)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(w, mp_context=ctx) as pool:
+        results = list(pool.map(_encode_files, shares))
+    return {
+        "time": max(r["time"] for r in results),  # they run side by side
+        "tokens": sum(r["tokens"] for r in results),
+        "docs": sum(r["docs"] for r in results),
+    }
+
+
+def _read_write_once(spec) -> dict:
+    """Read every input parquet file (pyarrow) and write the packed output's bytes once."""
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(spec["corpus"], "tokens").glob("*.parquet"))
+    outputs = sorted(Path(spec["output"]).glob("shard-*"))
+    data = [p.read_bytes() for p in outputs]  # what is written is not timed as a read
+    target = Path(spec["output"]).parent / "write-once"
+    target.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    rows = sum(pq.read_table(f).num_rows for f in files)
+    t_read = time.perf_counter() - t0
+    for i, d in enumerate(data):
+        with open(target / f"{i}.bin", "wb") as fh:
+            fh.write(d)
+            fh.flush()
+            os.fsync(fh.fileno())
+    t = time.perf_counter() - t0
+    shutil.rmtree(target)
+    return {"time": t, "read": t_read, "rows": rows, "bytes": sum(map(len, data))}
+
+
+def _planning(spec) -> dict:
+    """pack vs np.sort on the same lengths, interleaved; memory beyond the plan."""
+    import gc
+    import statistics
+
+    import numpy as np
+
+    import packviz as pv
+    from benchmarks._harness import _status_kb
+
+    lengths = pv.synthetic_lengths(spec["n"], seed=0)
+    L = spec["L"]
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _status_kb("VmRSS")
+    plan = pv.pack(lengths, L)
+    peak = _status_kb("VmHWM") - base
+    n_pieces = plan.n_pieces
+    plan_bytes = sum(getattr(plan, k).nbytes for k in ("row", "doc", "start", "length", "offset"))
+    del plan
+    t_pack, t_sort = [], []
+    for _ in range(spec["repeats"]):
+        gc.collect()
+        t0 = time.perf_counter()
+        np.sort(lengths)
+        t_sort.append(time.perf_counter() - t0)
+        gc.collect()
+        t0 = time.perf_counter()
+        pv.pack(lengths, L)
+        t_pack.append(time.perf_counter() - t0)
+    return {
+        "pack": statistics.median(t_pack),
+        "sort": statistics.median(t_sort),
+        "pieces": n_pieces,
+        "extra_per_piece": (peak * 1024 - plan_bytes) / n_pieces,
+        "plan_per_piece": plan_bytes / n_pieces,
+    }
+
+
+HANDLERS = {"tokenize": _tokenize_alone, "read_write": _read_write_once, "planning": _planning}
+
+
+def _pack_cli(args: list[str]) -> dict:
+    """``packviz pack ...`` in a fresh process, memory sampled over its process tree."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "packviz", "pack", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with TreeMemory(proc.pid, every=0.02) as mem:
+        stdout, stderr = proc.communicate()
+    t = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"error": (stderr.strip().splitlines() or ["?"])[-1][:200]}
+    return {
+        "time": t,
+        "summary": stdout.strip(),
+        "hwm_total": mem.hwm_total,
+        "anon_peak": mem.anon_sum_peak,
+        "processes": len(mem.hwm),
+    }
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--max-len", type=int, default=2048)
+    ap.add_argument("--memory-budget", default="2GB")
+    ap.add_argument("--planning-docs", type=int, nargs="*", default=[10_000_000])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    args = ap.parse_args()
+    print(f"machine: {machine()}\n", flush=True)
+    folder = OUT / f"cli-corpus-{args.docs}"
+    t0 = time.perf_counter()
+    info = make_corpus(folder, args.docs)
+    print(f"corpus: {args.docs:,} documents, {info['text_bytes'] / MB:,.0f} MiB of JSONL, "
+          f"{info['tokens_bytes'] / MB:,.0f} MiB pre-tokenized parquet "
+          f"(made in {time.perf_counter() - t0:.0f} s)\n", flush=True)  # fmt: skip
+    w, tok = args.workers, str(folder / "tokenizer.json")
+    common = ["--max-len", str(args.max_len), "--workers", str(w),
+              "--memory-budget", args.memory_budget]  # fmt: skip
+    rows = []
+
+    floor = run_worker(__file__, {"method": "tokenize", "corpus": str(folder), "tokenizer": tok,
+                                  "workers": w}, timeout=3600)  # fmt: skip
+    out_text = folder / "out-text"
+    shutil.rmtree(out_text, ignore_errors=True)
+    e2e = _pack_cli([str(folder / "text"), "--out", str(out_text), "--tokenizer", tok, *common])
+    rows.append(_row("packviz pack, text (end to end)", e2e, floor, "tokenizing alone"))
+    rows.append(_row(f"tokenize alone (pv.encode, {w} processes)", floor, floor, ""))
+
+    out_tok = folder / "out-tokens"
+    shutil.rmtree(out_tok, ignore_errors=True)
+    pre = _pack_cli([str(folder / "tokens"), "--out", str(out_tok), *common])
+    bar = run_worker(__file__, {"method": "read_write", "corpus": str(folder),
+                                "output": str(out_tok)}, timeout=3600)  # fmt: skip
+    rows.append(_row("packviz pack, pre-tokenized (end to end)", pre, bar, "read + write once"))
+    rows.append(_row("read the input + write the output once", bar, bar, ""))
+    table = print_table(
+        rows,
+        [("label", "run"), ("t", "time"), ("ratio", "÷ floor"), ("floor", "floor"),
+         ("mem", "peak memory, all processes (anon / VmHWM)"), ("rate", "throughput")],
+    )  # fmt: skip
+    for name, r in (("text", e2e), ("pre-tokenized", pre)):
+        if "summary" in r:
+            print(f"\n{name}:\n{r['summary']}")
+
+    plan_rows = []
+    for n in args.planning_docs:
+        p = run_worker(__file__, {"method": "planning", "n": n, "L": 2048,
+                                  "repeats": args.repeats}, timeout=3600)  # fmt: skip
+        if "error" in p:
+            plan_rows.append({"N": f"{n:,}", "pack": p["error"]})
+            continue
+        plan_rows.append({
+            "N": f"{n:,}",
+            "pack": f"{p['pack']:.2f} s",
+            "sort": f"{p['sort']:.2f} s",
+            "ratio": f"{p['pack'] / p['sort']:.1f}×",
+            "extra": f"{p['extra_per_piece']:.1f} B",
+            "plan": f"{p['plan_per_piece']:.0f} B",
+        })  # fmt: skip
+    print()
+    plan_table = print_table(
+        plan_rows,
+        [("N", "documents (L = 2048)"), ("pack", "pv.pack best_fit desc"), ("sort", "np.sort"),
+         ("ratio", "pack ÷ np.sort"), ("extra", "planning memory per piece"),
+         ("plan", "the plan per piece")],
+    )  # fmt: skip
+    save_results("cli", [*rows, *plan_rows], table + "\n\n" + plan_table)
+    for d in (out_text, out_tok):
+        shutil.rmtree(d, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _row(label: str, r: dict, floor: dict, floor_name: str) -> dict:
+    row = {"label": label, **{k: v for k, v in r.items() if k != "summary"}}
+    if "error" in r:
+        row["t"] = r["error"]
+        return row
+    row["t"] = f"{r['time']:.1f} s"
+    if floor_name and "time" in floor:
+        row["ratio"] = f"{r['time'] / floor['time']:.2f}×"
+        row["floor"] = floor_name
+    if "anon_peak" in r:
+        row["mem"] = f"{r['anon_peak'] / MB:,.0f} / {r['hwm_total'] / MB:,.0f} MiB"
+    if "tokens" in r:
+        row["rate"] = f"{r['tokens'] / r['time'] / 1e6:.2f} M tokens/s"
+    return row
+
+
+if __name__ == "__main__":
+    if not worker_main(HANDLERS):
+        main()
