@@ -47,9 +47,13 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int) -> None:
-        self.workers = max(1, int(workers))
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, int(workers or self.cpus()))
         self._pool = None
+
+    @staticmethod
+    def cpus() -> int:
+        return os.cpu_count() or 1
 
     def __enter__(self) -> LocalEngine:
         return self
@@ -120,7 +124,7 @@ class LocalEngine:
             self._pool = None
 
 
-def make_engine(engine: str, workers: int, *, ray_address: str | None = None):
+def make_engine(engine: str, workers: int | None = None, *, ray_address: str | None = None):
     """The engine called ``engine`` (``local`` or ``ray``) with ``workers`` workers."""
     check_choice("engine", engine, ENGINES)
     if engine == "local":

@@ -38,25 +38,22 @@ from packviz.choices import FORMATS, OVERFLOWS, SORTS, SPLITS, STRATEGIES, check
 from packviz.corpus import CorpusError
 from packviz.limits import check_max_len
 from packviz.pipeline import tasks
+from packviz.pipeline import tokenizer as tokenizers
 from packviz.pipeline.budget import parse_bytes, plan_memory
 from packviz.pipeline.engines import make_engine
-from packviz.pipeline.files import remove_temporaries, sha256_file, write_atomic, write_json
+from packviz.pipeline.files import remove_temporaries, write_atomic, write_json
 from packviz.pipeline.inputs import find_inputs, make_parts
 from packviz.pipeline.manifest import (
     MANIFEST,
-    TOKENIZER_FILE,
     WORK,
     build_manifest,
     check_identity,
     prepare_out_dir,
 )
 from packviz.pipeline.progress import Progress, log_to_stderr
-from packviz.pipeline.readers import read_segment
 from packviz.pipeline.report import PackReport
 from packviz.plan import PIECE_FIELDS
 
-#: Characters of text (the first documents, in order) a ``train_vocab`` tokenizer learns from.
-TRAIN_SAMPLE_CHARS = 32 << 20
 #: Token slots per shard when ``rows_per_shard`` is not given (4 MiB slots = 64 MiB of
 #: int32 arrays: 2,048 rows at max_len 2048).
 DEFAULT_SHARD_SLOTS = 1 << 22
@@ -85,7 +82,7 @@ def pack_corpus(
     rows_per_shard: int | None = None,
     workers: int | None = None,
     memory_budget: int | str = "2GB",
-    engine: str = "local",
+    engine: str | object = "local",
     ray_address: str | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
@@ -95,27 +92,27 @@ def pack_corpus(
 
     Settings are those of `packviz.pack` and `packviz.materialize`, plus: ``tokenizer``
     (a ``tokenizer.json``) or ``train_vocab`` (train a byte-level BPE of that size on the
-    first `TRAIN_SAMPLE_CHARS` characters; not needed for pre-tokenized parquet),
-    ``text_field`` (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``,
-    ``pad_id`` (default: the tokenizer's), ``format`` of the shards, ``rows_per_shard``,
-    ``workers`` (default: all CPUs), ``memory_budget`` (bytes or ``"2GB"``), ``engine``
-    (``local`` or ``ray``), ``overwrite`` (replace another job's output), ``progress``
-    (bars; None = when stderr is a terminal) and ``log`` (one line at a time).
+    first characters of the corpus; neither for pre-tokenized parquet), ``text_field``
+    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``pad_id`` (default:
+    the tokenizer's), ``format`` of the shards, ``rows_per_shard``, ``workers`` (default:
+    all CPUs, of the cluster with Ray), ``memory_budget`` (bytes or ``"2GB"``, for all
+    processes at once), ``engine`` (``"local"``, ``"ray"``, or an engine object),
+    ``overwrite`` (replace another job's output), ``progress`` (bars; None = when stderr
+    is a terminal) and ``log`` (one line at a time).
 
     Running it again with the same arguments resumes an interrupted job (or reports the
-    finished one); changed inputs or settings raise unless ``overwrite``.
+    finished one); changed inputs or settings raise unless ``overwrite``. With
+    ``workers > 1`` the local engine spawns processes: a script calling this needs the
+    usual ``if __name__ == "__main__":`` guard.
     """
     started = time.monotonic()
-    seconds: dict[str, float] = {}
     settings = _settings(locals())
     budget = parse_bytes(memory_budget)
-    workers = int(workers or os.cpu_count() or 1)
-    if workers < 1:
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ValueError(f"workers must be at least 1, got {workers}")
     out = Path(out).resolve()
     files = find_inputs(inputs, text_field=text_field)
-    pretokenized = files[0].kind == "tokens"
-    if not pretokenized and (tokenizer is None) == (train_vocab is None):
+    if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
         raise ValueError(
             "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train one "
             "on the corpus (--train-vocab N), not both"
@@ -124,150 +121,172 @@ def pack_corpus(
         )
     if tokenizer is not None:
         tokenizer = str(Path(tokenizer).resolve())
-        settings["tokenizer_sha256"] = _tokenizer_digest(tokenizer)
+        settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
     parts = make_parts(files)
     prepare_out_dir(out)
-    work = out / WORK
     remove_temporaries(out)
-    for sub in ("tokens", "shards", "plan"):
-        (work / sub).mkdir(exist_ok=True)
-    base = _base_memory()
-    rows = settings["rows_per_shard"]
-    mem = plan_memory(budget, workers=workers, base=base, shard_slots=rows * max_len)
-    if mem.workers < workers:
-        log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {workers} workers")
-    spec = {
-        "files": [f.__dict__ for f in files],
-        "parts": [p.segments for p in parts],
-        "text_field": text_field,
-        "split": split,
-        "add_eos": add_eos,
-        "batch_bytes": mem.batch_bytes,
-        "tokenizer_file": tokenizer,
-    }
-    write_json(work / "spec.json", spec)
-    memory: dict[int, int] = {}
-    with make_engine(engine, mem.workers, ray_address=ray_address) as runner:
+    runner = (
+        make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
+    )
+    try:
+        job = _Job(out, files, parts, settings, budget, progress, log)
+        job.overwrite = overwrite
+        job.plan_resources(runner, workers)
+        report = job.run(runner, tokenizer, train_vocab, pad_id)
+    finally:
+        if isinstance(engine, str):
+            runner.close()
+    report.seconds["total"] = time.monotonic() - started
+    return report
 
-        def run(task, indices, stage, unit, limit, on_result=None, counter=None):
-            bar = Progress(stage, len(indices), unit, bar=progress, log=log)
-            t0 = time.monotonic()
 
-            def take(result):
-                m = result.pop("memory", None)
-                if m:
-                    memory[m["pid"]] = max(memory.get(m["pid"], 0), m["hwm"])
-                if on_result:
-                    on_result(result)
-                bar.update(1, **({counter: result[counter]} if counter else {}))
+class _Job:
+    """One run of `pack_corpus`: the stages in order, timed, with their memory."""
 
-            runner.run(task, str(work), indices, limit=limit, on_result=take)
-            bar.close()
-            seconds[stage] = seconds.get(stage, 0.0) + time.monotonic() - t0
+    def __init__(self, out: Path, files, parts, settings: dict, budget: int, progress, log):
+        self.out, self.work = out, out / WORK
+        self.files, self.parts, self.settings = files, parts, settings
+        self.budget, self.progress, self.log = budget, progress, log
+        self.seconds: dict[str, float] = {}
+        self.memory: dict[tuple, int] = {}  # (node, pid) -> peak resident bytes
+        self.overwrite = False
 
+    def plan_resources(self, runner, workers: int | None) -> None:
+        wanted = int(workers or runner.cpus())
+        slots = self.settings["rows_per_shard"] * self.settings["max_len"]
+        self.mem = plan_memory(self.budget, workers=wanted, base=_base_memory(), shard_slots=slots)
+        runner.workers = self.mem.workers
+        if self.mem.workers < wanted:
+            self.log(
+                f"memory budget {self.budget / 2**20:,.0f} MiB fits {self.mem.workers} of "
+                f"{wanted} workers"
+            )
+        self.spec = {
+            "files": [f.__dict__ for f in self.files],
+            "parts": [p.segments for p in self.parts],
+            "text_field": self.settings["text_field"],
+            "split": self.settings["split"],
+            "add_eos": self.settings["add_eos"],
+            "batch_bytes": self.mem.batch_bytes,
+            "tokenizer_file": None,
+        }
+        self._write_spec()
+
+    def _write_spec(self) -> None:
+        for sub in ("tokens", "shards", "plan"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        write_json(self.work / "spec.json", self.spec)
+
+    def stage(self, runner, task, n: int, name: str, unit: str, limit: int, counter=None):
+        """Run ``task`` on indices 0..n-1; return the records by index."""
+        bar = Progress(name, n, unit, bar=self.progress, log=self.log)
+        t0 = time.monotonic()
+        records: dict[int, dict] = {}
+
+        def take(record: dict) -> None:
+            m = record.pop("memory", {})
+            if "pid" in m:
+                key = (m.get("node"), m["pid"])
+                self.memory[key] = max(self.memory.get(key, 0), m["hwm"])
+            records[record["index"]] = record
+            bar.update(1, **({"tokens": record[counter]} if counter else {}))
+
+        runner.run(task, str(self.work), range(n), limit=limit, on_result=take)
+        bar.close()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - t0
+        return [records[i] for i in range(n)]
+
+    def run(self, runner, tokenizer: str | None, vocab: int | None, pad_id: int | None):
+        out, work, mem, s = self.out, self.work, self.mem, self.settings
         # pass 0: what the job is; resume, finish early, or refuse
-        hashes: dict[int, dict] = {}
-        run(tasks.hash_input, range(len(files)), "hash inputs", "files", mem.workers,
-            lambda r: hashes.__setitem__(r["index"], r))  # fmt: skip
+        self.spec["tokenizer_file"] = tokenizer
+        self._write_spec()
+        hashes = self.stage(runner, tasks.hash_input, len(self.files), "hash inputs", "files",
+                            mem.workers)  # fmt: skip
         identity = {
-            "settings": settings,
+            "settings": s,
             "inputs": [
-                {
-                    "path": f.path,
-                    "kind": f.kind,
-                    "size": hashes[i]["size"],
-                    "sha256": hashes[i]["sha256"],
-                }  # fmt: skip
-                for i, f in enumerate(files)
+                {"path": f.path, "kind": f.kind, "size": h["size"], "sha256": h["sha256"]}
+                for f, h in zip(self.files, hashes, strict=True)
             ],
         }
-        done = check_identity(out, identity, overwrite=overwrite)
+        done = check_identity(out, identity, overwrite=self.overwrite)
         if done is not None:
             shutil.rmtree(work, ignore_errors=True)
-            log(f"{out} already holds this job's complete output (manifest.json verified)")
-            return PackReport.from_manifest(out, done, time.monotonic() - started)
-        for sub in ("tokens", "shards", "plan"):  # (again: overwrite clears the folder)
-            (work / sub).mkdir(exist_ok=True)
-        write_json(work / "spec.json", spec)
+            self.log(f"{out} already holds this job's complete output (manifest.json verified)")
+            return PackReport.from_manifest(out, done, 0.0)
+        self._write_spec()  # again: overwrite may have cleared the folder
         write_json(work / "job.json", identity)
 
-        # the tokenizer
         t0 = time.monotonic()
+        if vocab is not None:
+            tokenizer = str(tokenizers.trained(work, self.files, self.parts, self.spec, vocab,
+                                               self.log))  # fmt: skip
+            self.spec["tokenizer_file"] = tokenizer
+            self._write_spec()
         tok = None
-        if train_vocab is not None:
-            tokenizer = str(_trained_tokenizer(work, files, parts, spec, train_vocab, log))
-            spec["tokenizer_file"] = tokenizer
-            write_json(work / "spec.json", spec)
         if tokenizer is not None:
             import packviz as pv
 
             tok = pv.load_tokenizer(tokenizer)
-        pad = _pad_id(pad_id, tok)
-        seconds["tokenizer"] = time.monotonic() - t0
+        pad = tokenizers.pad_id(pad_id, tok)
+        self.seconds["tokenizer"] = time.monotonic() - t0
 
         # pass 1: the token store
-        records: dict[int, dict] = {}
-        run(tasks.tokenize_part, range(len(parts)), "tokenize", "parts", mem.workers,
-            lambda r: records.__setitem__(r["part"], r), counter="n_tokens")  # fmt: skip
-        records_list = [records[i] for i in range(len(parts))]
+        parts = self.stage(runner, tasks.tokenize_part, len(self.parts), "tokenize", "parts",
+                           mem.workers, counter="n_tokens")  # fmt: skip
 
         # the plan, from every length at once
         t0 = time.monotonic()
-        plan = _plan(work, records_list, settings, files)
-        seconds["plan"] = time.monotonic() - t0
-        n_shards = -(-plan.n_rows // rows)
-        log(f"plan: {plan.n_rows:,} rows of {max_len:,} from {plan.n_pieces:,} pieces; "
-            f"{n_shards:,} shards")  # fmt: skip
-        fingerprint = None if tok is None else _fingerprint(tok)
+        plan = _plan(work, parts, s, self.files)
+        self.seconds["plan"] = time.monotonic() - t0
+        n_shards = -(-plan.n_rows // s["rows_per_shard"])
+        self.log(f"plan: {plan.n_rows:,} rows of {plan.max_len:,} from {plan.n_pieces:,} "
+                 f"pieces; {n_shards:,} shards")  # fmt: skip
+        entry = tokenizers.manifest_entry(out, work, tokenizer, vocab, tok)
+        shard_meta = {"tokenizer_fingerprint": entry["fingerprint"], "pad_id": pad,
+                      "n_shards": n_shards}  # fmt: skip
         write_json(
             work / "pass2.json",
-            {
-                "out": str(out),
-                "format": format,
-                "rows_per_shard": rows,
-                "n_rows": plan.n_rows,
-                "n_docs": plan.n_docs,
-                "pad_id": pad,
-                "plan": plan.settings(),
-                "parts": records_list,
-                "shard_metadata": {
-                    "tokenizer_fingerprint": fingerprint,
-                    "pad_id": pad,
-                    "n_shards": n_shards,
-                },  # fmt: skip
-            },
-        )
+            {"out": str(out), "format": s["format"], "rows_per_shard": s["rows_per_shard"],
+             "n_rows": plan.n_rows, "n_docs": plan.n_docs, "pad_id": pad,
+             "plan": plan.settings(), "parts": parts, "shard_metadata": shard_meta},
+        )  # fmt: skip
 
         # pass 2: the shards
-        shards: dict[int, dict] = {}
-        run(tasks.write_shard, range(n_shards), "write shards", "shards", mem.shards_at_once,
-            lambda r: shards.__setitem__(int(r["file"].split("-")[1].split(".")[0]), r))  # fmt: skip
+        shards = self.stage(runner, tasks.write_shard, n_shards, "write shards", "shards",
+                            mem.shards_at_once)  # fmt: skip
 
-    # the manifest, last
-    stats = plan.stats()
-    tokenizer_info = _tokenizer_info(out, work, tokenizer, train_vocab, fingerprint)
-    per_file = np.zeros(len(files), dtype=np.int64)
-    for r in records_list:
-        for i, _, _, n in r["segments"]:
-            per_file[i] += n
-    for entry, n in zip(identity["inputs"], per_file.tolist(), strict=True):
-        entry["documents"] = n
-    manifest = build_manifest(
-        identity,
-        tokenizer=tokenizer_info,
-        pad_id=pad,
-        corpus={
-            "documents": plan.n_docs,
-            "tokens": int(stats.input_tokens),
-            "trained_flags": any("trained" in r["sha256"] for r in records_list),
-        },  # fmt: skip
-        stats=stats.as_dict(),
-        shards=[shards[i] for i in range(n_shards)],
-    )
-    write_json(out / MANIFEST, manifest)
-    shutil.rmtree(work, ignore_errors=True)
-    seconds["total"] = time.monotonic() - started
-    return PackReport(out, manifest, stats, seconds, _memory_summary(memory, budget, mem))
+        # the manifest, last
+        stats = plan.stats()
+        per_file = np.zeros(len(self.files), dtype=np.int64)
+        for r in parts:
+            for i, _, _, n in r["segments"]:
+                per_file[i] += n
+        for item, n in zip(identity["inputs"], per_file.tolist(), strict=True):
+            item["documents"] = n
+        corpus = {"documents": plan.n_docs, "tokens": int(stats.input_tokens),
+                  "trained_flags": any("trained" in r["sha256"] for r in parts)}  # fmt: skip
+        for r in shards:
+            r.pop("index")
+        manifest = build_manifest(identity, tokenizer=entry, pad_id=pad, corpus=corpus,
+                                  stats=stats.as_dict(), shards=shards)  # fmt: skip
+        remove_temporaries(out)  # left by a task attempt that was killed and retried
+        write_json(out / MANIFEST, manifest)
+        shutil.rmtree(work, ignore_errors=True)
+        return PackReport(out, manifest, stats, self.seconds, self._memory_summary())
+
+    def _memory_summary(self) -> dict:
+        driver = tasks.memory()["hwm"]
+        here = (None, os.getpid())
+        workers = {key: hwm for key, hwm in self.memory.items() if key != here}
+        return {
+            "budget": self.budget,
+            "workers": self.mem.workers,
+            "driver_peak": driver,
+            "worker_peaks": sorted(workers.values()),
+            "total_peak": driver + sum(workers.values()),
+        }
 
 
 def _settings(args: dict) -> dict:
@@ -300,18 +319,9 @@ def _settings(args: dict) -> dict:
         "add_eos": bool(args["add_eos"]),
         "pad_id": pad,
         "train_vocab": vocab,
-        "train_sample_chars": TRAIN_SAMPLE_CHARS if vocab is not None else None,
+        "train_sample_chars": tokenizers.TRAIN_SAMPLE_CHARS if vocab is not None else None,
         "tokenizer_sha256": None,
     }
-
-
-def _tokenizer_digest(path: str) -> str:
-    try:
-        return sha256_file(path)
-    except OSError as exc:
-        from packviz.tokenize import TokenizerError
-
-        raise TokenizerError(f"no tokenizer file at {path} ({exc.strerror or exc})") from None
 
 
 def _base_memory() -> int:
@@ -321,52 +331,6 @@ def _base_memory() -> int:
     import tokenizers  # noqa: F401
 
     return max(tasks.memory()["hwm"], 64 << 20)
-
-
-def _trained_tokenizer(work: Path, files, parts, spec, vocab: int, log) -> Path:
-    """Train (once; a resumed run reuses the saved file) on the first documents."""
-    import packviz as pv
-
-    path = work / TOKENIZER_FILE
-    if path.is_file():
-        try:
-            pv.load_tokenizer(path)
-            return path
-        except ValueError:
-            path.unlink()
-    docs, chars = [], 0
-    for part in parts:
-        for i, lo, hi in part.segments:
-            for batch in read_segment(files[i], lo, hi, text_field=spec["text_field"],
-                                      split=spec["split"], batch_bytes=1 << 20):  # fmt: skip
-                for d in batch:
-                    if d and chars < TRAIN_SAMPLE_CHARS:
-                        docs.append(d)
-                        chars += len(d)
-                if chars >= TRAIN_SAMPLE_CHARS:
-                    break
-    if not docs:
-        raise CorpusError("no text to train a tokenizer on: every document is empty")
-    log(f"training a {vocab:,}-token byte-level BPE on {len(docs):,} documents ({chars:,} chars)")
-    tok = pv.train_tokenizer(docs, vocab_size=vocab, cache_dir=False)
-    write_atomic(path, [tok.to_str().encode()])
-    return path
-
-
-def _pad_id(pad_id: int | None, tok) -> int:
-    if pad_id is not None:
-        return int(pad_id)
-    if tok is None:
-        return 0
-    import packviz as pv
-
-    return int(pv.pad_token_id(tok))
-
-
-def _fingerprint(tok) -> str:
-    import packviz as pv
-
-    return pv.tokenizer_fingerprint(tok)
 
 
 def _plan(work: Path, records: list[dict], settings: dict, files):
@@ -400,26 +364,3 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(array))
     write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)])
-
-
-def _tokenizer_info(out: Path, work: Path, tokenizer, vocab, fingerprint) -> dict:
-    if tokenizer is None:
-        return {"source": "pre-tokenized", "fingerprint": None}
-    if vocab is None:
-        return {"source": tokenizer, "fingerprint": fingerprint}
-    data = (work / TOKENIZER_FILE).read_bytes()
-    digest = write_atomic(out / TOKENIZER_FILE, [data])
-    return {"source": f"trained: {vocab} tokens", "fingerprint": fingerprint,
-            "file": TOKENIZER_FILE, "sha256": digest}  # fmt: skip
-
-
-def _memory_summary(memory: dict[int, int], budget: int, mem) -> dict:
-    driver = tasks.memory()["hwm"]
-    workers = {pid: hwm for pid, hwm in memory.items() if pid != os.getpid()}
-    return {
-        "budget": budget,
-        "workers": mem.workers,
-        "driver_peak": driver,
-        "worker_peaks": sorted(workers.values()),
-        "total_peak": driver + sum(workers.values()),
-    }

@@ -76,7 +76,8 @@ def hash_input(work: str, index: int) -> dict:
     """sha256 and size of input file ``index``."""
     f = _spec(work)["files"][index]
     try:
-        return {"index": index, "size": os.path.getsize(f.path), "sha256": sha256_file(f.path)}
+        size, digest = os.path.getsize(f.path), sha256_file(f.path)
+        return {"index": index, "size": size, "sha256": digest, "memory": memory()}
     except OSError as exc:
         raise CorpusError(f"{f.path}: cannot read ({exc.strerror or exc})") from None
 
@@ -118,7 +119,7 @@ def tokenize_part(work: str, index: int) -> dict:
     folder = Path(work) / "tokens"
     done = finished_part(folder, index)
     if done is not None and [s[:3] for s in done["segments"]] == spec["parts"][index]:
-        return {**done, "memory": memory()}  # finished earlier (a retried or resumed task)
+        return {**done, "index": index, "memory": memory()}  # finished by an earlier attempt
     writer = PartWriter(folder, index)
     segments = []
     try:
@@ -145,7 +146,7 @@ def tokenize_part(work: str, index: int) -> dict:
     except BaseException:
         writer.abort()
         raise
-    return {**record, "memory": memory()}
+    return {**record, "index": index, "memory": memory()}
 
 
 # ----------------------------------------------------------------------------- pass 2
@@ -223,7 +224,7 @@ def write_shard(work: str, index: int) -> dict:
     record_path = Path(work) / "shards" / f"{name}.json"
     done = finished_shard(work, index, p2)
     if done is not None:
-        return {**done, "memory": memory()}
+        return {**done, "index": index, "memory": memory()}
     arrays = shard_arrays(work, index)
     r0 = int(arrays.row_index[0]) if arrays.n_rows else index * p2["rows_per_shard"]
     meta = {**p2["shard_metadata"], "shard": index, "rows": [r0, r0 + arrays.n_rows]}
@@ -232,7 +233,7 @@ def write_shard(work: str, index: int) -> dict:
     digest = write_atomic(out, [data])
     record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest}
     write_json(record_path, record)
-    return {**record, "memory": memory()}
+    return {**record, "index": index, "memory": memory()}
 
 
 def finished_shard(work: str, index: int, p2: dict | None = None) -> dict | None:
