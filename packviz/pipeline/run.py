@@ -286,6 +286,7 @@ class _Job:
             "driver_peak": driver,
             "worker_peaks": sorted(workers.values()),
             "total_peak": driver + sum(workers.values()),
+            "nodes": sorted({node for node, _ in self.memory if node}),
         }
 
 
