@@ -46,9 +46,13 @@ SUFFIX_KINDS: dict[str, Kind] = {
     ".md": "text",
     ".csv": "csv",
 }
-#: Input bytes per part (uncompressed column bytes for parquet); ``$PACKVIZ_PART_BYTES``
-#: overrides it (tests, tuning). Parts never change the output, only how work is spread.
+#: Input bytes per part (uncompressed column bytes for parquet): the corpus over
+#: `TARGET_PARTS`, within [`MIN_PART_BYTES`, `PART_BYTES`], so that small corpora still
+#: spread over many workers; ``$PACKVIZ_PART_BYTES`` fixes it (tests, tuning). Parts never
+#: change the output, only how the work is spread.
 PART_BYTES = 32 << 20
+MIN_PART_BYTES = 1 << 20
+TARGET_PARTS = 256
 #: Column of pre-tokenized parquet files, and their optional per-token trained flags.
 IDS_COLUMN, TRAINED_COLUMN = "input_ids", "trained"
 
@@ -204,8 +208,11 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
 def make_parts(files: list[InputFile], part_bytes: int | None = None) -> list[Part]:
     """Cut the corpus into parts of about ``part_bytes``: big units are split (parquet
     row groups by rows, JSONL by byte ranges), small ones grouped in order."""
+    if part_bytes is None and os.environ.get("PACKVIZ_PART_BYTES"):
+        part_bytes = int(os.environ["PACKVIZ_PART_BYTES"])
     if part_bytes is None:
-        part_bytes = int(os.environ.get("PACKVIZ_PART_BYTES") or PART_BYTES)
+        total = sum(f.size for f in files)
+        part_bytes = min(PART_BYTES, max(MIN_PART_BYTES, -(-total // TARGET_PARTS)))
     units: list[tuple[tuple[int, int, int], int]] = []  # (segment, weight)
     for i, f in enumerate(files):
         if f.kind in ("parquet", "tokens"):

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from packviz.corpus import CorpusError
+from packviz.pipeline import inputs
 from packviz.pipeline.inputs import find_inputs, make_parts
 from packviz.pipeline.readers import read_segment
 
@@ -92,9 +93,12 @@ def test_parts_of_any_size_cover_every_record_once_in_order(
     assert _read_all(files, parts) == a + b + c
 
 
-def test_part_size_comes_from_the_environment_when_not_given(tmp_path, monkeypatch):
+def test_parts_follow_the_corpus_size_or_the_environment(tmp_path, monkeypatch):
     write_jsonl(tmp_path / "a.jsonl", documents(200))
     files = find_inputs([str(tmp_path)])
+    assert len(make_parts(files)) == 1  # under MIN_PART_BYTES
+    monkeypatch.setattr(inputs, "MIN_PART_BYTES", 100)
+    monkeypatch.setattr(inputs, "TARGET_PARTS", 8)
+    assert len(make_parts(files)) == 8  # the corpus over TARGET_PARTS
+    monkeypatch.setenv("PACKVIZ_PART_BYTES", "100000")
     assert len(make_parts(files)) == 1
-    monkeypatch.setenv("PACKVIZ_PART_BYTES", "1000")
-    assert len(make_parts(files)) > 5
