@@ -12,9 +12,10 @@ Comparisons (issue 12):
    write shards, manifest) vs tokenizing the same documents alone with the same tokenizer
    (`packviz.encode`) on the same number of worker processes, the documents already in
    memory: the floor.
-2. ``packviz pack`` on the pre-tokenized parquet vs reading that input once (pyarrow) and
-   writing the output's bytes once (with fsync, as the pipeline does): the floor without
-   a tokenizer.
+2. ``packviz pack`` on the pre-tokenized parquet vs reading that input once (pyarrow, to
+   arrays) and writing the output once — the same shards, encoded by `packviz.to_bytes`
+   from arrays already in memory and written with fsync, as the pipeline does — on the
+   same number of processes: the floor of a job with nothing to tokenize.
 3. Planning at L = 2048 (``packviz.pack``, best fit, descending) vs ``np.sort`` of the same
    lengths, interleaved in one process, and planning's memory beyond the plan per piece.
 
@@ -139,26 +140,50 @@ def _tokenize_alone(spec) -> dict:
     }
 
 
-def _read_write_once(spec) -> dict:
-    """Read every input parquet file (pyarrow) and write the packed output's bytes once."""
+def _read_write_share(args) -> dict:
+    """One worker of the pre-tokenized floor: read its input files, encode and write its
+    output shards once (the arrays are loaded beforehand, not timed)."""
+    inputs, outputs, target = args
     import pyarrow.parquet as pq
 
-    files = sorted(Path(spec["corpus"], "tokens").glob("*.parquet"))
-    outputs = sorted(Path(spec["output"]).glob("shard-*"))
-    data = [p.read_bytes() for p in outputs]  # what is written is not timed as a read
-    target = Path(spec["output"]).parent / "write-once"
-    target.mkdir(exist_ok=True)
+    import packviz as pv
+
+    arrays = [(pv.load(p), p.suffix[1:]) for p in map(Path, outputs)]
     t0 = time.perf_counter()
-    rows = sum(pq.read_table(f).num_rows for f in files)
+    rows = sum(pq.read_table(f).column("input_ids").combine_chunks().values.to_numpy().size
+               for f in inputs)  # fmt: skip
     t_read = time.perf_counter() - t0
-    for i, d in enumerate(data):
-        with open(target / f"{i}.bin", "wb") as fh:
-            fh.write(d)
+    written = 0
+    for i, (a, fmt) in enumerate(arrays):
+        data = pv.to_bytes(a, fmt, metadata={k: v for k, v in a.metadata.items() if k != "plan"})
+        with open(Path(target) / f"{os.getpid()}-{i}.bin", "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-    t = time.perf_counter() - t0
+        written += len(data)
+    return {"time": time.perf_counter() - t0, "read": t_read, "tokens": rows, "bytes": written}
+
+
+def _read_write_once(spec) -> dict:
+    """Read the pre-tokenized input and write the packed output once, on the same number
+    of processes: the floor of a job that has nothing to tokenize."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    files = sorted(str(p) for p in Path(spec["corpus"], "tokens").glob("*.parquet"))
+    outputs = sorted(str(p) for p in Path(spec["output"]).glob("shard-*"))
+    target = Path(spec["output"]).parent / "write-once"
+    target.mkdir(exist_ok=True)
+    w = spec["workers"]
+    shares = [(files[i::w], outputs[i::w], str(target)) for i in range(w)]
+    with ProcessPoolExecutor(w, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_read_write_share, shares))
     shutil.rmtree(target)
-    return {"time": t, "read": t_read, "rows": rows, "bytes": sum(map(len, data))}
+    return {
+        "time": max(r["time"] for r in results),
+        "read": max(r["read"] for r in results),
+        "bytes": sum(r["bytes"] for r in results),
+    }
 
 
 def _planning(spec) -> dict:
@@ -265,9 +290,10 @@ def main() -> None:
     shutil.rmtree(out_tok, ignore_errors=True)
     pre = _pack_cli([str(folder / "tokens"), "--out", str(out_tok), *common])
     bar = run_worker(__file__, {"method": "read_write", "corpus": str(folder),
-                                "output": str(out_tok)}, timeout=3600)  # fmt: skip
+                                "output": str(out_tok), "workers": w}, timeout=3600)  # fmt: skip
     rows.append(_row("packviz pack, pre-tokenized (end to end)", pre, bar, "read + write once"))
-    rows.append(_row("read the input + write the output once", bar, bar, ""))
+    rows.append(_row(f"read the input + encode and write the output once ({w} processes)",
+                     bar, bar, ""))  # fmt: skip
     table = print_table(
         rows,
         [("label", "run"), ("t", "time"), ("ratio", "÷ floor"), ("floor", "floor"),

@@ -42,6 +42,15 @@ def _init_worker() -> None:
     os.environ["RAYON_NUM_THREADS"] = "1"
 
 
+def _warm() -> None:
+    """Import what tasks use, so the first real task does not wait for it."""
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    import packviz.pipeline.tasks  # noqa: F401
+
+
 class LocalEngine:
     """Tasks in this process (``workers == 1``) or in spawned worker processes."""
 
@@ -72,6 +81,13 @@ class LocalEngine:
                 initializer=_init_worker,
             )
         return self._pool
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (they import in the background)."""
+        if self.workers > 1:
+            pool = self._executor()
+            for _ in range(self.workers):
+                pool.submit(_warm)
 
     def run(
         self,

@@ -65,8 +65,9 @@ class AtomicWriter:
     """Write a file in pieces under a temporary name, hashing as it goes; `commit` makes
     it final, `abort` (or leaving the ``with`` block on an error) removes it."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         self.tmp = temp_name(self.path)
         self.sha = hashlib.sha256()
         self.size = 0
@@ -86,16 +87,18 @@ class AtomicWriter:
         self.size += view.nbytes
 
     def commit(self) -> str:
-        """Flush, fsync, rename to the final name; return the sha256 (hex)."""
+        """Flush (and fsync when durable), rename to the final name; return the sha256."""
         try:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self.durable:
+                os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self.tmp, self.path)
         except OSError as exc:
             self.abort()
             raise write_error(self.path, exc) from None
-        fsync_dir(self.path.parent)
+        if self.durable:
+            fsync_dir(self.path.parent)
         return self.sha.hexdigest()
 
     def abort(self) -> None:
@@ -113,18 +116,18 @@ class AtomicWriter:
             self.abort()
 
 
-def write_atomic(path: str | os.PathLike, chunks: Iterable) -> str:
+def write_atomic(path: str | os.PathLike, chunks: Iterable, *, durable: bool = True) -> str:
     """Write ``chunks`` (bytes-like) as one file, atomically; return its sha256."""
-    with AtomicWriter(path) as w:
+    with AtomicWriter(path, durable=durable) as w:
         for chunk in chunks:
             w.write(chunk)
         return w.commit()
 
 
-def write_json(path: str | os.PathLike, obj) -> str:
+def write_json(path: str | os.PathLike, obj, *, durable: bool = True) -> str:
     """Write ``obj`` as indented, key-sorted JSON (the same object, the same bytes)."""
     text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    return write_atomic(path, [text.encode()])
+    return write_atomic(path, [text.encode()], durable=durable)
 
 
 def read_json(path: str | os.PathLike):

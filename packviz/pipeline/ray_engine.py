@@ -146,6 +146,9 @@ class RayEngine:
 
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
+    def warm_up(self) -> None:
+        """Nothing to do: Ray starts its workers itself."""
+
     def __enter__(self) -> RayEngine:
         return self
 

@@ -111,27 +111,28 @@ def pack_corpus(
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ValueError(f"workers must be at least 1, got {workers}")
     out = Path(out).resolve()
-    files = find_inputs(inputs, text_field=text_field)
-    if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
-        raise ValueError(
-            "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train one "
-            "on the corpus (--train-vocab N), not both"
-            if tokenizer is not None
-            else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
-        )
-    if tokenizer is not None:
-        tokenizer = str(Path(tokenizer).resolve())
-        settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
-    parts = make_parts(files)
-    prepare_out_dir(out)
-    remove_temporaries(out)
     runner = (
         make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
     )
     try:
-        job = _Job(out, files, parts, settings, budget, progress, log)
+        mem = _memory_plan(runner, workers, budget, settings, log)
+        runner.warm_up()  # local workers start (and import) while the inputs are examined
+        files = find_inputs(inputs, text_field=text_field)
+        if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
+            raise ValueError(
+                "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
+                "one on the corpus (--train-vocab N), not both"
+                if tokenizer is not None
+                else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
+            )
+        if tokenizer is not None:
+            tokenizer = str(Path(tokenizer).resolve())
+            settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
+        parts = make_parts(files)
+        prepare_out_dir(out)
+        remove_temporaries(out)
+        job = _Job(out, files, parts, settings, mem, budget, progress, log)
         job.overwrite = overwrite
-        job.plan_resources(runner, workers)
         report = job.run(runner, tokenizer, train_vocab, pad_id)
     finally:
         if isinstance(engine, str):
@@ -140,42 +141,41 @@ def pack_corpus(
     return report
 
 
+def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
+    """Fit the job into the budget; the engine then runs that many workers."""
+    wanted = int(workers or runner.cpus())
+    slots = settings["rows_per_shard"] * settings["max_len"]
+    mem = plan_memory(budget, workers=wanted, base=_base_memory(), shard_slots=slots)
+    runner.workers = mem.workers
+    if mem.workers < wanted:
+        log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
+    return mem
+
+
 class _Job:
     """One run of `pack_corpus`: the stages in order, timed, with their memory."""
 
-    def __init__(self, out: Path, files, parts, settings: dict, budget: int, progress, log):
+    def __init__(self, out: Path, files, parts, settings: dict, mem, budget, progress, log):
         self.out, self.work = out, out / WORK
         self.files, self.parts, self.settings = files, parts, settings
-        self.budget, self.progress, self.log = budget, progress, log
+        self.mem, self.budget, self.progress, self.log = mem, budget, progress, log
         self.seconds: dict[str, float] = {}
         self.memory: dict[tuple, int] = {}  # (node, pid) -> peak resident bytes
         self.overwrite = False
-
-    def plan_resources(self, runner, workers: int | None) -> None:
-        wanted = int(workers or runner.cpus())
-        slots = self.settings["rows_per_shard"] * self.settings["max_len"]
-        self.mem = plan_memory(self.budget, workers=wanted, base=_base_memory(), shard_slots=slots)
-        runner.workers = self.mem.workers
-        if self.mem.workers < wanted:
-            self.log(
-                f"memory budget {self.budget / 2**20:,.0f} MiB fits {self.mem.workers} of "
-                f"{wanted} workers"
-            )
         self.spec = {
-            "files": [f.__dict__ for f in self.files],
-            "parts": [p.segments for p in self.parts],
-            "text_field": self.settings["text_field"],
-            "split": self.settings["split"],
-            "add_eos": self.settings["add_eos"],
-            "batch_bytes": self.mem.batch_bytes,
+            "files": [f.__dict__ for f in files],
+            "parts": [p.segments for p in parts],
+            "text_field": settings["text_field"],
+            "split": settings["split"],
+            "add_eos": settings["add_eos"],
+            "batch_bytes": mem.batch_bytes,
             "tokenizer_file": None,
         }
-        self._write_spec()
 
     def _write_spec(self) -> None:
         for sub in ("tokens", "shards", "plan"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        write_json(self.work / "spec.json", self.spec)
+        write_json(self.work / "spec.json", self.spec, durable=False)
 
     def stage(self, runner, task, n: int, name: str, unit: str, limit: int, counter=None):
         """Run ``task`` on indices 0..n-1; return the records by index."""
@@ -216,7 +216,7 @@ class _Job:
             self.log(f"{out} already holds this job's complete output (manifest.json verified)")
             return PackReport.from_manifest(out, done, 0.0)
         self._write_spec()  # again: overwrite may have cleared the folder
-        write_json(work / "job.json", identity)
+        write_json(work / "job.json", identity, durable=False)
 
         t0 = time.monotonic()
         if vocab is not None:
@@ -251,6 +251,7 @@ class _Job:
             {"out": str(out), "format": s["format"], "rows_per_shard": s["rows_per_shard"],
              "n_rows": plan.n_rows, "n_docs": plan.n_docs, "pad_id": pad,
              "plan": plan.settings(), "parts": parts, "shard_metadata": shard_meta},
+            durable=False,
         )  # fmt: skip
 
         # pass 2: the shards
@@ -364,4 +365,4 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(array))
-    write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)])
+    write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)], durable=False)

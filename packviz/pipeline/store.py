@@ -50,7 +50,7 @@ class PartWriter:
         self.folder = Path(folder)
         self.index = index
         self.name = part_name(index)
-        self._ids = AtomicWriter(self.folder / f"{self.name}.ids")
+        self._ids = AtomicWriter(self.folder / f"{self.name}.ids", durable=False)
         self._trained: AtomicWriter | None = None
         self._lengths: list[np.ndarray] = []
         self._n_tokens = 0
@@ -58,7 +58,7 @@ class PartWriter:
     def add(self, values: np.ndarray, lengths: np.ndarray, trained=None) -> None:
         """Append documents: their ids back to back, one length each (and flags)."""
         if trained is not None and self._trained is None:
-            self._trained = AtomicWriter(self.folder / f"{self.name}.trained")
+            self._trained = AtomicWriter(self.folder / f"{self.name}.trained", durable=False)
             self._trained.write(np.ones(self._n_tokens, np.uint8))  # earlier: all trained
         if self._trained is not None:
             flags = np.ones(values.size, np.uint8) if trained is None else trained
@@ -73,7 +73,7 @@ class PartWriter:
         offsets = np.zeros(lengths.size + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         files = {"ids": self._ids.commit()}
-        with AtomicWriter(self.folder / f"{self.name}.offsets") as w:
+        with AtomicWriter(self.folder / f"{self.name}.offsets", durable=False) as w:
             w.write(offsets)
             files["offsets"] = w.commit()
         if self._trained is not None:
@@ -85,7 +85,7 @@ class PartWriter:
             "sha256": files,
             **extra,
         }
-        write_json(self.folder / f"{self.name}.json", record)
+        write_json(self.folder / f"{self.name}.json", record, durable=False)
         return record
 
     def abort(self) -> None:

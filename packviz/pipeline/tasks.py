@@ -232,7 +232,7 @@ def write_shard(work: str, index: int) -> dict:
     del arrays
     digest = write_atomic(out, [data])
     record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest}
-    write_json(record_path, record)
+    write_json(record_path, record, durable=False)
     return {**record, "index": index, "memory": memory()}
 
 

@@ -63,7 +63,7 @@ def trained(work: Path, files, parts, spec: dict, vocab: int, log) -> Path:
         raise CorpusError("no text to train a tokenizer on: every document is empty")
     log(f"training a {vocab:,}-token byte-level BPE on {len(docs):,} documents ({chars:,} chars)")
     tok = pv.train_tokenizer(docs, vocab_size=vocab, cache_dir=False)
-    write_atomic(path, [tok.to_str().encode()])
+    write_atomic(path, [tok.to_str().encode()], durable=False)
     return path
 
 
