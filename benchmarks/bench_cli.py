@@ -229,8 +229,10 @@ HANDLERS = {"tokenize": _tokenize_alone, "read_write": _read_write_once, "planni
 
 
 def _pack_cli(args: list[str]) -> dict:
-    """``packviz pack ...`` in a fresh process, memory sampled over its process tree."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """``packviz pack ...`` in a fresh process, memory sampled over its process tree (with
+    ``--engine ray`` that includes the local Ray instance the command starts)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "packviz", "pack", *args],
@@ -249,8 +251,23 @@ def _pack_cli(args: list[str]) -> dict:
         "summary": stdout.strip(),
         "hwm_total": mem.hwm_total,
         "anon_peak": mem.anon_sum_peak,
+        "driver_hwm": mem.hwm.get(proc.pid, 0),
         "processes": len(mem.hwm),
+        "stages": _stage_seconds(stdout),
     }
+
+
+def _stage_seconds(summary: str) -> dict:
+    """``{"tokenize": 12.5, ...}`` from the summary's ``time:`` line."""
+    line = next((x for x in summary.splitlines() if x.startswith("time: ")), "")
+    out = {}
+    for item in line[6:].split(", "):
+        name, _, value = item.rpartition(" ")[0].rpartition(" ")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            pass
+    return out
 
 
 # ----------------------------------------------------------------------------- main
@@ -265,6 +282,7 @@ def main() -> None:
     ap.add_argument("--planning-docs", type=int, nargs="*", default=[10_000_000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
+    ap.add_argument("--no-ray", action="store_true", help="skip the --engine ray run")
     args = ap.parse_args()
     print(f"machine: {machine()}\n", flush=True)
     folder = OUT / f"cli-corpus-{args.docs}"
@@ -285,6 +303,16 @@ def main() -> None:
     e2e = _pack_cli([str(folder / "text"), "--out", str(out_text), "--tokenizer", tok, *common])
     rows.append(_row("packviz pack, text (end to end)", e2e, floor, "tokenizing alone"))
     rows.append(_row(f"tokenize alone (pv.encode, {w} processes)", floor, floor, ""))
+    if not args.no_ray:
+        out_ray = folder / "out-ray"
+        shutil.rmtree(out_ray, ignore_errors=True)
+        ray = _pack_cli([str(folder / "text"), "--out", str(out_ray), "--tokenizer", tok,
+                         "--engine", "ray", *common])  # fmt: skip
+        same = "time" in ray and _same_files(out_ray, out_text)
+        rows.append(_row(f"packviz pack --engine ray, text (local Ray, {w} CPUs)"
+                         + ("" if same else " — OUTPUT DIFFERS"), ray, floor,
+                         "tokenizing alone"))  # fmt: skip
+        shutil.rmtree(out_ray, ignore_errors=True)
 
     out_tok = folder / "out-tokens"
     shutil.rmtree(out_tok, ignore_errors=True)
@@ -297,7 +325,8 @@ def main() -> None:
     table = print_table(
         rows,
         [("label", "run"), ("t", "time"), ("ratio", "÷ floor"), ("floor", "floor"),
-         ("mem", "peak memory, all processes (anon / VmHWM)"), ("rate", "throughput")],
+         ("mem", "peak memory, all processes (anon / VmHWM)"), ("rate", "throughput"),
+         ("stages", "stages (s)")],
     )  # fmt: skip
     for name, r in (("text", e2e), ("pre-tokenized", pre)):
         if "summary" in r:
@@ -332,6 +361,13 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / n).read_bytes() == (b / n).read_bytes() for n in names
+    )
+
+
 def _row(label: str, r: dict, floor: dict, floor_name: str) -> dict:
     row = {"label": label, **{k: v for k, v in r.items() if k != "summary"}}
     if "error" in r:
@@ -345,6 +381,8 @@ def _row(label: str, r: dict, floor: dict, floor_name: str) -> dict:
         row["mem"] = f"{r['anon_peak'] / MB:,.0f} / {r['hwm_total'] / MB:,.0f} MiB"
     if "tokens" in r:
         row["rate"] = f"{r['tokens'] / r['time'] / 1e6:.2f} M tokens/s"
+    if "stages" in r:
+        row["stages"] = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
     return row
 
 
