@@ -181,25 +181,56 @@ def _sorted_pieces(lengths: np.ndarray, max_len: int, overflow: str, descending:
     return doc, start, size
 
 
+#: Documents handled at once when cutting the concatenation (``wrapped``).
+_WRAP_BLOCK = 1 << 17
+
+
 def _wrapped(lengths: np.ndarray, max_len: int, sort: str, seed: int):
-    """Concatenate documents in sort order and cut every max_len tokens."""
+    """Concatenate documents in sort order and cut every max_len tokens.
+
+    Document j spans tokens [begin_j, end_j) of the concatenation and touches rows
+    ``begin_j // L .. (end_j - 1) // L``: one piece per row. The pieces are cut a block
+    of documents at a time into arrays allocated once, so the memory beyond the plan
+    itself is the sort order and the running ends (16 bytes per document).
+    """
+    L = max_len
     order = _doc_order(lengths, sort, seed)
     docs = np.arange(lengths.size, dtype=np.int64) if order is None else order
-    lens = _in_order(lengths, docs, sort, int(lengths.max(initial=0)))
-    nonempty = lens > 0
-    if not nonempty.all():
-        docs, lens = docs[nonempty], lens[nonempty]
-    ends = np.cumsum(lens)
-    begins = ends - lens
-    first_row = begins // max_len
-    counts = (ends - 1) // max_len - first_row + 1
-    if docs.size and counts.max() == 1:  # no document crosses a row boundary
-        return first_row, docs, np.zeros(docs.size, np.int64), lens, begins - first_row * max_len
-    row = expand_ranges(first_row, counts)
-    which = np.repeat(np.arange(docs.size), counts)
-    g0 = np.maximum(begins[which], row * max_len)
-    g1 = np.minimum(ends[which], (row + 1) * max_len)
-    return row, docs[which], g0 - begins[which], g1 - g0, g0 - row * max_len
+    del order
+    ends = _in_order(lengths, docs, sort, int(lengths.max(initial=0)))
+    if not ends.all():  # empty documents take no place
+        keep = ends > 0
+        docs, ends = docs[keep], ends[keep]
+        del keep
+    np.cumsum(ends, out=ends)
+    blocks = [(a, min(a + _WRAP_BLOCK, ends.size)) for a in range(0, ends.size, _WRAP_BLOCK)]
+
+    def cut(a: int, b: int):
+        """(begins, ends, first rows, rows touched) of documents a..b-1."""
+        e = ends[a:b]
+        begin = np.empty_like(e)
+        begin[0] = ends[a - 1] if a else 0
+        begin[1:] = e[:-1]
+        first = begin // L
+        return begin, e, first, (e - 1) // L - first + 1
+
+    total = sum(int(cut(a, b)[3].sum()) for a, b in blocks)
+    row, doc, start, length, offset = (np.empty(total, dtype=np.int64) for _ in range(5))
+    p = 0
+    for a, b in blocks:
+        begin, e, first, counts = cut(a, b)
+        q = p + int(counts.sum())
+        r = row[p:q]
+        r[:] = expand_ranges(first, counts)
+        which = np.repeat(np.arange(b - a), counts)
+        doc[p:q] = docs[a:b][which]
+        g0 = np.maximum(begin[which], r * L)  # a piece runs from max(begin, row start)
+        np.minimum(e[which], (r + 1) * L, out=length[p:q])  # to min(end, row end)
+        length[p:q] -= g0
+        np.subtract(g0, begin[which], out=start[p:q])
+        np.subtract(g0, r * L, out=offset[p:q])
+        p = q
+    return row, doc, start, length, offset
 
 
 def _lay_out(strategy: str, pieces: list, max_len: int, *, sorted_: bool):
