@@ -28,18 +28,18 @@ from packviz.pipeline.readers import TokenBatch, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
 from packviz.plan import PIECE_FIELDS
 
-_CACHE: dict[tuple[str, str], tuple[float, object]] = {}
+_CACHE: dict[tuple[str, str, str], tuple[int, object]] = {}
 
 
-def _cached(work: str, name: str, load):
-    """Per-process cache of what a task reads from the work folder (reloaded if the file
-    was rewritten, e.g. by a resumed run)."""
+def _cached(work: str, name: str, load, tag: str = ""):
+    """Per-process cache of what a task makes from a file of the work folder (made again
+    when the file was rewritten, e.g. by a resumed run)."""
     path = Path(work) / name
     stamp = path.stat().st_mtime_ns
-    hit = _CACHE.get((work, name))
+    hit = _CACHE.get((work, name, tag))
     if hit is None or hit[0] != stamp:
         hit = (stamp, load(path))
-        _CACHE[(work, name)] = hit
+        _CACHE[(work, name, tag)] = hit
     return hit[1]
 
 
@@ -170,7 +170,9 @@ def shard_arrays(work: str, index: int):
 
     p2 = _cached(work, "pass2.json", read_json)
     plan = _cached(work, "plan/row_starts.npy", lambda _: _plan(work))
-    store = _store(work, p2)
+    store = _cached(
+        work, "pass2.json", lambda path: TokenStore(Path(work) / "tokens", p2["parts"]), "store"
+    )
     rows = p2["rows_per_shard"]
     r0, r1 = index * rows, min((index + 1) * rows, p2["n_rows"])
     p0, p1 = int(plan["row_starts"][r0]), int(plan["row_starts"][r1])
@@ -202,16 +204,6 @@ def shard_arrays(work: str, index: int):
     arrays.row_index = np.arange(r0, r1, dtype=np.int64)
     arrays.metadata = {"plan": settings}
     return arrays
-
-
-def _store(work: str, p2: dict) -> TokenStore:
-    key = (work, "store")
-    stamp = (Path(work) / "pass2.json").stat().st_mtime_ns
-    hit = _CACHE.get(key)
-    if hit is None or hit[0] != stamp:
-        hit = (stamp, TokenStore(Path(work) / "tokens", p2["parts"]))
-        _CACHE[key] = hit
-    return hit[1]
 
 
 def write_shard(work: str, index: int) -> dict:
