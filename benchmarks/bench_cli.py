@@ -111,16 +111,23 @@ def _size(folder: Path) -> int:
 
 
 def _encode_files(args) -> dict:
-    """One worker of the tokenizing floor: load its files (not timed), then encode."""
+    """One worker of the tokenizing floor: for each of its files, load the documents
+    (not timed), then encode them (timed)."""
     files, tokenizer = args
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     import packviz as pv
 
     tok = pv.load_tokenizer(tokenizer)
-    docs = [json.loads(line)["text"] for f in files for line in open(f)]
-    t0 = time.perf_counter()
-    ids = pv.encode(tok, docs, batch_size=1024)
-    return {"time": time.perf_counter() - t0, "tokens": ids.n_tokens, "docs": len(docs)}
+    t, tokens, n = 0.0, 0, 0
+    for f in files:
+        with open(f) as fh:
+            docs = [json.loads(line)["text"] for line in fh]
+        t0 = time.perf_counter()
+        ids = pv.encode(tok, docs, batch_size=1024)
+        t += time.perf_counter() - t0
+        tokens, n = tokens + ids.n_tokens, n + len(docs)
+        del docs, ids
+    return {"time": t, "tokens": tokens, "docs": n}
 
 
 def _tokenize_alone(spec) -> dict:
@@ -285,7 +292,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
     ap.add_argument("--no-ray", action="store_true", help="skip the --engine ray run")
-    ap.add_argument("--rounds", type=int, default=2, help="alternations of run and floor")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations of run and floor")
     args = ap.parse_args()
     print(f"machine: {machine()}\n", flush=True)
     folder = OUT / f"cli-corpus-{args.docs}"
