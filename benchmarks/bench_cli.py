@@ -244,11 +244,8 @@ HANDLERS = {"tokenize": _tokenize_alone, "read_write": _read_write_once, "planni
 def _pack_cli(args: list[str]) -> dict:
     """``packviz pack ...`` in a fresh process, memory sampled over its process tree (with
     ``--engine ray`` that includes the local Ray instance the command starts)."""
-    import resource
-
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "packviz", "pack", *args],
@@ -257,11 +254,10 @@ def _pack_cli(args: list[str]) -> dict:
         text=True,
         env=env,
     )
-    with TreeMemory(proc.pid, every=0.02) as mem:
+    with TreeMemory(proc.pid, every=0.01) as mem:
         stdout, stderr = proc.communicate()
     t = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the whole tree, once reaped
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    cpu = mem.cpu_total  # every process of the tree, Ray's workers included
     if proc.returncode != 0:
         return {"error": (stderr.strip().splitlines() or ["?"])[-1][:200]}
     return {

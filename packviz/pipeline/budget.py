@@ -6,8 +6,8 @@ worker process, summed — except the lengths and the plan, which the driver mus
 token store pages are file cache, not counted.
 
 Every process costs a *base* (the interpreter with numpy, pyarrow and tokenizers: the
-driver measures its own; the workers, and the resource tracker that Python starts next
-to spawned workers, are counted at the same base) and each task a working set proportional to its work:
+driver measures its own; the workers, the fork server they are forked from and the
+resource tracker that Python starts next to them are counted at the same base) and each task a working set proportional to its work:
 tokenizing costs `TOKENIZE_FIXED` plus about `TOKENIZE_BYTES_PER_BYTE` bytes per byte of
 text in a batch (the parsed text, the tokenizer's encodings of 1,024 documents at a time,
 the ids; measured 14.5 at 6.8 MB batches), writing a shard about `SHARD_BYTES_PER_SLOT`
@@ -22,7 +22,7 @@ Example:
     >>> plan = plan_memory(2 * 10**9, workers=4, base=100 * 2**20, shard_slots=2**22)
     >>> plan.workers, plan.batch_bytes // 2**20, plan.shards_at_once
     (4, 8, 4)
-    >>> plan_memory(600 * 10**6, workers=4, base=100 * 2**20, shard_slots=2**22).workers
+    >>> plan_memory(700 * 10**6, workers=4, base=100 * 2**20, shard_slots=2**22).workers
     2
 """
 
@@ -86,8 +86,9 @@ def plan_memory(budget: int, *, workers: int, base: int, shard_slots: int) -> Me
     shard_need = shard_slots * SHARD_BYTES_PER_SLOT
     batch_need = TOKENIZE_FIXED + MIN_BATCH_BYTES * TOKENIZE_BYTES_PER_BYTE
     for w in range(max(1, workers), 0, -1):
-        # the driver, w workers and multiprocessing's resource tracker; or the driver alone
-        processes = w + 2 if w > 1 else 1
+        # the driver, w workers, the fork server and multiprocessing's resource tracker;
+        # or the driver alone
+        processes = w + 3 if w > 1 else 1
         free = budget - processes * base
         if free >= max(shard_need, w * batch_need):
             batch = min(MAX_BATCH_BYTES, (free // w - TOKENIZE_FIXED) // TOKENIZE_BYTES_PER_BYTE)

@@ -5,10 +5,12 @@ index)`` with a result that does not depend on where or when it ran, so the outp
 the same bytes whichever engine and however many workers are used.
 
 The local engine runs tasks in the calling process when ``workers == 1`` and otherwise
-in a pool of *spawned* worker processes (a fork after the tokenizers library has started
-its thread pool can deadlock; spawned workers start clean). Workers tokenize with one
-thread each — the parallelism is the processes — and at most ``limit`` tasks are in
-flight at once, which is how the memory budget bounds a stage.
+in a pool of worker processes forked from a *fork server*: a fresh interpreter that
+imports what tasks use (numpy, pyarrow, tokenizers, packviz) once, before any thread
+exists, so every worker starts in milliseconds without its own imports, and none is
+forked from a process whose threads (the tokenizers library's, say) could deadlock it.
+Workers tokenize with one thread each — the parallelism is the processes — and at most
+``limit`` tasks are in flight at once, which is how the memory budget bounds a stage.
 
 Example:
     >>> from packviz.pipeline.engines import LocalEngine
@@ -40,6 +42,10 @@ def _echo(work: str, index: int) -> dict:
 def _init_worker() -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker process
     os.environ["RAYON_NUM_THREADS"] = "1"
+
+
+#: Imported once by the fork server, before any thread exists; workers are forked from it.
+_PRELOAD = ("pyarrow.json", "pyarrow.parquet", "tokenizers", "packviz.pipeline.tasks")
 
 
 def _warm() -> None:
@@ -75,10 +81,10 @@ class LocalEngine:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(_PRELOAD))
             self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
+                self.workers, mp_context=context, initializer=_init_worker
             )
         return self._pool
 

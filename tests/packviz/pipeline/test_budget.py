@@ -34,7 +34,7 @@ def test_fewer_workers_when_all_do_not_fit_and_everything_stays_inside():
     base, slots = 100 * MB, 1 << 20
     plan = plan_memory(600 * MB, workers=8, base=base, shard_slots=slots)
     assert plan.workers < 8
-    processes = plan.workers + 2  # and the driver, and multiprocessing's resource tracker
+    processes = plan.workers + 3  # the driver, the fork server, the resource tracker
     assert processes * base + plan.shards_at_once * slots * SHARD_BYTES_PER_SLOT <= 600 * MB
     batch = TOKENIZE_FIXED + plan.batch_bytes * TOKENIZE_BYTES_PER_BYTE
     assert processes * base + plan.workers * batch <= 600 * MB

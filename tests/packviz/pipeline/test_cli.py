@@ -179,7 +179,7 @@ def test_peak_memory_of_all_processes_stays_within_the_budget(corpus, tmp_path):
     finally:
         _stop_group(proc)
     assert proc.returncode == 0, stderr
-    assert len(mem.hwm) == 4  # the driver, two workers, multiprocessing's resource tracker
+    assert len(mem.hwm) == 5  # the driver, two workers, the fork server, the resource tracker
     assert mem.hwm_total <= budget, {p: v / MB for p, v in mem.hwm.items()}
     assert mem.anon_total < mem.hwm_total
     assert "; 2 workers;" in stdout  # the budget fitted both
