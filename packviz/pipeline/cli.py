@@ -48,30 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace another job's output")
 
 
+#: Options handed to `pack_corpus` under the same name.
+_PASSED = ("max_len", "strategy", "sort", "overflow", "seed", "tokenizer", "train_vocab",
+           "text_field", "split", "pad_id", "format", "rows_per_shard", "workers",
+           "memory_budget", "engine", "ray_address", "overwrite")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from packviz.pipeline.run import pack_corpus
 
-    report = pack_corpus(
-        args.inputs,
-        args.out,
-        max_len=args.max_len,
-        strategy=args.strategy,
-        sort=args.sort,
-        overflow=args.overflow,
-        seed=args.seed,
-        tokenizer=args.tokenizer,
-        train_vocab=args.train_vocab,
-        text_field=args.text_field,
-        split=args.split,
-        add_eos=not args.no_eos,
-        pad_id=args.pad_id,
-        format=args.format,
-        rows_per_shard=args.rows_per_shard,
-        workers=args.workers,
-        memory_budget=args.memory_budget,
-        engine=args.engine,
-        ray_address=args.ray_address,
-        overwrite=args.overwrite,
-    )
+    options = {name: getattr(args, name) for name in _PASSED}
+    report = pack_corpus(args.inputs, args.out, add_eos=not args.no_eos, **options)
     print(report.summary(), file=sys.stdout, flush=True)
     return 0
