@@ -5,9 +5,11 @@ worker process, summed — except the lengths and the plan, which the driver mus
 (8 bytes per document and ~40 per piece; planning adds ~24 per piece). Memory-mapped
 token store pages are file cache, not counted.
 
-Every process costs a *base* (the interpreter with numpy, pyarrow and tokenizers: the
-driver measures its own; the workers, the fork server they are forked from and the
-resource tracker that Python starts next to them are counted at the same base) and each task a working set proportional to its work:
+Every process costs a *base*, `PROCESS_BASE`: the interpreter with numpy, pyarrow,
+tokenizers and packviz loaded (measured: the fork server 74 MiB VmHWM, a fresh driver
+80–90 MiB). The driver, the workers, the fork server they are forked from and the
+resource tracker Python starts next to them are each counted at it — not what the calling
+process held before (a notebook's own data is not the job's) and each task a working set proportional to its work:
 tokenizing costs `TOKENIZE_FIXED` plus about `TOKENIZE_BYTES_PER_BYTE` bytes per byte of
 text in a batch (the parsed text, the tokenizer's encodings of 1,024 documents at a time,
 the ids; measured 14.5 at 6.8 MB batches), writing a shard about `SHARD_BYTES_PER_SLOT`
@@ -31,6 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+PROCESS_BASE = 96 << 20
 TOKENIZE_FIXED = 48 << 20
 TOKENIZE_BYTES_PER_BYTE = 16
 SHARD_BYTES_PER_SLOT = 40

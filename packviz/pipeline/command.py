@@ -15,7 +15,19 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from packviz.choices import FORMATS, OVERFLOWS, SORTS, SPLITS, STRATEGIES, check_choice
+from packviz.choices import (
+    FORMATS,
+    OVERFLOWS,
+    SORTS,
+    SPLITS,
+    STRATEGIES,
+    Format,
+    Overflow,
+    Sort,
+    Split,
+    Strategy,
+    check_choice,
+)
 from packviz.limits import check_max_len
 
 
@@ -24,15 +36,15 @@ def pack_command(
     *,
     out: str = "packed",
     max_len: int = 2048,
-    strategy: str = "best_fit",
-    sort: str = "desc",
-    overflow: str = "split",
+    strategy: Strategy = "best_fit",
+    sort: Sort = "desc",
+    overflow: Overflow = "split",
     seed: int = 0,
     tokenizer: str | None = None,
     train_vocab: int | None = None,
     text_field: str = "text",
-    split: str = "paragraph",
-    format: str = "parquet",  # noqa: A002 - the command line's name
+    split: Split = "paragraph",
+    format: Format = "parquet",  # noqa: A002 - the command line's name
 ) -> str:
     """``packviz pack INPUT... --out OUT ...`` with these settings (see `pack_corpus`).
 

@@ -34,13 +34,25 @@ from pathlib import Path
 
 import numpy as np
 
-from packviz.choices import FORMATS, OVERFLOWS, SORTS, SPLITS, STRATEGIES, check_choice
+from packviz.choices import (
+    FORMATS,
+    OVERFLOWS,
+    SORTS,
+    SPLITS,
+    STRATEGIES,
+    Format,
+    Overflow,
+    Sort,
+    Split,
+    Strategy,
+    check_choice,
+)
 from packviz.corpus import CorpusError
 from packviz.limits import check_max_len
 from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
-from packviz.pipeline.budget import parse_bytes, plan_memory
-from packviz.pipeline.engines import make_engine
+from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
+from packviz.pipeline.engines import Engine, make_engine
 from packviz.pipeline.files import remove_temporaries, write_atomic, write_json
 from packviz.pipeline.inputs import find_inputs, make_parts
 from packviz.pipeline.manifest import (
@@ -68,21 +80,21 @@ def pack_corpus(
     out: str | os.PathLike,
     *,
     max_len: int = 2048,
-    strategy: str = "best_fit",
-    sort: str = "desc",
-    overflow: str = "split",
+    strategy: Strategy = "best_fit",
+    sort: Sort = "desc",
+    overflow: Overflow = "split",
     seed: int = 0,
     tokenizer: str | os.PathLike | None = None,
     train_vocab: int | None = None,
     text_field: str = "text",
-    split: str = "paragraph",
+    split: Split = "paragraph",
     add_eos: bool = True,
     pad_id: int | None = None,
-    format: str = "parquet",  # noqa: A002 - the command line's name
+    format: Format = "parquet",  # noqa: A002 - the command line's name
     rows_per_shard: int | None = None,
     workers: int | None = None,
     memory_budget: int | str = "2GB",
-    engine: str | object = "local",
+    engine: Engine | object = "local",
     ray_address: str | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
@@ -145,7 +157,7 @@ def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
     """Fit the job into the budget; the engine then runs that many workers."""
     wanted = int(workers or runner.cpus())
     slots = settings["rows_per_shard"] * settings["max_len"]
-    mem = plan_memory(budget, workers=wanted, base=_base_memory(), shard_slots=slots)
+    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots)
     runner.workers = mem.workers
     if mem.workers < wanted:
         log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
@@ -324,15 +336,6 @@ def _settings(args: dict) -> dict:
         "train_sample_chars": tokenizers.TRAIN_SAMPLE_CHARS if vocab is not None else None,
         "tokenizer_sha256": None,
     }
-
-
-def _base_memory() -> int:
-    """Resident memory of a process that has loaded what workers load (this one)."""
-    import pyarrow.json  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
-    import tokenizers  # noqa: F401
-
-    return max(tasks.memory()["hwm"], 64 << 20)
 
 
 def _plan(work: Path, records: list[dict], settings: dict, files):
