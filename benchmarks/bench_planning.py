@@ -4,7 +4,10 @@ Workload (design.md): log-normal lengths, median 300, sigma 1.0, clipped to [1, 
 seed 0; N = 10k, 100k, 1M, 10M; L = 2048 and 8192. References in the same run:
 ``packviz._reference.reference_pack`` with best fit, descending (the library's slow
 reference: split, sort, then one piece at a time with a bisect over the sorted rooms, in
-Python: the bar), and ``np.sort`` of the lengths (how a linear-log step scales).
+Python: the bar), and ``np.sort`` of the lengths (numpy's default sort: how a
+linear-log step scales, and the bar of issue 12: planning within 6× of it). "Planning
+memory per piece" is the peak RSS the call adds beyond the plan it returns (40 bytes per
+piece), over its pieces.
 
     python benchmarks/bench_planning.py [--sizes 10000 100000 1000000 10000000] [--repeats 3]
 """
@@ -42,7 +45,9 @@ def _pv(spec):
     strategy, sort = spec["strategy"], spec.get("sort", "desc")
     m = measure(lambda: pv.pack(lengths, spec["L"], strategy=strategy, sort=sort), spec["repeats"])
     s = pv.pack(lengths, spec["L"], strategy=strategy, sort=sort).stats()
-    return {**m, "rows": s.n_rows, "lower_bound": s.lower_bound_rows, "lost": s.lost_tokens}
+    extra = (m["peak_mb"] * 2**20 - 40 * s.n_pieces) / max(s.n_pieces, 1)
+    return {**m, "rows": s.n_rows, "lower_bound": s.lower_bound_rows, "lost": s.lost_tokens,
+            "per_piece": extra}  # fmt: skip
 
 
 def _reference(spec):
@@ -59,7 +64,7 @@ def _np_sort(spec):
     import numpy as np
 
     lengths = _lengths(spec["n"], spec["L"])
-    return measure(lambda: np.sort(lengths, kind="stable"), spec["repeats"])
+    return measure(lambda: np.sort(lengths), spec["repeats"])
 
 
 HANDLERS = {"pv": _pv, "reference": _reference, "np.sort": _np_sort}
@@ -88,7 +93,7 @@ def main() -> None:
     rows = []
     for L in args.max_lens:
         for n in args.sizes:
-            ref_time = None
+            ref_time = sort_time = None
             for method, extra, label in METHODS:
                 if method == "pv" and extra.get("sort") == "none" and n > 1_000_000:
                     continue  # online best fit is O(N log N) Python: measured up to 1M
@@ -97,13 +102,20 @@ def main() -> None:
                 r["label"] = label
                 if method == "reference":
                     ref_time = r.get("time")
+                if method == "np.sort":
+                    sort_time = r.get("time")
                 rows.append(r)
             for r in rows:
                 if r["n"] == n and r["L"] == L and "time" in r and ref_time:
                     r["speedup"] = f"{ref_time / r['time']:.1f}×"
+                if r["n"] == n and r["L"] == L and "time" in r and sort_time:
+                    if r["method"] == "pv":
+                        r["vs_sort"] = f"{r['time'] / sort_time:.1f}×"
     for r in rows:
         r["N"] = f"{r['n']:,}"
         time_and_memory_cells(r)
+        if "per_piece" in r:
+            r["pp"] = f"{r['per_piece']:.0f} B"
         if "rows" in r:
             r["over"] = f"{100 * (r['rows'] - r['lower_bound']) / max(r['lower_bound'], 1):.3f} %"
             r["rows_s"] = f"{r['rows']:,}"
@@ -115,9 +127,11 @@ def main() -> None:
             ("label", "method"),
             ("t", "time (median)"),
             ("mem", "peak extra RSS"),
+            ("pp", "planning memory per piece"),
             ("rows_s", "rows"),
             ("over", "rows over bound"),
             ("speedup", "× vs reference BFD"),
+            ("vs_sort", "÷ np.sort"),
         ],
     )
     # scaling 1M -> 10M compared with np.sort

@@ -96,6 +96,7 @@ from packviz.masks import (
     piece_starts,
 )
 from packviz.packing import pack
+from packviz.pipeline import pack_command, pack_corpus
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
 
@@ -213,6 +214,8 @@ __all__ = [
     "mask_memory",
     "materialize",
     "pack",
+    "pack_command",
+    "pack_corpus",
     "pad_token_id",
     "piece_starts",
     "read_documents",

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 #: subcommand -> module providing HELP, add_arguments(parser) and run(args).
 COMMANDS: dict[str, str] = {
     "audit": "packviz.auditing.cli",
+    "pack": "packviz.pipeline.cli",
 }
 
 

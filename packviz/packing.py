@@ -61,9 +61,13 @@ def _make_pieces(lengths: np.ndarray, max_len: int, overflow: str):
     return doc, np.zeros(doc.size, np.int64), np.minimum(lengths[doc], max_len)
 
 
+def _key_dtype(bound: int):
+    return np.uint16 if bound < 2**16 else np.uint32 if bound < 2**32 else np.uint64
+
+
 def _sort_keys_order(keys: np.ndarray, descending: bool, bound: int) -> np.ndarray:
     """Stable argsort of non-negative integer keys <= bound (radix sort for small bounds)."""
-    dtype = np.uint16 if bound < 2**16 else np.int32 if bound < 2**31 else np.int64
+    dtype = _key_dtype(bound)
     if descending:  # bound - keys, written straight into the narrow key type
         k = np.subtract(bound, keys, out=np.empty(keys.shape, dtype), casting="unsafe")
     else:
@@ -81,9 +85,8 @@ def _doc_order(lengths: np.ndarray, sort: str, seed: int) -> np.ndarray | None:
 
 
 def _piece_order(doc, length, lengths, max_len, sort, seed) -> np.ndarray | None:
-    """Order in which pieces are offered to a fit strategy (None = as generated)."""
-    if sort in ("desc", "asc"):
-        return _sort_keys_order(length, sort == "desc", max_len)
+    """Order in which pieces are offered to a fit strategy, for ``none`` and ``random``
+    (None = as generated; sorts by length go through `_sorted_pieces`)."""
     if sort == "none" or doc.size == 0:
         return None
     # random: shuffle documents, keep each document's pieces together and in order
@@ -105,25 +108,161 @@ def _in_order(length: np.ndarray, order, sort: str, bound: int) -> np.ndarray:
     return np.repeat(values, counts)
 
 
+def _sorted_pieces(lengths: np.ndarray, max_len: int, overflow: str, descending: bool):
+    """(doc, start, size) of every piece in offering order for ``sort="desc"``/``"asc"``:
+    by piece length, stable by (document, start), like a stable sort of the pieces.
+
+    No table of pieces is built and sorted. A piece is either *full* (``max_len``
+    tokens: a chunk of a split document, a document of exactly ``max_len``, a truncated
+    head) or the one *short* piece of its document (the whole document, or the remainder
+    of a split one). Under ``split`` the full pieces are one group of equal length that
+    is already in (document, start) order when generated in document order, so only the
+    short pieces are sorted; under ``truncate``/``drop`` every document has at most one
+    piece and all are sorted together. The sort is a stable counting (radix) sort of
+    *documents* by a 16-bit key, so the sorted indices are document numbers: no gather
+    through a piece table, and memory is two key bytes plus the sorted indices per
+    document. ``start`` is None when every piece starts at 0.
+
+    >>> doc, start, size = _sorted_pieces(np.array([5, 9, 3, 4]), 4, "split", True)
+    >>> doc.tolist(), start.tolist(), size.tolist()
+    ([0, 1, 1, 3, 2, 0, 1], [0, 0, 4, 0, 0, 4, 8], [4, 4, 4, 4, 3, 1, 1])
+    """
+    n, L = lengths.size, max_len
+    key_type = _key_dtype(L + 1)
+    if overflow == "split":
+        full_docs = np.flatnonzero(lengths >= L)
+        n_full = lengths[full_docs] // L
+        key = np.remainder(lengths, L, out=np.empty(n, key_type), casting="unsafe")
+    else:  # one piece per document: its length, capped (truncate) or refused (drop)
+        full_docs, n_full = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        key = np.minimum(lengths, L, out=np.empty(n, key_type), casting="unsafe")
+        if overflow == "drop":
+            key[lengths > L] = 0
+    # sort key, ascending; documents without a short piece (key 0) get one past the rest
+    if descending:
+        np.subtract(L + 1, key, out=key)  # lengths L..1 -> keys 1..L; 0 -> L + 1
+        counts = np.bincount(key, minlength=L + 2)[: L + 1]
+        sizes_of_key = np.arange(L + 1, 0, -1)
+    else:
+        np.subtract(key, 1, out=key)  # lengths 1..L -> keys 0..L-1; 0 wraps around
+        key[key > L] = L
+        counts = np.bincount(key, minlength=L + 1)[:L]
+        sizes_of_key = np.arange(1, L + 1)
+    order = np.argsort(key, kind="stable")
+    del key
+    n_short = int(counts.sum())
+    n_full_total = int(n_full.sum())
+    total = n_short + n_full_total
+    # the full group goes first (desc) or last (asc); the short pieces fill the rest
+    short = slice(n_full_total, total) if descending else slice(0, n_short)
+    full = slice(0, n_full_total) if descending else slice(n_short, total)
+    doc = np.empty(total, dtype=np.int64)
+    doc[short] = order[:n_short]
+    del order
+    size = np.empty(total, dtype=_key_dtype(L))
+    size[short] = np.repeat(sizes_of_key.astype(size.dtype), counts)
+    size[full] = L
+    start = None
+    if n_full_total > n_full.size:  # some document has two or more full chunks
+        doc[full] = np.repeat(full_docs, n_full)
+        start = np.zeros(total, dtype=np.int64)
+        start[full] = expand_ranges(np.zeros(n_full.size, np.int64), n_full) * L
+    else:
+        doc[full] = full_docs
+    if overflow == "split" and n_full.size:
+        long = lengths > L
+        if long.any():  # remainders of long documents start after their full chunks
+            where = np.flatnonzero(long[doc[short]]) + short.start
+            if where.size:
+                if start is None:
+                    start = np.zeros(total, dtype=np.int64)
+                d = lengths[doc[where]]
+                start[where] = d - d % L
+    return doc, start, size
+
+
+#: Documents handled at once when cutting the concatenation (``wrapped``).
+_WRAP_BLOCK = 1 << 17
+
+
 def _wrapped(lengths: np.ndarray, max_len: int, sort: str, seed: int):
-    """Concatenate documents in sort order and cut every max_len tokens."""
+    """Concatenate documents in sort order and cut every max_len tokens.
+
+    Document j spans tokens [begin_j, end_j) of the concatenation and touches rows
+    ``begin_j // L .. (end_j - 1) // L``: one piece per row. The pieces are cut a block
+    of documents at a time into arrays allocated once, so the memory beyond the plan
+    itself is the sort order and the running ends (16 bytes per document).
+    """
+    L = max_len
     order = _doc_order(lengths, sort, seed)
     docs = np.arange(lengths.size, dtype=np.int64) if order is None else order
-    lens = _in_order(lengths, docs, sort, int(lengths.max(initial=0)))
-    nonempty = lens > 0
-    if not nonempty.all():
-        docs, lens = docs[nonempty], lens[nonempty]
-    ends = np.cumsum(lens)
-    begins = ends - lens
-    first_row = begins // max_len
-    counts = (ends - 1) // max_len - first_row + 1
-    if docs.size and counts.max() == 1:  # no document crosses a row boundary
-        return first_row, docs, np.zeros(docs.size, np.int64), lens, begins - first_row * max_len
-    row = expand_ranges(first_row, counts)
-    which = np.repeat(np.arange(docs.size), counts)
-    g0 = np.maximum(begins[which], row * max_len)
-    g1 = np.minimum(ends[which], (row + 1) * max_len)
-    return row, docs[which], g0 - begins[which], g1 - g0, g0 - row * max_len
+    del order
+    ends = _in_order(lengths, docs, sort, int(lengths.max(initial=0)))
+    if not ends.all():  # empty documents take no place
+        keep = ends > 0
+        docs, ends = docs[keep], ends[keep]
+        del keep
+    np.cumsum(ends, out=ends)
+    blocks = [(a, min(a + _WRAP_BLOCK, ends.size)) for a in range(0, ends.size, _WRAP_BLOCK)]
+
+    def cut(a: int, b: int):
+        """(begins, ends, first rows, rows touched) of documents a..b-1."""
+        e = ends[a:b]
+        begin = np.empty_like(e)
+        begin[0] = ends[a - 1] if a else 0
+        begin[1:] = e[:-1]
+        first = begin // L
+        return begin, e, first, (e - 1) // L - first + 1
+
+    total = sum(int(cut(a, b)[3].sum()) for a, b in blocks)
+    row, doc, start, length, offset = (np.empty(total, dtype=np.int64) for _ in range(5))
+    p = 0
+    for a, b in blocks:
+        begin, e, first, counts = cut(a, b)
+        q = p + int(counts.sum())
+        r = row[p:q]
+        r[:] = expand_ranges(first, counts)
+        which = np.repeat(np.arange(b - a), counts)
+        doc[p:q] = docs[a:b][which]
+        g0 = np.maximum(begin[which], r * L)  # a piece runs from max(begin, row start)
+        np.minimum(e[which], (r + 1) * L, out=length[p:q])  # to min(end, row end)
+        length[p:q] -= g0
+        np.subtract(g0, begin[which], out=start[p:q])
+        np.subtract(g0, r * L, out=offset[p:q])
+        p = q
+    return row, doc, start, length, offset
+
+
+def _lay_out(strategy: str, pieces: list, max_len: int, *, sorted_: bool):
+    """(row, doc, start, length, offset) in row order from ``pieces`` = [doc, start,
+    sizes] in offering order. The list is emptied on entry, so each temporary is freed as
+    soon as its last use is done: planning needs the plan's own 40 bytes per piece plus
+    about 24 (measured in benchmarks/bench_planning.py)."""
+    doc, start, sizes = pieces
+    pieces.clear()
+    n = sizes.size
+    if strategy == "padded":  # one piece per row, already in row order
+        row = np.arange(n, dtype=np.int64)
+        start = np.zeros(n, dtype=np.int64) if start is None else start
+        return row, doc, start, sizes.astype(np.int64), np.zeros(n, dtype=np.int64)
+    placed_row = fit_rows(strategy, sizes, max_len, sorted_=sorted_)
+    n_rows = int(placed_row.max()) + 1 if n else 0
+    # order by row, keeping placement order inside a row: one permutation
+    by_row = np.argsort(placed_row, kind="stable")
+    per_row = np.bincount(placed_row, minlength=n_rows)
+    del placed_row
+    row = np.repeat(np.arange(n_rows, dtype=np.int64), per_row)
+    length = sizes[by_row].astype(np.int64)
+    del sizes
+    doc = doc[by_row]
+    start = np.zeros(n, dtype=np.int64) if start is None else start[by_row]
+    del by_row
+    offset = np.cumsum(length)  # in place from here: big corpora, few temporaries
+    offset -= length  # tokens before each piece, in row order
+    first = np.cumsum(per_row)
+    first -= per_row
+    offset -= np.repeat(offset[first], per_row)
+    return row, doc, start, length, offset
 
 
 #: Bytes of planning memory per piece, temporaries included (measured peak ~70).
@@ -191,29 +330,21 @@ def pack(
         row, doc, start, length, offset = _wrapped(lengths, max_len, sort, int(seed))
         n_rows = int(row[-1]) + 1 if row.size else 0
     else:
-        doc, start, length = _make_pieces(lengths, max_len, overflow)
-        split = bool(start.any())
-        order = _piece_order(doc, length, lengths, max_len, sort, int(seed))
-        sizes = length if order is None else _in_order(length, order, sort, max_len)
-        if strategy == "padded":  # one piece per row, already in row order
-            n_rows = int(sizes.size)
-            row = np.arange(n_rows, dtype=np.int64)
-            perm = np.arange(n_rows, dtype=np.int64) if order is None else order
-            length, offset = sizes, np.zeros(n_rows, dtype=np.int64)
+        if sort in ("desc", "asc"):
+            doc, start, sizes = _sorted_pieces(lengths, max_len, overflow, sort == "desc")
         else:
-            placed_row = fit_rows(strategy, sizes, max_len, sorted_=sort in ("desc", "asc"))
-            n_rows = int(placed_row.max()) + 1 if placed_row.size else 0
-            # order by row, keeping placement order inside a row: one permutation
-            by_row = np.argsort(placed_row, kind="stable")
-            row = placed_row[by_row]
-            perm = by_row if order is None else order[by_row]
-            length = sizes[by_row]
-            offset = np.cumsum(length)  # in place from here: big corpora, few temporaries
-            offset -= length  # tokens before each piece, in row order
-            per_row = np.bincount(row, minlength=n_rows)
-            offset -= np.repeat(offset[np.cumsum(per_row) - per_row], per_row)
-        doc = doc[perm]
-        start = start[perm] if split else np.zeros(perm.size, dtype=np.int64)
+            doc, start, sizes = _make_pieces(lengths, max_len, overflow)
+            start = start if start.any() else None
+            order = _piece_order(doc, sizes, lengths, max_len, sort, int(seed))
+            if order is not None:
+                doc, sizes = doc[order], sizes[order]
+                start = None if start is None else start[order]
+        pieces = [doc, start, sizes]
+        del doc, start, sizes
+        row, doc, start, length, offset = _lay_out(
+            strategy, pieces, max_len, sorted_=sort in ("desc", "asc")
+        )
+        n_rows = int(row[-1]) + 1 if row.size else 0
     pieces = [a.astype(np.int64, copy=False) for a in (row, doc, start, length, offset)]
     for a in (*pieces, lengths):  # fresh arrays of this call: frozen in place, not copied
         a.flags.writeable = False

@@ -127,3 +127,31 @@ for batch in loader:
 """,
     language="python",
 )
+
+# The same settings on the whole corpus, from a shell (issue 12): `packviz pack`.
+from dashboard.corpus import TOKENIZER_SOURCES, uploaded_tokenizer, uploads  # noqa: E402
+
+uploaded = state.get("corpus_source") == "Upload" and uploads()
+by_file = state.get("tokenizer_source") == TOKENIZER_SOURCES[1] and uploaded_tokenizer()
+st.subheader("Pack the whole corpus")
+st.caption(
+    "The same settings on all of your files, from a shell: resumable, in bounded memory, "
+    "shards plus a manifest."
+    + ("" if uploaded else " Replace `corpus/` with your files, folders or globs.")
+)
+st.code(
+    pv.pack_command(
+        [name for name, _ in uploads()] if uploaded else ["corpus/"],
+        max_len=s.max_len,
+        strategy=s.strategy,
+        sort=s.sort,
+        overflow=s.overflow,
+        seed=s.seed,
+        tokenizer=by_file.name if by_file else None,
+        train_vocab=None if by_file else int(state.get("vocab_size")),
+        text_field=str(state.get("text_field")),
+        split=str(state.get("split")),
+        format=fmt,
+    ),
+    language="bash",
+)

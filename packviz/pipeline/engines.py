@@ -1,0 +1,158 @@
+"""Engines run tasks (`packviz.pipeline.tasks`) somewhere: here in processes, or on Ray.
+
+An engine only decides *where* a task runs. Every task is a function of ``(work folder,
+index)`` with a result that does not depend on where or when it ran, so the output is
+the same bytes whichever engine and however many workers are used.
+
+The local engine runs tasks in the calling process when ``workers == 1`` and otherwise
+in a pool of worker processes forked from a *fork server*: a fresh interpreter that
+imports what tasks use (numpy, pyarrow, tokenizers, packviz) once, before any thread
+exists, so every worker starts in milliseconds without its own imports, and none is
+forked from a process whose threads (the tokenizers library's, say) could deadlock it.
+Workers tokenize with one thread each — the parallelism is the processes — and at most
+``limit`` tasks are in flight at once, which is how the memory budget bounds a stage.
+
+Example:
+    >>> from packviz.pipeline.engines import LocalEngine
+    >>> seen = []
+    >>> with LocalEngine(1) as engine:
+    ...     engine.run(_echo, "w", [2, 0, 1], limit=1, on_result=seen.append)
+    >>> seen
+    [{'index': 2}, {'index': 0}, {'index': 1}]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from packviz.choices import check_choice
+
+Engine = Literal["local", "ray"]
+ENGINES: tuple[Engine, ...] = ("local", "ray")
+
+Task = Callable[[str, int], dict]
+
+
+def _echo(work: str, index: int) -> dict:
+    return {"index": index}
+
+
+def _init_worker() -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker process
+    os.environ["RAYON_NUM_THREADS"] = "1"
+
+
+#: Imported once by the fork server, before any thread exists; workers are forked from it.
+_PRELOAD = ("pyarrow.json", "pyarrow.parquet", "tokenizers", "packviz.pipeline.tasks")
+
+
+def _warm() -> None:
+    """Import what tasks use, so the first real task does not wait for it."""
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    import packviz.pipeline.tasks  # noqa: F401
+
+
+class LocalEngine:
+    """Tasks in this process (``workers == 1``) or in spawned worker processes."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, int(workers or self.cpus()))
+        self._pool = None
+
+    @staticmethod
+    def cpus() -> int:
+        return os.cpu_count() or 1
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _executor(self):
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(_PRELOAD))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_init_worker
+            )
+        return self._pool
+
+    def warm_up(self) -> None:
+        """Start the worker processes now (they import in the background)."""
+        if self.workers > 1:
+            pool = self._executor()
+            for _ in range(self.workers):
+                pool.submit(_warm)
+
+    def run(
+        self,
+        task: Task,
+        work: str,
+        indices: Iterable[int],
+        *,
+        limit: int,
+        on_result: Callable[[dict], None],
+    ) -> None:
+        """Run ``task(work, i)`` for every index, at most ``limit`` at a time; hand each
+        result to ``on_result`` as it comes (in any order). The first error is raised
+        after the tasks not yet started are cancelled."""
+        indices = list(indices)
+        if self.workers == 1 or len(indices) <= 1 and self._pool is None:
+            for i in indices:
+                on_result(task(work, i))
+            return
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self._executor()
+        pending = iter(indices)
+        running = set()
+        try:
+            while True:
+                while len(running) < max(1, limit):
+                    i = next(pending, None)
+                    if i is None:
+                        break
+                    running.add(pool.submit(task, work, i))
+                if not running:
+                    return
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    on_result(f.result())
+        except BrokenProcessPool:
+            raise OSError(
+                "a worker process died (killed, or out of memory: lower --memory-budget or "
+                "--workers); run the same command again to resume"
+            ) from None
+        except BaseException:
+            for f in running:
+                f.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def make_engine(engine: str, workers: int | None = None, *, ray_address: str | None = None):
+    """The engine called ``engine`` (``local`` or ``ray``) with ``workers`` workers."""
+    check_choice("engine", engine, ENGINES)
+    if engine == "local":
+        if ray_address is not None:
+            raise ValueError("--ray-address needs --engine ray")
+        return LocalEngine(workers)
+    from packviz.pipeline.ray_engine import RayEngine
+
+    return RayEngine(workers, address=ray_address)

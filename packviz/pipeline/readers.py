@@ -1,0 +1,310 @@
+"""Read one part of a corpus in bounded batches: documents (text) or token ids.
+
+Each reader streams its segment in batches of about ``batch_bytes`` of input, so a
+worker's memory follows the batch, never the file. JSONL goes through pyarrow's JSON
+parser (C++, no Python per field); when a batch fails there, it is parsed again line by
+line in Python only to say exactly what is wrong and where (file and line). Text files
+are split like the dashboard splits them (`packviz.corpus.split_text`), so a command
+copied from the dashboard sees the same documents.
+
+A record whose text is empty or whitespace only is kept as an *empty document* (length
+0, not tokenized): document numbers stay equal to record numbers, and the plan skips it
+(counted in ``n_empty_docs``).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
+    >>> _ = p.write_text('{"text": "a b"}\\n\\n{"text": " "}\\n')
+    >>> from packviz.pipeline.inputs import InputFile
+    >>> f = InputFile(str(p), "jsonl", p.stat().st_size)
+    >>> [list(b) for b in read_segment(f, 0, f.size, text_field="text")]
+    [['a b', '']]
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from packviz.corpus import CorpusError, split_text
+from packviz.pipeline.inputs import IDS_COLUMN, TRAINED_COLUMN, InputFile
+
+#: Largest .txt/.md file read whole (bigger: convert it to JSONL, one document a line).
+MAX_TEXT_FILE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Pre-tokenized documents: flat ids, one length per document, optional flags."""
+
+    values: np.ndarray
+    lengths: np.ndarray
+    trained: np.ndarray | None
+
+
+def read_segment(
+    f: InputFile,
+    lo: int,
+    hi: int,
+    *,
+    text_field: str,
+    split: str = "paragraph",
+    batch_bytes: int = 4 << 20,
+) -> Iterator[list[str] | TokenBatch]:
+    """Batches of one segment of ``f``: lists of documents, or `TokenBatch` for
+    pre-tokenized parquet. Errors are `CorpusError` naming the file (and line or row)."""
+    if f.kind in ("parquet", "tokens"):
+        yield from _parquet(f, lo, hi, text_field, batch_bytes)
+    elif f.kind == "jsonl":
+        yield from _jsonl_range(f.path, lo, hi, text_field, batch_bytes)
+    elif f.kind == "jsonl.gz":
+        yield from _jsonl_gz(f.path, text_field, batch_bytes)
+    elif f.kind == "csv":
+        yield from _csv(f.path, text_field, batch_bytes)
+    else:
+        yield from _text(f, split, batch_bytes)
+
+
+def _blank_to_empty(docs: list) -> list[str]:
+    return [d if d.strip() else "" for d in docs]
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
+    """Texts of a block of whole lines; ``first_line()`` gives the line number of its
+    first line (computed only when reporting an error)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    if not data.strip():
+        return []
+    try:
+        table = pj.read_json(
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            parse_options=pj.ParseOptions(
+                explicit_schema=pa.schema([(field, pa.string())]),
+                unexpected_field_behavior="ignore",
+            ),
+        )
+        column = table.column(field)
+        if column.null_count == 0:
+            return _blank_to_empty(column.to_pylist())
+    except (pa.ArrowException, UnicodeDecodeError):
+        pass
+    return _parse_jsonl_slowly(data, field, path, first_line())
+
+
+def _parse_jsonl_slowly(data: bytes, field: str, path: str, line0: int) -> list[str]:
+    docs = []
+    for n, raw in enumerate(data.split(b"\n"), start=line0):
+        if not raw.strip():
+            continue
+        where = f"{path} line {n}"
+        try:
+            record = json.loads(raw)
+        except UnicodeDecodeError:
+            raise CorpusError(f"{where} is not UTF-8 text; re-save the file as UTF-8") from None
+        except json.JSONDecodeError as exc:
+            raise CorpusError(
+                f"{where} is not valid JSON ({exc.msg}); each line must be one JSON object"
+            ) from None
+        if not isinstance(record, dict):
+            raise CorpusError(f"{where} is not a JSON object")
+        if field not in record:
+            keys = ", ".join(map(repr, list(record)[:10])) or "none"
+            raise CorpusError(
+                f"{where} has no field {field!r} (its fields: {keys}); pass --text-field NAME"
+            )
+        value = record[field]
+        if not isinstance(value, str):
+            raise CorpusError(f"{where}: field {field!r} is {type(value).__name__}, not text")
+        docs.append(value)
+    return _blank_to_empty(docs)
+
+
+def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
+    """Lines that *start* in bytes [lo, hi), in batches of whole lines."""
+    with _open(path) as fh:
+        if lo > 0:
+            fh.seek(lo - 1)
+            fh.readline()  # the line under way at lo belongs to the part before
+        pos = fh.tell()
+        while pos < hi:
+            chunk = fh.read(batch_bytes)
+            if not chunk:
+                break
+            if not chunk.endswith(b"\n"):
+                chunk += fh.readline()
+            last = pos + len(chunk) > hi
+            if last:  # keep the lines starting before hi
+                cut = chunk.find(b"\n", hi - pos - 1)
+                chunk = chunk if cut < 0 else chunk[: cut + 1]
+            start = pos
+            yield _parse_jsonl(chunk, field, path, lambda s=start: _line_number(path, s))
+            if last:
+                break
+            pos += len(chunk)
+
+
+def _line_number(path: str, offset: int) -> int:
+    """1-based number of the line starting at byte ``offset`` (error reports only)."""
+    count, done = 1, 0
+    with _open(path) as fh:
+        while done < offset:
+            block = fh.read(min(1 << 20, offset - done))
+            if not block:
+                break
+            count += block.count(b"\n")
+            done += len(block)
+    return count
+
+
+def _jsonl_gz(path: str, field: str, batch_bytes: int):
+    line = 1
+    try:
+        with _open(path) as raw, gzip.GzipFile(fileobj=raw) as fh:
+            while chunk := fh.read(batch_bytes):
+                if not chunk.endswith(b"\n"):
+                    chunk += fh.readline()
+                yield _parse_jsonl(chunk, field, path, lambda n=line: n)
+                line += chunk.count(b"\n")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise CorpusError(f"{path} is not a readable gzip file ({exc})") from None
+
+
+def _open(path: str):
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the callers close it
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+# ----------------------------------------------------------------------------- text, CSV
+
+
+def _text(f: InputFile, split: str, batch_bytes: int):
+    if f.size > MAX_TEXT_FILE_BYTES:
+        raise CorpusError(
+            f"{f.path} is {f.size / 2**30:.1f} GiB; text files are read whole, so above "
+            f"{MAX_TEXT_FILE_BYTES >> 30} GiB convert it to JSONL (one document a line)"
+        )
+    with _open(f.path) as fh:
+        data = fh.read()
+    if b"\x00" in data[:8192]:
+        raise CorpusError(f"{f.path} looks like a binary file (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{f.path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
+            f"{exc.start}); re-save it as UTF-8"
+        ) from None
+    del data
+    docs = split_text(text, split)
+    batch, size = [], 0
+    for d in docs:
+        batch.append(d)
+        size += len(d)
+        if size >= batch_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _csv(path: str, field: str, batch_bytes: int):
+    with _open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+        limit = csv.field_size_limit()
+        csv.field_size_limit(1 << 30)
+        try:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            if field not in columns:
+                shown = ", ".join(map(repr, columns[:10])) or "none"
+                raise CorpusError(
+                    f"{path} has no column {field!r} (its columns: {shown}); pass --text-field NAME"
+                )
+            batch, size = [], 0
+            for row in reader:
+                text = row[field] or ""
+                batch.append(text)
+                size += len(text)
+                if size >= batch_bytes:
+                    yield _blank_to_empty(batch)
+                    batch, size = [], 0
+            if batch:
+                yield _blank_to_empty(batch)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{path} is not valid UTF-8 CSV ({exc})") from None
+        finally:
+            csv.field_size_limit(limit)
+
+
+# ----------------------------------------------------------------------------- parquet
+
+
+def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [IDS_COLUMN] + ([TRAINED_COLUMN] if f.has_trained else [])
+    if f.kind == "parquet":
+        columns = [field]
+    try:
+        pf = pq.ParquetFile(f.path)
+        first = 0
+        for g, (rows, nbytes) in enumerate(f.row_groups):
+            a, b = max(lo, first) - first, min(hi, first + rows) - first
+            if a < b:
+                per_batch = max(1, min(rows, batch_bytes * rows // max(nbytes, 1)))
+                at = 0
+                for batch in pf.iter_batches(per_batch, row_groups=[g], columns=columns):
+                    n = batch.num_rows
+                    s, e = max(a - at, 0), min(b - at, n)
+                    if s < e:
+                        yield _parquet_batch(f, batch.slice(s, e - s), first + at + s)
+                    at += n
+                    if at >= b:
+                        break
+            first += rows
+    except (pa.ArrowException, OSError) as exc:
+        raise CorpusError(f"{f.path} is not a readable Parquet file ({exc})") from None
+
+
+def _parquet_batch(f: InputFile, batch, row0: int):
+    import pyarrow.compute as pc
+
+    if f.kind == "parquet":
+        return _blank_to_empty([t or "" for t in batch.column(0).to_pylist()])
+    ids = batch.column(0)
+    lengths = pc.fill_null(pc.list_value_length(ids), 0).to_numpy().astype(np.int64)
+    values = ids.flatten().to_numpy()
+    trained = None
+    if f.has_trained:
+        flags = batch.column(1)
+        flag_lengths = pc.fill_null(pc.list_value_length(flags), 0).to_numpy()
+        bad = np.flatnonzero(flag_lengths != lengths)
+        if bad.size:
+            r = row0 + int(bad[0])
+            raise CorpusError(
+                f"{f.path} row {r}: {TRAINED_COLUMN!r} has {int(flag_lengths[bad[0]])} flags "
+                f"for {int(lengths[bad[0]])} token ids; give one flag per token"
+            )
+        trained = flags.flatten().to_numpy(zero_copy_only=False).astype(bool)
+    if values.size and (values.min() < 0 or values.max() >= 2**31):
+        at = int(np.flatnonzero((values < 0) | (values >= 2**31))[0])
+        r = row0 + int(np.searchsorted(np.cumsum(lengths), at, side="right"))
+        raise CorpusError(
+            f"{f.path} row {r}: token id {values[at]} is outside [0, 2**31); "
+            "pre-tokenized ids must be non-negative vocabulary indices"
+        )
+    return TokenBatch(values.astype(np.int32, copy=False), lengths, trained)

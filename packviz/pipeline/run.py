@@ -1,0 +1,371 @@
+"""`pack_corpus`: pack a whole corpus into row shards — two passes, one global plan.
+
+    inputs ──hash──► identity (resume, or refuse a changed job)
+       │
+       ├─ pass 1: parts ──tokenize (workers)──► token store (ids + offsets, on disk)
+       │                                            │ lengths (8 bytes per document)
+       ├─ plan: `packviz.pack` once, on every length (global, not windowed)
+       │                                            │ plan/*.npy (memory-mapped by workers)
+       └─ pass 2: row ranges ──materialize + to_bytes (workers)──► shard files
+                                                                    manifest.json (last)
+
+The driver holds only the lengths and the plan; workers hold one batch or one shard.
+Every file appears under its final name only when complete, each task's output is
+checked against its sha256 before it is reused, and the result is the same bytes for any
+``workers`` and either engine.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "c.jsonl").write_text("\\n".join('{"text": "%s"}' % ("ab " * i) for i in range(1, 40)))
+    >>> report = pack_corpus(d / "c.jsonl", d / "out", max_len=64, train_vocab=300,
+    ...                      workers=1, progress=False, log=lambda line: None)
+    >>> report.stats.n_docs, sorted(p.name for p in (d / "out").iterdir())[:2]
+    (39, ['manifest.json', 'shard-000000.parquet'])
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from packviz.choices import (
+    FORMATS,
+    OVERFLOWS,
+    SORTS,
+    SPLITS,
+    STRATEGIES,
+    Format,
+    Overflow,
+    Sort,
+    Split,
+    Strategy,
+    check_choice,
+)
+from packviz.corpus import CorpusError
+from packviz.limits import check_max_len
+from packviz.pipeline import tasks
+from packviz.pipeline import tokenizer as tokenizers
+from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
+from packviz.pipeline.engines import Engine, make_engine
+from packviz.pipeline.files import remove_temporaries, write_atomic, write_json
+from packviz.pipeline.inputs import find_inputs, make_parts
+from packviz.pipeline.manifest import (
+    MANIFEST,
+    WORK,
+    build_manifest,
+    check_identity,
+    prepare_out_dir,
+)
+from packviz.pipeline.progress import Progress, log_to_stderr
+from packviz.pipeline.report import PackReport
+from packviz.plan import PIECE_FIELDS
+
+#: Token slots per shard when ``rows_per_shard`` is not given (4 MiB slots = 64 MiB of
+#: int32 arrays: 2,048 rows at max_len 2048).
+DEFAULT_SHARD_SLOTS = 1 << 22
+
+
+def default_rows_per_shard(max_len: int) -> int:
+    return max(1, DEFAULT_SHARD_SLOTS // max_len)
+
+
+def pack_corpus(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    max_len: int = 2048,
+    strategy: Strategy = "best_fit",
+    sort: Sort = "desc",
+    overflow: Overflow = "split",
+    seed: int = 0,
+    tokenizer: str | os.PathLike | None = None,
+    train_vocab: int | None = None,
+    text_field: str = "text",
+    split: Split = "paragraph",
+    add_eos: bool = True,
+    pad_id: int | None = None,
+    format: Format = "parquet",  # noqa: A002 - the command line's name
+    rows_per_shard: int | None = None,
+    workers: int | None = None,
+    memory_budget: int | str = "2GB",
+    engine: Engine | object = "local",
+    ray_address: str | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = log_to_stderr,
+) -> PackReport:
+    """Pack the documents of ``inputs`` (files, folders, globs) into shards under ``out``.
+
+    Settings are those of `packviz.pack` and `packviz.materialize`, plus: ``tokenizer``
+    (a ``tokenizer.json``) or ``train_vocab`` (train a byte-level BPE of that size on the
+    first characters of the corpus; neither for pre-tokenized parquet), ``text_field``
+    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``pad_id`` (default:
+    the tokenizer's), ``format`` of the shards, ``rows_per_shard``, ``workers`` (default:
+    all CPUs, of the cluster with Ray), ``memory_budget`` (bytes or ``"2GB"``, for all
+    processes at once), ``engine`` (``"local"``, ``"ray"``, or an engine object),
+    ``overwrite`` (replace another job's output), ``progress`` (bars; None = when stderr
+    is a terminal) and ``log`` (one line at a time).
+
+    Running it again with the same arguments resumes an interrupted job (or reports the
+    finished one); changed inputs or settings raise unless ``overwrite``. With
+    ``workers > 1`` the local engine spawns processes: a script calling this needs the
+    usual ``if __name__ == "__main__":`` guard.
+    """
+    started = time.monotonic()
+    settings = _settings(locals())
+    budget = parse_bytes(memory_budget)
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    out = Path(out).resolve()
+    runner = (
+        make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
+    )
+    try:
+        mem = _memory_plan(runner, workers, budget, settings, log)
+        runner.warm_up()  # local workers start (and import) while the inputs are examined
+        files = find_inputs(inputs, text_field=text_field)
+        if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
+            raise ValueError(
+                "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
+                "one on the corpus (--train-vocab N), not both"
+                if tokenizer is not None
+                else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
+            )
+        if tokenizer is not None:
+            tokenizer = str(Path(tokenizer).resolve())
+            settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
+        parts = make_parts(files)
+        prepare_out_dir(out)
+        remove_temporaries(out)
+        job = _Job(out, files, parts, settings, mem, budget, progress, log)
+        job.overwrite = overwrite
+        report = job.run(runner, tokenizer, train_vocab, pad_id)
+    finally:
+        if isinstance(engine, str):
+            runner.close()
+    report.seconds["total"] = time.monotonic() - started
+    return report
+
+
+def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
+    """Fit the job into the budget; the engine then runs that many workers."""
+    wanted = int(workers or runner.cpus())
+    slots = settings["rows_per_shard"] * settings["max_len"]
+    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots)
+    runner.workers = mem.workers
+    if mem.workers < wanted:
+        log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
+    return mem
+
+
+class _Job:
+    """One run of `pack_corpus`: the stages in order, timed, with their memory."""
+
+    def __init__(self, out: Path, files, parts, settings: dict, mem, budget, progress, log):
+        self.out, self.work = out, out / WORK
+        self.files, self.parts, self.settings = files, parts, settings
+        self.mem, self.budget, self.progress, self.log = mem, budget, progress, log
+        self.seconds: dict[str, float] = {}
+        self.memory: dict[tuple, int] = {}  # (node, pid) -> peak resident bytes
+        self.overwrite = False
+        self.spec = {
+            "files": [f.__dict__ for f in files],
+            "parts": [p.segments for p in parts],
+            "text_field": settings["text_field"],
+            "split": settings["split"],
+            "add_eos": settings["add_eos"],
+            "batch_bytes": mem.batch_bytes,
+            "tokenizer_file": None,
+        }
+
+    def _write_spec(self) -> None:
+        for sub in ("tokens", "shards", "plan"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        write_json(self.work / "spec.json", self.spec, durable=False)
+
+    def stage(self, runner, task, n: int, name: str, unit: str, limit: int, counter=None):
+        """Run ``task`` on indices 0..n-1; return the records by index."""
+        bar = Progress(name, n, unit, bar=self.progress, log=self.log)
+        t0 = time.monotonic()
+        records: dict[int, dict] = {}
+
+        def take(record: dict) -> None:
+            m = record.pop("memory", {})
+            if "pid" in m:
+                key = (m.get("node"), m["pid"])
+                self.memory[key] = max(self.memory.get(key, 0), m["hwm"])
+            records[record["index"]] = record
+            bar.update(1, **({"tokens": record[counter]} if counter else {}))
+
+        runner.run(task, str(self.work), range(n), limit=limit, on_result=take)
+        bar.close()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - t0
+        return [records[i] for i in range(n)]
+
+    def run(self, runner, tokenizer: str | None, vocab: int | None, pad_id: int | None):
+        out, work, mem, s = self.out, self.work, self.mem, self.settings
+        # pass 0: what the job is; resume, finish early, or refuse
+        self.spec["tokenizer_file"] = tokenizer
+        self._write_spec()
+        hashes = self.stage(runner, tasks.hash_input, len(self.files), "hash inputs", "files",
+                            mem.workers)  # fmt: skip
+        identity = {
+            "settings": s,
+            "inputs": [
+                {"path": f.path, "kind": f.kind, "size": h["size"], "sha256": h["sha256"]}
+                for f, h in zip(self.files, hashes, strict=True)
+            ],
+        }
+        done = check_identity(out, identity, overwrite=self.overwrite)
+        if done is not None:
+            shutil.rmtree(work, ignore_errors=True)
+            self.log(f"{out} already holds this job's complete output (manifest.json verified)")
+            return PackReport.from_manifest(out, done, 0.0)
+        self._write_spec()  # again: overwrite may have cleared the folder
+        write_json(work / "job.json", identity, durable=False)
+
+        t0 = time.monotonic()
+        if vocab is not None:
+            tokenizer = str(tokenizers.trained(work, self.files, self.parts, self.spec, vocab,
+                                               self.log))  # fmt: skip
+            self.spec["tokenizer_file"] = tokenizer
+            self._write_spec()
+        tok = None
+        if tokenizer is not None:
+            import packviz as pv
+
+            tok = pv.load_tokenizer(tokenizer)
+        pad = tokenizers.pad_id(pad_id, tok)
+        self.seconds["tokenizer"] = time.monotonic() - t0
+
+        # pass 1: the token store
+        parts = self.stage(runner, tasks.tokenize_part, len(self.parts), "tokenize", "parts",
+                           mem.workers, counter="n_tokens")  # fmt: skip
+
+        # the plan, from every length at once
+        t0 = time.monotonic()
+        plan = _plan(work, parts, s, self.files)
+        self.seconds["plan"] = time.monotonic() - t0
+        n_shards = -(-plan.n_rows // s["rows_per_shard"])
+        self.log(f"plan: {plan.n_rows:,} rows of {plan.max_len:,} from {plan.n_pieces:,} "
+                 f"pieces; {n_shards:,} shards")  # fmt: skip
+        entry = tokenizers.manifest_entry(out, work, tokenizer, vocab, tok)
+        shard_meta = {"tokenizer_fingerprint": entry["fingerprint"], "pad_id": pad,
+                      "n_shards": n_shards}  # fmt: skip
+        write_json(
+            work / "pass2.json",
+            {"out": str(out), "format": s["format"], "rows_per_shard": s["rows_per_shard"],
+             "n_rows": plan.n_rows, "n_docs": plan.n_docs, "pad_id": pad,
+             "plan": plan.settings(), "parts": parts, "shard_metadata": shard_meta},
+            durable=False,
+        )  # fmt: skip
+
+        # pass 2: the shards
+        shards = self.stage(runner, tasks.write_shard, n_shards, "write shards", "shards",
+                            mem.shards_at_once)  # fmt: skip
+
+        # the manifest, last
+        stats = plan.stats()
+        per_file = np.zeros(len(self.files), dtype=np.int64)
+        for r in parts:
+            for i, _, _, n in r["segments"]:
+                per_file[i] += n
+        for item, n in zip(identity["inputs"], per_file.tolist(), strict=True):
+            item["documents"] = n
+        corpus = {"documents": plan.n_docs, "tokens": int(stats.input_tokens),
+                  "trained_flags": any("trained" in r["sha256"] for r in parts)}  # fmt: skip
+        for r in shards:
+            r.pop("index")
+        manifest = build_manifest(identity, tokenizer=entry, pad_id=pad, corpus=corpus,
+                                  stats=stats.as_dict(), shards=shards)  # fmt: skip
+        remove_temporaries(out)  # left by a task attempt that was killed and retried
+        write_json(out / MANIFEST, manifest)
+        shutil.rmtree(work, ignore_errors=True)
+        return PackReport(out, manifest, stats, self.seconds, self._memory_summary())
+
+    def _memory_summary(self) -> dict:
+        driver = tasks.memory()["hwm"]
+        here = (None, os.getpid())
+        workers = {key: hwm for key, hwm in self.memory.items() if key != here}
+        return {
+            "budget": self.budget,
+            "workers": self.mem.workers,
+            "driver_peak": driver,
+            "worker_peaks": sorted(workers.values()),
+            "total_peak": driver + sum(workers.values()),
+            "nodes": sorted({node for node, _ in self.memory if node}),
+        }
+
+
+def _settings(args: dict) -> dict:
+    """The settings that change output bytes, checked."""
+    fmt = check_choice("format", args["format"], FORMATS)
+    max_len = check_max_len(args["max_len"])
+    rows = args["rows_per_shard"]
+    rows = default_rows_per_shard(max_len) if rows is None else rows
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"rows per shard must be a positive integer, got {rows!r}")
+    seed = args["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    vocab = args["train_vocab"]
+    if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int)):
+        raise ValueError(f"the vocabulary size must be an integer, got {vocab!r}")
+    pad = args["pad_id"]
+    if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or pad < 0):
+        raise ValueError(f"pad id must be a non-negative integer, got {pad!r}")
+    return {
+        "max_len": max_len,
+        "strategy": check_choice("strategy", args["strategy"], STRATEGIES),
+        "sort": check_choice("sort", args["sort"], SORTS),
+        "overflow": check_choice("overflow", args["overflow"], OVERFLOWS),
+        "seed": seed,
+        "format": fmt,
+        "rows_per_shard": rows,
+        "text_field": str(args["text_field"]),
+        "split": check_choice("split", args["split"], SPLITS),
+        "add_eos": bool(args["add_eos"]),
+        "pad_id": pad,
+        "train_vocab": vocab,
+        "train_sample_chars": tokenizers.TRAIN_SAMPLE_CHARS if vocab is not None else None,
+        "tokenizer_sha256": None,
+    }
+
+
+def _plan(work: Path, records: list[dict], settings: dict, files):
+    import packviz as pv
+    from packviz.pipeline.store import TokenStore
+
+    store = TokenStore(work / "tokens", records)
+    if store.n_docs == 0:
+        raise CorpusError(f"empty corpus: no documents in the {len(files):,} input files")
+    lengths = store.lengths()
+    if not lengths.any():
+        raise CorpusError(f"empty corpus: all {lengths.size:,} documents are empty")
+    plan = pv.pack(
+        lengths,
+        settings["max_len"],
+        strategy=settings["strategy"],
+        sort=settings["sort"],
+        overflow=settings["overflow"],
+        seed=settings["seed"],
+    )
+    del lengths  # the plan keeps its own copy
+    for name in PIECE_FIELDS:
+        _save_npy(work / "plan" / f"{name}.npy", getattr(plan, name))
+    _save_npy(work / "plan" / "row_starts.npy", plan.row_starts)  # last: marks a new plan
+    return plan
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(array))
+    write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)], durable=False)

@@ -1,0 +1,42 @@
+"""The corpus benchmark still runs end to end (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_corpus_benchmark_runs_every_comparison(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench_cli.py",
+            "--docs",
+            "1600",
+            "--workers",
+            "1",
+            "--planning-docs",
+            "20000",
+            "--repeats",
+            "1",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    rows = json.loads((tmp_path / "cli.json").read_text())
+    assert not [r for r in rows if "error" in r], rows
+    labels = [r.get("label") for r in rows]
+    assert "packviz pack, text (end to end)" in labels
+    assert "packviz pack, pre-tokenized (end to end)" in labels
+    assert "packed 1,600 documents" in out.stdout
+    assert "pack ÷ np.sort" in out.stdout
+    assert not (tmp_path / "cli-corpus-1600").exists()  # the corpus is removed afterwards

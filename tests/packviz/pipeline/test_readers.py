@@ -1,0 +1,122 @@
+"""Reading parts: the same documents as the dashboard reads, errors that name the file
+and the line (or row), and pre-tokenized ids with their trained flags."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+from corpus_files import documents, write_jsonl, write_parquet
+
+import packviz as pv
+from packviz.corpus import CorpusError
+from packviz.pipeline.inputs import find_inputs, make_parts
+from packviz.pipeline.readers import TokenBatch, read_segment
+
+
+def _docs(path, **kw):
+    field = kw.pop("text_field", "text")
+    files = find_inputs([str(path)], text_field=field)
+    out = []
+    for part in make_parts(files, kw.pop("part_bytes", 1 << 20)):
+        for i, lo, hi in part.segments:
+            for batch in read_segment(files[i], lo, hi, text_field=field, **kw):
+                out.append(batch) if isinstance(batch, TokenBatch) else out.extend(batch)
+    return out
+
+
+@pytest.mark.parametrize("split", ["file", "paragraph", "line", "sentence"])
+def test_text_files_are_split_as_the_dashboard_splits_them(tmp_path, split):
+    text = "One. Two!\n\nThree?\n  \nFour\nfive.\n"
+    path = tmp_path / "notes.txt"
+    path.write_text(text)
+    assert _docs(path, split=split) == pv.read_documents("notes.txt", text.encode(), split=split)
+
+
+def test_jsonl_blank_records_stay_as_empty_documents_and_blank_lines_are_skipped(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "a"}\n\n{"text": "  "}\n{"text": "b", "x": [1]}\n')
+    assert _docs(path) == ["a", "", "b"]
+    gz = tmp_path / "c.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert _docs(gz) == ["a", "", "b"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"body": "x"}', r"line 40 has no field 'text' \(its fields: 'body'\); pass --text-field"),
+        ('{"text": 5}', r"line 40: field 'text' is int, not text"),
+        ('{"text": null}', r"line 40: field 'text' is NoneType, not text"),
+        ('{"text": "x"', r"line 40 is not valid JSON"),
+        ("[1, 2]", r"line 40 is not a JSON object"),
+    ],
+)
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_bad_jsonl_line_is_named_by_file_and_line(tmp_path, line, message, gz):
+    docs = documents(60)
+    path = write_jsonl(tmp_path / "c.jsonl", docs)
+    lines = path.read_text().splitlines()
+    lines[39] = line
+    data = ("\n".join(lines) + "\n").encode()
+    if gz:
+        path = tmp_path / "c.jsonl.gz"
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    with pytest.raises(CorpusError, match=rf"{path.name} {message}"):
+        _docs(path, part_bytes=500, batch_bytes=300)  # the line sits in a later part
+
+
+def test_unreadable_inputs_are_named(tmp_path):
+    bad_gz = tmp_path / "b.jsonl.gz"
+    bad_gz.write_bytes(b"not gzip at all")
+    with pytest.raises(CorpusError, match=r"b\.jsonl\.gz is not a readable gzip file"):
+        _docs(bad_gz)
+    latin = tmp_path / "l.txt"
+    latin.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"l\.txt is not UTF-8 text \(byte 0xe9 at position 3\)"):
+        _docs(latin)
+    js = tmp_path / "l.jsonl"
+    js.write_bytes(b'{"text": "caf\xe9"}\n')
+    with pytest.raises(CorpusError, match=r"l\.jsonl line 1 is not UTF-8 text"):
+        _docs(js)
+
+
+def test_csv_reads_the_text_column(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('id,text\n1,"hello, world"\n2,"two\nlines"\n3,\n')
+    assert _docs(path) == ["hello, world", "two\nlines", ""]
+    with pytest.raises(
+        CorpusError, match=r"c\.csv has no column 'body' \(its columns: 'id', 'text'\)"
+    ):
+        _docs(path, text_field="body")
+
+
+def test_parquet_text_rows_in_any_part_size(tmp_path):
+    docs = documents(250, blank_every=7)
+    path = write_parquet(tmp_path / "p.parquet", {"text": docs}, row_group_size=40)
+    expected = [d if d.strip() else "" for d in docs]
+    for part_bytes in (1, 700, 1 << 20):
+        assert _docs(path, part_bytes=part_bytes, batch_bytes=100) == expected
+
+
+def test_pre_tokenized_parquet_keeps_ids_and_trained_flags(tmp_path):
+    ids = [[5, 6, 7], [], [8], [9, 10]]
+    trained = [[False, True, True], [], [True], [False, False]]
+    path = write_parquet(tmp_path / "t.parquet", {"input_ids": ids, "trained": trained})
+    (batch,) = _docs(path)
+    assert batch.values.tolist() == [5, 6, 7, 8, 9, 10]
+    assert batch.values.dtype == np.int32
+    assert batch.lengths.tolist() == [3, 0, 1, 2]
+    assert batch.trained.tolist() == [False, True, True, True, False, False]
+    wrong = write_parquet(tmp_path / "w.parquet", {"input_ids": ids, "trained": [[True]] * 4})
+    with pytest.raises(
+        CorpusError, match=r"w\.parquet row 0: 'trained' has 1 flags for 3 token ids"
+    ):
+        _docs(wrong)
+    negative = write_parquet(tmp_path / "n.parquet", {"input_ids": [[1], [2, -3]]})
+    with pytest.raises(
+        CorpusError, match=r"n\.parquet row 1: token id -3 is outside \[0, 2\*\*31\)"
+    ):
+        _docs(negative)
