@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz._formats import large_lists, seq_lengths_column
 from packviz.choices import HF_LAYOUTS, HFLayout, check_choice
 from packviz.layout import PackedArrays
-from packviz.pieces import piece_lengths
 from packviz.reader import PackedFile
 from packviz.reader import open as open_file
 from packviz.torch_data import PackedDataset
@@ -88,12 +88,6 @@ def _slice(a: PackedArrays, start: int, stop: int) -> PackedArrays:
     )
 
 
-def _lists(values: np.ndarray, offsets: np.ndarray):
-    import pyarrow as pa
-
-    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
-
-
 def _padded(w: PackedArrays):
     import pyarrow as pa
 
@@ -118,10 +112,7 @@ def _unpadded(w: PackedArrays):
     real = w.doc_ids >= 0
     offsets = np.zeros(w.n_rows + 1, dtype=np.int64)
     np.cumsum(real.sum(axis=1), out=offsets[1:])
-    flat, per_row = piece_lengths(w.doc_ids)
-    seq_offsets = np.zeros(w.n_rows + 1, dtype=np.int64)
-    np.cumsum(per_row, out=seq_offsets[1:])
     names = ("input_ids", "labels", "position_ids")
-    arrays = [_lists(getattr(w, f)[real], offsets) for f in names]
-    arrays.append(_lists(flat.astype(np.int32), seq_offsets))
+    arrays = [large_lists(getattr(w, f)[real], offsets) for f in names]
+    arrays.append(seq_lengths_column(w.doc_ids))
     return pa.RecordBatch.from_arrays(arrays, names=[*names, "seq_lengths"])

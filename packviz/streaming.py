@@ -46,7 +46,7 @@ import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from packviz.choices import FORMATS
-from packviz.reader import PackedFile
+from packviz.reader import MissingFileError, PackedFile
 from packviz.reader import open as open_file
 from packviz.torch_data import _need_training_fields, item_of
 
@@ -65,7 +65,7 @@ def shard_paths(source: str | os.PathLike) -> list[Path]:
             raise ValueError(f"{path} holds no .npz, .pt or .parquet shards")
         return found
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise MissingFileError(f"no file at {path}")
     return [path]
 
 
