@@ -6,6 +6,10 @@ Two layouts, because HF's trainers find piece boundaries in different places:
   ``attention_mask`` (1 = real token). Every name is in a causal LM's ``forward``, so
   ``Trainer`` with default arguments keeps them all; ``data_collator=
   pv.collate_with("dense" | "flattened" | "flex")`` rebuilds the pieces from them.
+  **The collator is not optional.** ``attention_mask`` here is the 2-D real-token mask:
+  HF's default collator (no ``data_collator``, or ``DataCollatorWithPadding``) hands it
+  to the model as it is, and with a 2-D mask the documents of a row attend to each other
+  — no error, a plausible loss (tested: ``tests/packviz/test_hf.py``).
 - ``"unpadded"``: the real tokens of each row only, columns ``input_ids``, ``labels``,
   ``position_ids`` and ``seq_lengths`` (the row's piece lengths, summing to the row's
   length), as TRL's ``pack_dataset`` writes them. ``SFTTrainer`` with
@@ -53,7 +57,11 @@ def to_hf_dataset(
     source: PackedArrays | PackedFile | str | os.PathLike, *, layout: HFLayout = "padded"
 ) -> datasets.Dataset:
     """``source`` (arrays, an open file, or a path) as a ``datasets.Dataset`` in
-    ``layout`` (module docstring); the packviz metadata goes in ``info.description``."""
+    ``layout`` (module docstring); the packviz metadata goes in ``info.description``.
+
+    Train the ``"padded"`` layout with ``data_collator=pv.collate_with(...)`` only: HF's
+    default collator passes its 2-D ``attention_mask`` on, and documents attend across.
+    The ``"unpadded"`` layout is for TRL's ``SFTTrainer(padding_free=True)``."""
     import datasets
     import pyarrow as pa
 

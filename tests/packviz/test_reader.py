@@ -223,9 +223,8 @@ def big_files(tmp_path_factory):
     """The same ~40 MiB of rows (512 slots) in each format, and a small file to warm up."""
     out = tmp_path_factory.mktemp("big")
     rng = np.random.default_rng(0)
-    saved = export._PARQUET_GROUP_BYTES
-    export._PARQUET_GROUP_BYTES = 256 << 10
-    try:
+    with pytest.MonkeyPatch.context() as m:  # (a module-scoped fixture)
+        m.setattr(export, "_PARQUET_GROUP_BYTES", 256 << 10)
         for name, n_docs in (("small", 600), ("big", 8000)):
             lengths = rng.integers(1, 700, size=n_docs)
             offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -233,8 +232,6 @@ def big_files(tmp_path_factory):
             a = pv.materialize(pv.pack(lengths, 512), pv.TokenIds(values, offsets), pad_id=0)
             for fmt in pv.FORMATS:
                 pv.save(a, out / f"{name}.{fmt}")
-    finally:
-        export._PARQUET_GROUP_BYTES = saved
     return out, int(a.cu_seqlens.size - 1)
 
 
