@@ -35,8 +35,8 @@ A pass starts at the epoch's first row, except right after `load_state_dict`, wh
 resumes where the state says; running a pass to the end finishes the epoch. `state_dict`
 counts the rows the training loop has taken: iterate the dataset itself, or a
 DataLoader from `PackedIterableDataset.loader` (which counts batches as the loop takes
-them — worker processes cannot see that). A DataLoader built by hand still gets every
-row exactly once, but its progress is invisible to the dataset.
+them — worker processes cannot see that). A DataLoader built by hand still gets each
+row of the rank's share once, but its progress is invisible to the dataset.
 
 Example:
     >>> import os, tempfile
