@@ -397,7 +397,6 @@ def overview_heatmap(
             row=1,
             col=2,
         )
-        fig.update_xaxes(type="category", row=1, col=2)
         title += "; right: % of slots trained"
     fig.update_layout(
         title=title,
@@ -408,4 +407,6 @@ def overview_heatmap(
     )
     fig.update_yaxes(autorange="reversed", type="category", nticks=12)
     fig.update_xaxes(type="category", nticks=12)
+    if trained_fill is not None:  # a title above the narrow column: nothing to collide with
+        fig.update_xaxes(showticklabels=False, title_text="trained", side="top", row=1, col=2)
     return fig
