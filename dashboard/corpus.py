@@ -54,7 +54,9 @@ def digest(*parts: bytes | str) -> str:
 
 
 @dataclass(frozen=True)
-class UploadedTokenizer:
+class UploadedFile:
+    """A small uploaded file kept across pages (a tokenizer, a tokenizer config)."""
+
     name: str
     data: bytes
     digest: str
@@ -83,9 +85,7 @@ def store_tokenizer_upload() -> None:
     """on_change of the tokenizer uploader: keep the file across pages."""
     f = st.session_state.get("tokenizer_file")
     data = None if f is None else f.getvalue()
-    st.session_state[_TOKENIZER] = (
-        None if f is None else UploadedTokenizer(f.name, data, digest(data))
-    )
+    st.session_state[_TOKENIZER] = None if f is None else UploadedFile(f.name, data, digest(data))
 
 
 def uploads() -> list[tuple[str, bytes]]:
@@ -115,7 +115,7 @@ def remove_tokenizer_upload() -> None:
     st.session_state[_TOKENIZER] = None
 
 
-def uploaded_tokenizer() -> UploadedTokenizer | None:
+def uploaded_tokenizer() -> UploadedFile | None:
     return st.session_state.get(_TOKENIZER)
 
 
@@ -276,9 +276,13 @@ def _current_corpus() -> Corpus:
     tokenizer, tok_key, ids = _tokenize(docs_key, docs)
     if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
         raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    return _corpus(f"{docs_key}|{tok_key}", label, docs, tokenizer, tok_key, ids)
+
+
+def _corpus(key, label, docs, tokenizer, tok_key, ids, specials=(), **records_fields) -> Corpus:
     pad_id = int(pv.pad_token_id(tokenizer))
     return Corpus(
-        key=f"{docs_key}|{tok_key}",
+        key=key,
         label=label,
         lengths=np.asarray(ids.lengths),
         documents=docs,
@@ -286,7 +290,8 @@ def _current_corpus() -> Corpus:
         tokenizer=tokenizer,
         tokenizer_key=tok_key,
         pad_id=pad_id,
-        tokenizer_info=_tokenizer_info(tokenizer, pad_id),
+        tokenizer_info=_tokenizer_info(tokenizer, pad_id, specials),
+        **records_fields,
     )
 
 
@@ -321,17 +326,14 @@ def _records_corpus(docs_key: str, label: str, found: records.RecordSet) -> Corp
             st.stop()
     if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
         raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
-    pad_id = int(pv.pad_token_id(tokenizer))
-    return Corpus(
-        key=key,
-        label=f"{label} · train on {records.TRAIN_ON_LABELS[train_on]}",
-        lengths=np.asarray(ids.lengths),
-        documents=docs,
-        token_ids=ids,
-        tokenizer=tokenizer,
-        tokenizer_key=tok_key,
-        pad_id=pad_id,
-        tokenizer_info=_tokenizer_info(tokenizer, pad_id, specials),
+    return _corpus(
+        key,
+        f"{label} · train on {records.TRAIN_ON_LABELS[train_on]}",
+        docs,
+        tokenizer,
+        tok_key,
+        ids,
+        specials,
         kinds=dict(found.kinds),
         train_on=train_on,
         template=tpl.name if tpl else None,

@@ -28,11 +28,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 import packviz as pv
 from packviz.files import RECORD_SUFFIXES, Record
+
+if TYPE_CHECKING:
+    from dashboard.corpus import UploadedFile
 
 #: What each ``train_on`` value is called in the dashboard.
 TRAIN_ON_LABELS: dict[str, str] = {
@@ -164,29 +168,20 @@ def rendered_texts(key: str, _records, _template) -> list[str]:
 # ----------------------------------------------------------------------------- template
 
 
-@dataclass(frozen=True)
-class UploadedTemplate:
-    name: str
-    data: bytes
-    digest: str
-
-
 def store_template_upload() -> None:
     """on_change of the tokenizer_config.json uploader: keep the file across pages."""
-    from dashboard.corpus import digest  # here: dashboard.corpus imports this module
+    from dashboard.corpus import UploadedFile, digest  # here: dashboard.corpus imports us
 
     f = st.session_state.get("template_file")
     data = None if f is None else f.getvalue()
-    st.session_state[_TEMPLATE] = (
-        None if f is None else UploadedTemplate(f.name, data, digest(data))
-    )
+    st.session_state[_TEMPLATE] = None if f is None else UploadedFile(f.name, data, digest(data))
 
 
 def remove_template_upload() -> None:
     st.session_state[_TEMPLATE] = None
 
 
-def uploaded_template() -> UploadedTemplate | None:
+def uploaded_template() -> UploadedFile | None:
     return st.session_state.get(_TEMPLATE)
 
 

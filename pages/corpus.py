@@ -82,22 +82,15 @@ if kinds and "chat" in kinds:
         **state.bind("template_source"),
     )
     if tpl_source == records.TEMPLATE_SOURCES[1]:
-        c[1].file_uploader(
+        ui.kept_upload(
+            c[1],
             "tokenizer_config.json (with a chat_template)",
-            type=["json"],
             key="template_file",
             on_change=records.store_template_upload,
+            kept=records.uploaded_template(),
+            remove_key="remove_template",
+            on_remove=records.remove_template_upload,
         )
-        upload = records.uploaded_template()
-        if upload is not None:
-            t = c[1].columns([4, 1], vertical_alignment="center")
-            t[0].markdown(f":material/data_object: **{upload.name}** · in use")
-            t[1].button(
-                "Remove",
-                key="remove_template",
-                on_click=records.remove_template_upload,
-                icon=":material/delete:",
-            )
 
 if source != "Synthetic":
     c = st.columns(2)
@@ -107,22 +100,15 @@ if source != "Synthetic":
     if tok_source == corpus.TOKENIZER_SOURCES[0]:
         c[1].select_slider("Vocabulary size", options=url.VOCAB_SIZES, **state.bind("vocab_size"))
     else:
-        c[1].file_uploader(
+        ui.kept_upload(
+            c[1],
             "tokenizer.json (Hugging Face tokenizers)",
-            type=["json"],
             key="tokenizer_file",
             on_change=corpus.store_tokenizer_upload,
+            kept=corpus.uploaded_tokenizer(),
+            remove_key="remove_tokenizer",
+            on_remove=corpus.remove_tokenizer_upload,
         )
-        upload = corpus.uploaded_tokenizer()
-        if upload is not None:
-            t = c[1].columns([4, 1], vertical_alignment="center")
-            t[0].markdown(f":material/data_object: **{upload.name}** · in use")
-            t[1].button(
-                "Remove",
-                key="remove_tokenizer",
-                on_click=corpus.remove_tokenizer_upload,
-                icon=":material/delete:",
-            )
 
 current = corpus.current_corpus()
 lengths = current.lengths

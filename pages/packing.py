@@ -69,12 +69,11 @@ if corpus.has_records:
     for message in sft.warnings():
         st.warning(message[0].upper() + message[1:] + ".", icon=":material/warning:")
     c = st.columns(4)
-    c[0].metric(
+    ui.metric_note(
+        c[0],
         "Trained tokens",
         ui.count(sft.trained_tokens),
-        delta=f"{sft.trained_fraction:.1%} of {ui.count(sft.input_tokens)} tokens",
-        delta_color="off",
-        delta_arrow="off",
+        f"{sft.trained_fraction:.1%} of {ui.count(sft.input_tokens)} tokens",
         help=f"Tokens of {what}, flagged trained; {sft.packed_trained_tokens:,} of them are "
         "placed in rows (the rest were cut by the overflow policy).",
     )
@@ -84,20 +83,18 @@ if corpus.has_records:
         help="Labels that are not -100 in the packed rows: the trained tokens that are not "
         "the first slot of a piece. The loss averages over these.",
     )
-    c[2].metric(
+    ui.metric_note(
+        c[2],
         "Target efficiency",
         f"{sft.target_efficiency:.2%}",
-        delta=f"vs {stats.efficiency:.2%} of slots filled",
-        delta_color="off",
-        delta_arrow="off",
+        f"vs {stats.efficiency:.2%} of slots filled",
         help="Trained targets / (rows × max length): the share of the compute that trains.",
     )
-    c[3].metric(
+    ui.metric_note(
+        c[3],
         "Examples that train nothing",
         f"{sft.lost_completions:,}",
-        delta=f"{sft.truncated_completions:,} lose part of it",
-        delta_color="off",
-        delta_arrow="off",
+        f"{sft.truncated_completions:,} lose part of it",
         help="Examples whose trained tokens the overflow policy cut entirely (truncate, "
         "drop), and examples that lost some of them.",
     )
