@@ -55,16 +55,6 @@ def train_on_box(page: Page):
     return page.get_by_test_id("stSidebar").get_by_role("combobox", name="Train on")
 
 
-def choose(page: Page, label: str, option: str) -> None:
-    """`select` in the sidebar, scrolled to the box first: the sidebar scrolls at 800 px,
-    and a popover opened while its container still scrolls closes at once (react-aria)."""
-    page.get_by_test_id("stSidebar").get_by_role(
-        "combobox", name=label
-    ).scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
-    select(page, label, option)
-
-
 def trained_tokens(page: Page) -> int:
     return page.locator("span[title$='· trained']").count()
 
@@ -80,12 +70,12 @@ def test_train_on_flows_through_every_view(page: Page, server: str, tmp_path: Pa
     assert 0 < all_turns < page.locator("span[title^='token ']").count()
     shot(page, "finetuning-corpus", docs="finetuning-corpus")
 
-    choose(page, "Train on", "last assistant turn")
+    select(page, "Train on", "last assistant turn")
     no_errors(page)
     assert trained_tokens(page) <= all_turns
     assert "train_on=last_assistant" in page.url
 
-    choose(page, "Overflow", "truncate")
+    select(page, "Overflow", "truncate")
     max_len = page.get_by_test_id("stSidebar").get_by_role("spinbutton", name="Max length")
     max_len.fill("512")
     max_len.press("Enter")
