@@ -7,9 +7,10 @@ read, or a lone surrogate), a CSV row with the wrong number of fields or an uncl
 quote, a missing field, a field that is not text. Nothing is unpickled or executed, and
 no process-wide state is changed (CSV goes through pyarrow, whose limits are per call).
 
-Record files keep one document per record, empty ones included, so document ``i`` is
-always record ``i`` (the dashboard and the fine-tuning records refer to them by
-position); text files are split into documents by `packviz.corpus.split_text`.
+Record files keep one document per record, so document ``i`` is always record ``i``
+(the dashboard and the fine-tuning records refer to them by position): a null or blank
+text is the empty document "" (`record_text`); text files are split into documents by
+`packviz.corpus.split_text`, which drops empty pieces.
 
 Example:
     >>> read_documents("notes.jsonl", b'{"text": "a"}\\n{"text": "b c"}\\n')
@@ -84,7 +85,16 @@ def decode_text(filename: str, data: bytes) -> str:
     return text
 
 
-def _text_field(record: Record, field: str) -> str:
+def record_text(record: Record, field: str) -> str:
+    """The document text of a record: its ``field``, checked. A record without the field
+    is an error, as is a value that is not text; a null or blank (whitespace-only) value
+    is the empty document "" — kept, so document ``i`` stays record ``i``, and counted
+    as empty by the statistics. The dashboard and ``packviz pack`` both read records
+    through this one rule.
+
+    >>> record_text(Record("a.jsonl line 3", {"text": "  "}), "text")
+    ''
+    """
     if field not in record.fields:
         keys = ", ".join(map(repr, list(record.fields)[:10])) or "none"
         raise CorpusError(
@@ -92,10 +102,10 @@ def _text_field(record: Record, field: str) -> str:
         )
     value = record.fields[field]
     if value is None:
-        raise CorpusError(f"{record.where} has no value in field {field!r} (null)")
+        return ""
     if not isinstance(value, str):
         raise CorpusError(f"{record.where}: field {field!r} is {type(value).__name__}, not text")
-    return check_text(value, record.where)
+    return check_text(value, record.where) if value.strip() else ""
 
 
 def check_text(text: str, where: str) -> str:
@@ -283,7 +293,7 @@ def read_documents(
                 f"{filename} has no column {text_field!r} (its columns: {shown}); choose the "
                 "text column"
             )
-        docs = [_text_field(r, text_field) for r in records]
+        docs = [record_text(r, text_field) for r in records]
     else:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"file contents must be bytes, got {type(data).__name__}")

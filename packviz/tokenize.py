@@ -329,7 +329,9 @@ def encode(
 ) -> TokenIds:
     """Token ids of every document, batched through ``encode_batch`` (parallel in Rust).
 
-    ``add_eos`` appends the end-of-text token when the tokenizer has one.
+    ``add_eos`` appends the end-of-text token when the tokenizer has one, to every
+    document but the empty one ("" stays 0 tokens: an empty document, skipped by `pack`
+    and counted by `PackStats.n_empty_docs`).
     ``progress(done, total)`` is called after every batch. A transformers fast tokenizer
     is accepted too (its ``backend_tokenizer`` does the work).
     """
@@ -361,7 +363,7 @@ def encode(
                     f"document {lo + j} encodes to the token id {int(ids.max()):,}, over "
                     f"{MAX_TOKEN_ID:,}; this tokenizer's vocabulary is not usable"
                 )
-            if eos is not None:
+            if eos is not None and batch[j]:  # an empty document has nothing to end
                 ids = np.append(ids, eos)
             lengths[lo + j] = ids.size
             chunks.append(ids.astype(np.int32))

@@ -89,9 +89,11 @@ def test_record_files_keep_one_document_per_record():
     ]
     assert pv.read_documents("x.csv", b'text\na\n""\nc\n') == ["a", "", "c"]
     buf = io.BytesIO()
-    pq.write_table(pa.table({"text": ["p", None]}), buf)
-    with pytest.raises(pv.CorpusError, match="a.parquet row 2 has no value in field 'text'"):
-        pv.read_documents("a.parquet", buf.getvalue())
+    pq.write_table(pa.table({"text": ["p", None, " \n "]}), buf)
+    # null and blank texts are the empty document: kept, so record i stays document i
+    assert pv.read_documents("a.parquet", buf.getvalue()) == ["p", "", ""]
+    with pytest.raises(pv.CorpusError, match="x.jsonl line 2 has no field 'text'"):
+        pv.read_documents("x.jsonl", b'{"text": "a"}\n{"body": "b"}\n')
 
 
 def test_csv_fields_are_text_exactly_as_written():

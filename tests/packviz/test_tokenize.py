@@ -201,3 +201,12 @@ def test_truncation_and_padding_settings_never_cut_or_pad_documents():
     assert pv.encode_records(fast, records, train_on="completion").lengths.tolist() == (
         plain.lengths.tolist()
     )
+
+
+def test_an_empty_document_stays_empty():
+    """ "" is an empty document (0 tokens, no end-of-text), as blank records are read."""
+    tok = pv.train_tokenizer(DOCS, vocab_size=300, cache_dir=False)
+    ids = pv.encode(tok, ["", DOCS[0], ""])
+    assert ids.lengths.tolist()[0] == ids.lengths.tolist()[2] == 0
+    assert ids[1][-1] == pv.eos_token_id(tok)
+    assert pv.pack(ids.lengths, 64).stats().n_empty_docs == 2
