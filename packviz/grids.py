@@ -19,13 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packviz.limits import check_int
 from packviz.pieces import as_doc_id_rows, block_tiles, piece_start_slots
-
-
-def _count(name: str, value: object, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-    return int(value)
 
 
 def _row(doc_ids_row: object) -> np.ndarray:
@@ -36,8 +31,8 @@ def _row(doc_ids_row: object) -> np.ndarray:
 
 
 def _window(d: np.ndarray, start: object, stop: object) -> tuple[int, int]:
-    start = _count("start", start, 0)
-    stop = d.size if stop is None else _count("stop", stop, 0)
+    start = check_int("start", start, least=0)
+    stop = d.size if stop is None else check_int("stop", stop, least=0)
     stop = min(stop, d.size)
     return max(0, min(start, stop)), stop
 
@@ -70,8 +65,11 @@ def overview_grid(
     >>> fill.tolist(), rpc, edges.tolist()
     ([[1.0, 0.5], [1.0, 1.0]], 1, [0, 2, 4])
     """
-    n_rows, max_len = _count("n_rows", n_rows, 0), _count("max_len", max_len, 1)
-    max_rows, max_slots = _count("max_rows", max_rows, 1), _count("max_slots", max_slots, 1)
+    n_rows, max_len = check_int("n_rows", n_rows, least=0), check_int("max_len", max_len, least=1)
+    max_rows, max_slots = (
+        check_int("max_rows", max_rows, least=1),
+        check_int("max_slots", max_slots, least=1),
+    )
     row, a, n = (
         _piece_array(name, x) for name, x in (("row", row), ("offset", offset), ("length", length))
     )
@@ -147,7 +145,7 @@ def mask_grids(
     d = _row(doc_ids_row)
     start, stop = _window(d, start, stop)
     n = stop - start
-    block = max(1, -(-n // _count("max_size", max_size, 1)))
+    block = max(1, -(-n // check_int("max_size", max_size, least=1)))
     nb = -(-n // block) if n else 0
     if nb == 0:
         empty = np.zeros((0, 0), bool)
@@ -178,7 +176,7 @@ def piece_marks(
     """
     d = _row(doc_ids_row)
     start, stop = _window(d, start, stop)
-    max_marks = _count("max_marks", max_marks, 1)
+    max_marks = check_int("max_marks", max_marks, least=1)
     w = d[start:stop]
     if w.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)

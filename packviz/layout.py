@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from packviz._ranges import expand_ranges
-from packviz.limits import check_fits
+from packviz.limits import check_fits, check_int
 from packviz.pieces import as_doc_id_rows, piece_lengths
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
@@ -163,10 +163,7 @@ def materialize(
         >>> a.position_ids.tolist(), a.cu_seqlens.tolist()
         ([[0, 1, 2, 0, 1, 0, 0, 0]], [0, 3, 5])
     """
-    if isinstance(pad_id, bool) or not isinstance(pad_id, (int, np.integer)):
-        raise ValueError(f"pad_id must be an integer, got {pad_id!r}")
-    if not 0 <= int(pad_id) < 2**31:
-        raise ValueError(f"pad_id must be in [0, 2**31), got {pad_id}")
+    pad_id = check_int("pad_id", pad_id, least=0, most=2**31 - 1)
     if not isinstance(plan, PackPlan):
         raise TypeError(f"materialize takes a PackPlan (from pv.pack), got {type(plan).__name__}")
     ids = None if token_ids is None else _check_token_ids(plan, token_ids)

@@ -21,6 +21,43 @@ MAX_LEN_LIMIT = 1 << 20
 MAX_DOC_LENGTH = 1 << 40
 
 
+def check_int(
+    name: str,
+    value: object,
+    *,
+    least: int | None = None,
+    most: int | None = None,
+    error: type[Exception] = ValueError,
+) -> int:
+    """``value`` as an int when it is an integer (a Python or numpy one, never a bool)
+    within ``[least, most]``; else ``error`` saying what is allowed. The one check of
+    integer arguments across the library.
+
+    >>> check_int("block_size", np.int64(64), least=1)
+    64
+    >>> check_int("seed", -1, least=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be a non-negative integer, got -1
+    """
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    if ok and (least is None or value >= least) and (most is None or value <= most):
+        return int(value)
+    if least == 0 and most is None:
+        want = "a non-negative integer"
+    elif least == 1 and most is None:
+        want = "a positive integer"
+    elif least is not None and most is not None:
+        want = f"an integer from {least:,} to {most:,}"
+    elif least is not None:
+        want = f"an integer >= {least:,}"
+    elif most is not None:
+        want = f"an integer <= {most:,}"
+    else:
+        want = "an integer"
+    raise error(f"{name} must be {want}, got {value!r}")
+
+
 def check_max_len(max_len: object) -> int:
     """Return ``max_len`` as an int, or raise ValueError saying what is allowed."""
     if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)):

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from packviz.choices import ROW_PICKS, RowPick, check_choice
+from packviz.limits import check_int
 from packviz.plan import PackPlan
 
 
@@ -48,8 +49,7 @@ def pick_rows(plan: PackPlan, k: int, *, how: RowPick = "spread", first: int = 0
     ([4], [3, 4])
     """
     how = check_choice("row pick", how, ROW_PICKS)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k, least=1)
     n = plan.n_rows
     k = min(int(k), n)
     if k == 0:
@@ -123,8 +123,7 @@ def document_story(plan: PackPlan, doc: int) -> DocumentStory:
     >>> document_story(pack([10, 3], 4, overflow="truncate"), 0).fate
     'truncated'
     """
-    if isinstance(doc, bool) or not isinstance(doc, (int, np.integer)):
-        raise ValueError(f"document index must be an integer, got {doc!r}")
+    doc = check_int("document index", doc)
     if not 0 <= doc < plan.n_docs:
         raise ValueError(
             f"document {doc} is not in this plan: it has documents 0 to {plan.n_docs - 1}"

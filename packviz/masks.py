@@ -33,7 +33,7 @@ import numpy as np
 
 from packviz import _triton
 from packviz.choices import MASK_FILLS, MaskFill, check_choice
-from packviz.limits import check_fits
+from packviz.limits import check_fits, check_int
 from packviz.pieces import piece_spans, piece_start_slots
 
 _DENSE_FIX = (
@@ -272,8 +272,7 @@ def causal_mask(max_len: int, *, device: Device = None) -> torch.Tensor:
     """
     import torch
 
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 0:
-        raise ValueError(f"max_len must be a non-negative integer, got {max_len!r}")
+    max_len = check_int("max_len", max_len, least=0)
     dev = _resolve(device)
     check_fits(int(max_len) ** 2, f"a [{max_len}, {max_len}] causal mask", _DENSE_FIX, dev)
     return torch.ones(max_len, max_len, dtype=torch.bool, device=dev).tril_()
@@ -340,14 +339,10 @@ def mask_memory(
     >>> mask_memory(8192, 20)["dense_bool"] == 8192 * 8192
     True
     """
-    for name, value, least in (
-        ("max_len", max_len, 0),
-        ("n_pieces", n_pieces, 0),
-        ("batch", batch, 1),
-        ("block_size", block_size, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    max_len = check_int("max_len", max_len, least=0)
+    n_pieces = check_int("n_pieces", n_pieces, least=0)
+    batch = check_int("batch", batch, least=1)
+    block_size = check_int("block_size", block_size, least=1)
     nb = -(-max_len // block_size)
     return {
         "dense_bool": batch * max_len * max_len,

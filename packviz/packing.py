@@ -29,7 +29,7 @@ import numpy as np
 from packviz._fit import fit_rows
 from packviz._ranges import expand_ranges
 from packviz.choices import OVERFLOWS, SORTS, STRATEGIES, Overflow, Sort, Strategy, check_choice
-from packviz.limits import as_lengths, check_fits, check_max_len
+from packviz.limits import as_lengths, check_fits, check_int, check_max_len
 from packviz.plan import PackPlan
 
 # ----------------------------------------------------------------------------- pieces and orders
@@ -318,8 +318,7 @@ def pack(
     sort = check_choice("sort", sort, SORTS)
     overflow = check_choice("overflow", overflow, OVERFLOWS)
     max_len = check_max_len(max_len)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_int("seed", seed, least=0)
     given = lengths
     lengths = as_lengths(lengths)
     if isinstance(given, np.ndarray) and np.may_share_memory(lengths, given):

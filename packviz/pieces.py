@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from packviz.limits import check_int
+
 
 def as_doc_id_rows(doc_ids: object) -> np.ndarray:
     """``doc_ids`` as a ``[B, L]`` integer array (``[L]`` is one row), or a ValueError.
@@ -80,11 +82,7 @@ def piece_start_slots(doc_ids: np.ndarray) -> np.ndarray:
 
 def check_block_size(block_size: object) -> int:
     """``block_size`` as an int, or ValueError: a positive integer (numpy ints welcome)."""
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    if block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    return int(block_size)
+    return check_int("block_size", block_size, least=1)
 
 
 def block_tiles(starts: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz.choices import Overflow, Sort, Strategy
-from packviz.limits import as_lengths, check_max_len
+from packviz.limits import as_lengths, check_int, check_max_len
 
 if TYPE_CHECKING:
     from packviz.plan import PackPlan
@@ -170,8 +170,7 @@ def length_summary(lengths: object, max_len: int, *, top: int = 10) -> LengthSum
     """
     lengths = as_lengths(lengths)
     max_len = check_max_len(max_len)
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 0:
-        raise ValueError(f"top must be a non-negative integer, got {top!r}")
+    top = check_int("top", top, least=0)
     n = lengths.size
     qs = (50, 90, 99)
     pct = np.percentile(lengths, qs) if n else np.zeros(len(qs))

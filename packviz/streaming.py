@@ -67,6 +67,7 @@ import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from packviz.choices import FORMATS, UNEVEN_SPLITS, UnevenSplit, check_choice
+from packviz.limits import check_int
 from packviz.reader import MissingFileError, PackedFile
 from packviz.reader import open as open_file
 from packviz.torch_data import ITEM_KEYS, _need_training_fields, item_of
@@ -89,12 +90,6 @@ def shard_paths(source: str | os.PathLike) -> list[Path]:
     if not path.exists():
         raise MissingFileError(f"no file at {path}")
     return [path]
-
-
-def _count(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 #: What `PackedIterableDataset.state_dict` holds; `load_state_dict` needs all of it.
@@ -120,11 +115,11 @@ class PackedIterableDataset(IterableDataset):
         seed: int = 0,
         uneven: UnevenSplit = "drop",
     ) -> None:
-        self.world_size = _count("world_size", world_size, 1)
-        self.rank = _count("rank", rank, 0)
+        self.world_size = check_int("world_size", world_size, least=1)
+        self.rank = check_int("rank", rank, least=0)
         if self.rank >= self.world_size:
             raise ValueError(f"rank must be below world_size {world_size}, got {rank}")
-        self.shuffle, self.seed = bool(shuffle), _count("seed", seed, 0)
+        self.shuffle, self.seed = bool(shuffle), check_int("seed", seed, least=0)
         self.uneven = check_choice("uneven", uneven, UNEVEN_SPLITS)
         self.paths = shard_paths(source)
         files = [open_file(p) for p in self.paths]
@@ -165,7 +160,7 @@ class PackedIterableDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch (its shuffle): a new epoch starts from its first row; setting
         the current one again (say, after `load_state_dict`) keeps the resume point."""
-        epoch = _count("epoch", epoch, 0)
+        epoch = check_int("epoch", epoch, least=0)
         if epoch != self.epoch:
             self.epoch, self.rows_taken, self._resume = epoch, 0, None
 
@@ -202,8 +197,8 @@ class PackedIterableDataset(IterableDataset):
                     f"the state was saved with {key}={state[key]!r}, this dataset has "
                     f"{getattr(self, key)!r}: resuming would not continue the same order"
                 )
-        self.epoch = _count("epoch", state["epoch"], 0)
-        self.rows_taken = min(_count("rows_taken", state["rows_taken"], 0), len(self))
+        self.epoch = check_int("epoch", state["epoch"], least=0)
+        self.rows_taken = min(check_int("rows_taken", state["rows_taken"], least=0), len(self))
         self._resume = self.rows_taken
 
     def order(self) -> np.ndarray:
@@ -314,7 +309,7 @@ class PackedIterableDataset(IterableDataset):
         """A ``DataLoader`` over this dataset whose progress `state_dict` follows exactly
         (any ``num_workers``; ``drop_last`` too); takes the usual keyword arguments
         (``collate_fn`` ...)."""
-        self.batch_size = _count("batch_size", batch_size, 1)
+        self.batch_size = check_int("batch_size", batch_size, least=1)
         if kwargs.get("persistent_workers"):
             raise ValueError(
                 "persistent_workers would keep each worker's copy of the epoch and position; "

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from packviz.files import check_text
+from packviz.limits import check_int
 from packviz.ragged import TokenIds
 
 EOS_TOKEN = "<|endoftext|>"
@@ -77,10 +78,9 @@ def train_tokenizer(
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     documents = _documents(documents)
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-        raise TokenizerError(f"vocab_size must be an integer, got {vocab_size!r}")
-    if not MIN_VOCAB <= vocab_size <= MAX_VOCAB:
-        raise TokenizerError(f"vocab_size must be between {MIN_VOCAB} and {MAX_VOCAB:,}")
+    vocab_size = check_int(
+        "vocab_size", vocab_size, least=MIN_VOCAB, most=MAX_VOCAB, error=TokenizerError
+    )
     if not documents:
         raise TokenizerError("no documents to train a tokenizer on")
     extra = [t for t in _documents(extra_special_tokens) if t not in (EOS_TOKEN, PAD_TOKEN)]
@@ -337,8 +337,7 @@ def encode(
     """
     tokenizer = _backend(tokenizer)
     docs = _documents(documents)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, least=1)
     eos = eos_token_id(tokenizer) if add_eos else None
     fast = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
     chunks: list[np.ndarray] = []

@@ -141,9 +141,9 @@ def test_empty_rows_give_empty_masks():
         (lambda: pv.additive_mask(torch.ones(2, 2)), "takes a bool mask .* got torch.float32"),
         (lambda: pv.additive_mask([[True]]), "takes a bool mask .* got list"),
         (lambda: pv.additive_mask(pv.causal_mask(2), dtype=torch.int32), "floating point"),
-        (lambda: pv.mask_memory(-5, 3), "max_len must be an integer >= 0, got -5"),
-        (lambda: pv.mask_memory(8, 3, batch=0), "batch must be an integer >= 1"),
-        (lambda: pv.mask_memory(8, 3, block_size=0), "block_size must be an integer >= 1"),
+        (lambda: pv.mask_memory(-5, 3), "max_len must be a non-negative integer, got -5"),
+        (lambda: pv.mask_memory(8, 3, batch=0), "batch must be a positive integer"),
+        (lambda: pv.mask_memory(8, 3, block_size=0), "block_size must be a positive integer"),
         (lambda: pv.causal_mask(2**30, device="cpu"), r"needs 1,048,576\.0 TiB, more than"),
         (
             lambda: pv.document_mask(torch.zeros(1, 2**33, device="meta"), device="cpu"),

@@ -182,7 +182,7 @@ def test_errors(shards, tmp_path):
     out, a = shards
     with pytest.raises(ValueError, match="rank must be below world_size 2, got 2"):
         PackedIterableDataset(out, rank=2, world_size=2)
-    with pytest.raises(ValueError, match="world_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="world_size must be a positive integer"):
         PackedIterableDataset(out, world_size=0)
     ds = PackedIterableDataset(out, shuffle=True, seed=1)
     with pytest.raises(ValueError, match="saved with seed=2, this dataset has 1"):
@@ -334,7 +334,7 @@ def test_load_state_dict_says_what_is_wrong(small_files):
         ds.load_state_dict(None)
     with pytest.raises(ValueError, match="saved with uneven='pad', this dataset has 'drop'"):
         ds.load_state_dict({**state, "uneven": "pad"})
-    with pytest.raises(ValueError, match="rows_taken must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="rows_taken must be a non-negative integer, got -1"):
         ds.load_state_dict({**state, "rows_taken": -1})
     with pytest.raises(ValueError, match="unknown uneven 'repeat'; choose one of drop, pad"):
         PackedIterableDataset(small_files[5], uneven="repeat")

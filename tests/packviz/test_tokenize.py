@@ -66,7 +66,7 @@ def test_pad_fallbacks():
 
 
 def test_bad_vocab_size():
-    with pytest.raises(pv.TokenizerError, match="between"):
+    with pytest.raises(pv.TokenizerError, match="vocab_size must be an integer from 260 to"):
         pv.train_tokenizer(DOCS, vocab_size=10, cache_dir=False)
 
 
