@@ -125,6 +125,7 @@ from packviz.records import (
     encode_records,
     record_kind,
     render_records,
+    rendering_settings,
 )
 from packviz.sft import SFTStats, sft_stats, trained_row_fill, trained_slots
 from packviz.stats import LengthSummary, PackStats, length_summary
@@ -249,6 +250,7 @@ __all__ = [
     "record_kind",
     "render_chat",
     "render_records",
+    "rendering_settings",
     "sft_stats",
     "trained_row_fill",
     "trained_slots",

@@ -22,9 +22,13 @@ Two ways to find the spans:
 Templates run in jinja2's ``ImmutableSandboxedEnvironment`` with the same options,
 filters and globals as transformers (``trim_blocks``, ``lstrip_blocks``, loop controls,
 ``tojson``, ``raise_exception``, ``strftime_now``), so a template renders here exactly
-as it does there. A template that reaches for private attributes or mutates its input
-is stopped by the sandbox, and one that would build huge values by its limits
-(`packviz._sandbox`).
+as it does there, with one exception: ``strftime_now`` reports the day ``today``
+(`DEFAULT_TODAY` unless the caller picks one) at 00:00, never the clock, so the same
+records always render to the same text. A template that reaches for private attributes
+or mutates its input is stopped by the sandbox (`packviz._sandbox`). Every template but
+the built-in `CHATML` renders in a child process with a memory and a time limit per
+conversation (`packviz._template_process`): a template from an upload can fail, but
+never exhaust the memory or the CPU of the process that renders it.
 
 Example:
     >>> chat = render_chat([{"role": "user", "content": "Hi"},
@@ -37,15 +41,13 @@ Example:
 
 from __future__ import annotations
 
-import functools
+import datetime
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packviz._sandbox import Limit, environment, generate
 from packviz.corpus import CorpusError
 
 #: ChatML with the assistant turns marked for training: each content and its
@@ -81,6 +83,9 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 #: Largest template source read.
 MAX_TEMPLATE_BYTES = 1 << 20
+#: The day ``strftime_now`` reports unless the caller picks one (the date Llama 3.1's
+#: template falls back to): fixed, so a rendering never depends on when it ran.
+DEFAULT_TODAY = "2024-07-26"
 _PLACEHOLDER = "\ue000packviz-turn-{}\ue001"
 
 
@@ -114,7 +119,8 @@ def load_chat_template(source: bytes | str | os.PathLike, *, name: str = "defaul
     with its special tokens; or a ``.jinja`` template file.
 
     A config may hold one template or a list of named ones (``name`` picks one). The file
-    is only parsed as JSON; the template runs in a sandbox when rendered.
+    is only parsed as JSON; the template runs in a sandbox when rendered. A template is
+    at most `MAX_TEMPLATE_BYTES` (a config at most 64 times that).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, where = bytes(source), "the tokenizer config"
@@ -122,11 +128,13 @@ def load_chat_template(source: bytes | str | os.PathLike, *, name: str = "defaul
         path = Path(source)
         if not path.is_file():
             raise ChatTemplateError(f"no chat template file at {path}")
-        if path.stat().st_size > 64 * MAX_TEMPLATE_BYTES:
-            raise ChatTemplateError(f"{path} is too big for a tokenizer config")
+        jinja = path.suffix == ".jinja"
+        if path.stat().st_size > (1 if jinja else 64) * MAX_TEMPLATE_BYTES:
+            what = "a chat template" if jinja else "a tokenizer config"
+            raise ChatTemplateError(f"{path} is too big for {what}")
         data, where = path.read_bytes(), str(path)
-        if path.suffix == ".jinja":
-            return ChatTemplate(_decode(data, where), {}, where)
+        if jinja:
+            return _checked(ChatTemplate(_decode(data, where), {}, where))
     else:
         raise TypeError(f"load_chat_template takes bytes or a path, got {type(source).__name__}")
     try:
@@ -153,7 +161,7 @@ def load_chat_template(source: bytes | str | os.PathLike, *, name: str = "defaul
             value = value.get("content")
         if key.endswith("_token") and isinstance(value, str):
             specials[key] = value
-    return ChatTemplate(template, specials, f"the chat template of {where}")
+    return _checked(ChatTemplate(template, specials, f"the chat template of {where}"))
 
 
 def _decode(data: bytes, where: str) -> str:
@@ -165,6 +173,16 @@ def _decode(data: bytes, where: str) -> str:
         raise ChatTemplateError(f"{where} is not UTF-8 text") from None
 
 
+def _checked(template: ChatTemplate) -> ChatTemplate:
+    """``template``, unless its source is longer than `MAX_TEMPLATE_BYTES`."""
+    if len(template.source) > MAX_TEMPLATE_BYTES:
+        raise ChatTemplateError(
+            f"{template.name} is too long ({len(template.source):,} characters; a chat "
+            f"template is at most {MAX_TEMPLATE_BYTES:,})"
+        )
+    return template
+
+
 def render_chat(
     messages: Sequence[Mapping],
     template: ChatTemplate | str | None = None,
@@ -172,6 +190,7 @@ def render_chat(
     where: str = "the conversation",
     end_of_turn: Sequence[str] = (),
     find_spans: bool = True,
+    today: datetime.date | str = DEFAULT_TODAY,
 ) -> RenderedChat:
     """Render ``messages`` (checked: a list of ``{"role", "content"}`` with roles system,
     user or assistant) and find its assistant spans.
@@ -179,24 +198,65 @@ def render_chat(
     ``template``: a `ChatTemplate`, a Jinja source string, or None for `CHATML`.
     ``end_of_turn``: tokens (text) trained with the content they follow when the template
     has no generation markers. ``find_spans=False`` renders only (``spans`` is empty).
+    ``today``: the day ``strftime_now`` reports (a ``datetime.date`` or ``"YYYY-MM-DD"``).
     Problems raise `CorpusError` naming ``where``.
     """
     template = _as_template(template)
     messages = check_messages(messages, where)
-    compiled, marked = _compile(template.source, template.name)
-    variables = {**template.special_tokens, "add_generation_prompt": False}
-    text, spans = _render(compiled, messages, variables, where, template.name)
-    if not find_spans:
-        return RenderedChat(text, (), marked)
-    if marked:
-        if not spans and any(m["role"] == "assistant" for m in messages):
-            raise CorpusError(
-                f"{where}: {template.name} has generation markers but marked no part of "
-                "this conversation; check its {% generation %} blocks"
-            )
-        return RenderedChat(text, tuple(spans), True)
-    placed = _placed_spans(compiled, messages, variables, text, where, template.name, end_of_turn)
-    return RenderedChat(text, placed, False)
+    chat = _Chat(messages, where, bool(find_spans))
+    return _render_chats([chat], template, end_of_turn=tuple(end_of_turn), today=today)[0]
+
+
+@dataclass(frozen=True)
+class _Chat:
+    """One conversation to render: checked messages, the record's name, what to find
+    (``last_only``: the spans of the last assistant turn only)."""
+
+    messages: list[dict]
+    where: str
+    find_spans: bool = True
+    last_only: bool = False
+
+
+def _render_chats(
+    chats: Sequence[_Chat],
+    template: ChatTemplate,
+    *,
+    end_of_turn: tuple[str, ...],
+    today: datetime.date | str,
+) -> list[RenderedChat]:
+    """Every chat rendered with ``template``; the first that fails raises, naming its
+    record. The built-in ChatML renders here: it only joins the messages with fixed
+    markup, so its text is the size of its input and its time linear in it. Every other
+    template renders in a child process that a template cannot exhaust."""
+    day = _as_day(today)
+    _checked(template)
+    if template.source == CHATML:
+        from packviz._chat_render import render_one
+
+        return [render_one(c, template, end_of_turn, day) for c in chats]
+    from packviz import _template_process
+
+    out = _template_process.render(template, chats, end_of_turn=end_of_turn, today=day)
+    return [RenderedChat(t, tuple(map(tuple, s)), m) for t, s, m in out]
+
+
+def _as_day(today: object) -> datetime.date:
+    """``today`` (a date, or ISO text ``YYYY-MM-DD``) as a ``datetime.date``.
+
+    >>> _as_day("2024-07-26")
+    datetime.date(2024, 7, 26)
+    """
+    if isinstance(today, datetime.datetime):
+        return today.date()
+    if isinstance(today, datetime.date):
+        return today
+    if isinstance(today, str):
+        try:
+            return datetime.date.fromisoformat(today)
+        except ValueError:
+            pass
+    raise ValueError(f"today must be a date or text like {DEFAULT_TODAY!r}, got {today!r}")
 
 
 def check_messages(messages: object, where: str) -> list[dict]:
@@ -228,119 +288,7 @@ def _as_template(template: object) -> ChatTemplate:
     if template is None:
         return ChatTemplate(CHATML, {}, "the built-in ChatML template")
     if isinstance(template, ChatTemplate):
-        return template
+        return _checked(template)
     if isinstance(template, str):
-        if len(template) > MAX_TEMPLATE_BYTES:
-            raise ChatTemplateError("the chat template is too long")
-        return ChatTemplate(template)
+        return _checked(ChatTemplate(template))
     raise TypeError(f"chat_template must be a string or a ChatTemplate, got {type(template)}")
-
-
-# ---------------------------------------------------------------------------- rendering
-
-
-def _render(compiled, messages, variables, where, name) -> tuple[str, list]:
-    from jinja2.exceptions import SecurityError, TemplateError
-
-    context = {"messages": messages, "tools": None, "documents": None, **variables}
-    try:
-        text, blocks = generate(compiled, context)
-    except Limit as exc:
-        raise CorpusError(f"{where}: {name} went past the sandbox's limits ({exc})") from None
-    except SecurityError as exc:
-        raise CorpusError(
-            f"{where}: {name} tried to reach outside its sandbox ({exc}); use a template "
-            "that only reads messages and special tokens"
-        ) from None
-    except (
-        TemplateError,
-        ArithmeticError,
-        TypeError,
-        ValueError,
-        LookupError,
-        RecursionError,
-        MemoryError,
-    ) as exc:
-        if isinstance(exc, CorpusError):
-            raise
-        raise CorpusError(
-            f"{where}: {name} failed to render it ({type(exc).__name__}: {exc})"
-        ) from None
-    for start, end, body in blocks:
-        if text[start:end] != body:  # a block inside {% set %} or a macro: not locatable
-            raise CorpusError(
-                f"{where}: {name} writes a {{% generation %}} block whose place in the "
-                "text cannot be known (inside a macro or a set block); move it to the top level"
-            )
-    return text, [(s, e) for s, e, _ in blocks]
-
-
-def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn):
-    """Spans of the assistant contents, placed by rendering placeholders in their stead."""
-    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-    if not turns:
-        return ()
-    marks = [_PLACEHOLDER.format(k) for k in range(len(turns))]
-    if any(mark in m["content"] for mark in marks for m in messages):
-        raise CorpusError(f"{where}: a message contains packviz's placeholder text")
-    masked = [dict(m) for m in messages]
-    for i, mark in zip(turns, marks, strict=True):
-        masked[i]["content"] = mark
-    skeleton, _ = _render(compiled, masked, variables, where, name)
-    around, pos = [], 0
-    for k, mark in enumerate(marks):
-        at = skeleton.find(mark, pos)
-        if at < 0 or skeleton.count(mark) != 1:
-            raise CorpusError(
-                f"{where}: assistant turn {k} (message {turns[k]}) cannot be found in the "
-                f"text {name} renders (the template drops or repeats it); mark the "
-                "trained part with {% generation %} … {% endgeneration %}"
-            )
-        around.append(skeleton[pos:at])
-        pos = at + len(mark)
-    around.append(skeleton[pos:])
-    tail = None
-    if end_of_turn:
-        ends = sorted(set(end_of_turn), key=len, reverse=True)
-        tail = re.compile(r"\s*(?:" + "|".join(map(re.escape, ends)) + ")")
-    spans, cursor = [], 0
-    for k, i in enumerate(turns):
-        if not text.startswith(around[k], cursor):
-            raise _not_found(where, k, i, name)
-        cursor += len(around[k])
-        content = messages[i]["content"]
-        variants = (content, content.strip(), content.rstrip(), content.lstrip())
-        for variant in dict.fromkeys(variants):
-            if text.startswith(variant, cursor) and text.startswith(
-                around[k + 1], cursor + len(variant)
-            ):
-                break
-        else:
-            raise _not_found(where, k, i, name)
-        end = cursor + len(variant)
-        match = tail.match(text, end) if tail is not None else None
-        spans.append((cursor, match.end() if match else end))
-        cursor = end
-    if cursor + len(around[-1]) != len(text):
-        raise _not_found(where, len(turns) - 1, turns[-1], name)
-    return tuple(spans)
-
-
-def _not_found(where, k, i, name) -> CorpusError:
-    return CorpusError(
-        f"{where}: assistant turn {k} (message {i}) cannot be found in the text {name} "
-        "renders (the template changes the content); mark the trained part with "
-        "{% generation %} … {% endgeneration %}"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _compile(source: str, name: str):
-    """The compiled template and whether it has generation markers."""
-    from jinja2.exceptions import TemplateSyntaxError
-
-    try:
-        compiled = environment().from_string(source)
-    except TemplateSyntaxError as exc:
-        raise ChatTemplateError(f"{name} is not a valid Jinja template: {exc}") from None
-    return compiled, re.search(r"{%-?\s*generation\s*-?%}", source) is not None

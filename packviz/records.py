@@ -34,6 +34,8 @@ Example:
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,11 +44,14 @@ import numpy as np
 
 from packviz.chat import (
     CHATML,
+    DEFAULT_TODAY,
     END_OF_TURN_TOKENS,
     ChatTemplate,
     ChatTemplateError,
+    _as_day,
+    _Chat,
+    _render_chats,
     check_messages,
-    render_chat,
 )
 from packviz.choices import TRAIN_ON, RecordKind, TrainOn, check_choice
 from packviz.corpus import CorpusError
@@ -102,13 +107,14 @@ def render_records(
     train_on: TrainOn,
     chat_template: ChatTemplate | str | None = None,
     tokenizer=None,
+    today: datetime.date | str = DEFAULT_TODAY,
 ) -> list[RenderedRecord]:
     """Each record's text and trained character spans (what `encode_records`
     tokenizes). ``tokenizer`` (optional here) supplies its own chat template, special
     tokens and end-of-turn tokens, as in `encode_records`."""
     check_choice("train_on", train_on, TRAIN_ON)
     template, end_of_turn = _template_for(tokenizer, chat_template)
-    return [_render(r, train_on, template, end_of_turn) for r in _as_records(records)]
+    return _render_batch(_as_records(records), train_on, template, end_of_turn, _as_day(today))
 
 
 def encode_records(
@@ -120,6 +126,7 @@ def encode_records(
     add_eos: bool = True,
     batch_size: int = 1024,
     progress: Callable[[int, int], None] | None = None,
+    today: datetime.date | str = DEFAULT_TODAY,
 ) -> TokenIds:
     """Token ids of every record, with ``trained`` flags (None for ``train_on="all"``).
 
@@ -135,18 +142,22 @@ def encode_records(
         add_eos: append the end-of-text token unless the record already ends with it
             (trained after a completion, untrained after a chat, whose template ends
             its turns itself).
+        today: the day a template's ``strftime_now`` reports (a ``datetime.date`` or
+            ``"YYYY-MM-DD"``): fixed, so the same records always give the same ids.
+            Record it with the other settings (`rendering_settings`).
     """
     check_choice("train_on", train_on, TRAIN_ON)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     template, end_of_turn = _template_for(tokenizer, chat_template)
+    day = _as_day(today)
     backend = _backend(tokenizer)
     eos = eos_token_id(backend) if add_eos else None
     records = _as_records(records)
     ids: list[np.ndarray] = []
     flags: list[np.ndarray] = []
     for lo in range(0, len(records), batch_size):
-        batch = [_render(r, train_on, template, end_of_turn) for r in records[lo : lo + batch_size]]
+        batch = _render_batch(records[lo : lo + batch_size], train_on, template, end_of_turn, day)
         for rec, (i, f) in zip(batch, _tokens(backend, batch, train_on), strict=True):
             if eos is not None and (i.size == 0 or i[-1] != eos):
                 i = np.append(i, eos)
@@ -229,7 +240,62 @@ def _field(record: Record, name: str) -> str:
     return check_text(value, record.where)
 
 
-def _render(record: Record, train_on: TrainOn, template, end_of_turn) -> RenderedRecord:
+def rendering_settings(
+    tokenizer=None,
+    *,
+    train_on: TrainOn,
+    chat_template: ChatTemplate | str | None = None,
+    add_eos: bool = True,
+    today: datetime.date | str = DEFAULT_TODAY,
+) -> dict:
+    """What decides how records render, as JSON values for metadata or a manifest: the
+    same arguments as `encode_records` give the same text, spans and flags (with the
+    same tokenizer: record `packviz.tokenizer_fingerprint` beside it).
+
+    >>> s = rendering_settings(train_on="assistant", today="2025-01-31")
+    >>> s["template"], s["today"], s["template_sha256"][:12]
+    ('the built-in ChatML template', '2025-01-31', '391bc0c861d9')
+    """
+    check_choice("train_on", train_on, TRAIN_ON)
+    template, end_of_turn = _template_for(tokenizer, chat_template)
+    return {
+        "train_on": train_on,
+        "template": template.name,
+        "template_sha256": hashlib.sha256(template.source.encode()).hexdigest(),
+        "special_tokens": dict(sorted(template.special_tokens.items())),
+        "end_of_turn": list(end_of_turn),
+        "add_eos": bool(add_eos),
+        "today": _as_day(today).isoformat(),
+    }
+
+
+def _render_batch(records, train_on, template, end_of_turn, day) -> list[RenderedRecord]:
+    """The records rendered (chats together, in one call to the template's process);
+    the first bad record, in order, raises."""
+    prepared: list = []
+    problem = None
+    for record in records:
+        try:
+            prepared.append(_prepare(record, train_on))
+        except ValueError as exc:
+            problem = exc  # raised after the chats before it, whose errors come first
+            break
+    chats = [p for p in prepared if isinstance(p, _Chat)]
+    rendered = iter(_render_chats(chats, template, end_of_turn=end_of_turn, today=day))
+    if problem is not None:
+        raise problem
+    out = []
+    for p in prepared:
+        if isinstance(p, _Chat):
+            chat = next(rendered)
+            spans = chat.spans if p.find_spans else ((0, len(chat.text)),)
+            p = RenderedRecord(p.where, "chat", chat.text, spans)
+        out.append(p)
+    return out
+
+
+def _prepare(record: Record, train_on: TrainOn) -> RenderedRecord | _Chat:
+    """A record that needs no template rendered, or the chat to render (checked)."""
     where = record.where
     kind = record_kind(record.fields)
     if kind is None:
@@ -265,8 +331,7 @@ def _render(record: Record, train_on: TrainOn, template, end_of_turn) -> Rendere
     messages = check_messages(messages, where)
     turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if train_on == "all":
-        chat = render_chat(messages, template, where=where, find_spans=False)
-        return RenderedRecord(where, kind, chat.text, ((0, len(chat.text)),))
+        return _Chat(messages, where, find_spans=False)
     if not turns:
         raise CorpusError(f"{where} has no assistant turn, so nothing would be trained")
     for i in turns if train_on == "assistant" else turns[-1:]:
@@ -275,9 +340,7 @@ def _render(record: Record, train_on: TrainOn, template, end_of_turn) -> Rendere
                 f"{where}: assistant message {i} is empty; it would teach the model to "
                 "answer with nothing"
             )
-    chat = render_chat(messages, template, where=where, end_of_turn=end_of_turn)
-    spans = chat.spans if train_on == "assistant" else chat.spans[-1:]
-    return RenderedRecord(where, kind, chat.text, spans)
+    return _Chat(messages, where, last_only=train_on == "last_assistant")
 
 
 def _tokens(tokenizer, batch: list[RenderedRecord], train_on: TrainOn):

@@ -48,3 +48,15 @@ def test_dashboard_benchmark_runs(tmp_path):
     rows = json.loads((tmp_path / "dashboard.json").read_text())
     assert len(rows) == 2 + 4 * 5  # first render, every sort × strategy, a plain rerun
     assert all(r.get("ok", "computed") == "computed" for r in rows)
+
+
+def test_records_benchmark_runs(tmp_path):
+    out = run_benchmark("bench_records.py", "--chats", "300", "--repeats", "1", out=tmp_path)
+    assert "child start" in out
+    rows = json.loads((tmp_path / "records.json").read_text())
+    assert [r["template"] for r in rows] == [
+        "ChatML copy (marked)",
+        "ChatML plain (placed)",
+        "built-in ChatML",
+    ]
+    assert all(r["encode_cpu_s"] > 0 for r in rows)

@@ -3,6 +3,7 @@ exact (marked or placed), and bad templates or conversations are clear errors.""
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -194,3 +195,121 @@ def test_generation_blocks_that_cannot_be_placed_are_refused():
     nothing = "{% for m in messages %}{{ m.content }}{% endfor %}{% if false %}{% generation %}{% endgeneration %}{% endif %}"
     with pytest.raises(pv.CorpusError, match="marked no part of this conversation"):
         render_chat(HELLO, nothing, where="r")
+
+
+# -------------------------------------------- what a template may cost (review finding 2)
+
+#: Blow-ups that rendered before: each builds one huge value (a chain of steps, or one
+#: step past the limit), measured with ``|length`` so that the output stays short.
+HUGE = {
+    "concat doubling": "{% set s = 'a' * 10**4 %}"
+    + "{% set s = s ~ s %}" * 8
+    + "{{ s|length }}",  # 2.56M chars
+    "list doubling": "{% set s = [0] * 10**4 %}" + "{% set s = s + s %}" * 8 + "{{ s|length }}",
+    "indent": "{{ ('a\\n' * 200)|indent(10000)|length }}",  # 2M chars in one step
+    "star width": "{{ ('%*s' % (2000000, 'x'))|length }}",
+    "nested format": "{{ '{0:{1}}{0:{1}}{0:{1}}{0:{1}}'.format('x', 600000)|length }}",
+    "replace": "{{ ('a' * 1000)|replace('a', 'b' * 2000)|length }}",
+    "int products": "{% set x = 7 ** 1000 %}{% set x = x * x %}" + "{% set x = x * x %}" * 4,
+    "int powers": "{{ ((7 ** 1000) ** 1000) % 10 }}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUGE))
+def test_huge_values_are_refused_early(monkeypatch, name):
+    """The sandbox's early limits (the child process of each render is given the
+    parent's values, so a lower limit keeps these cheap)."""
+    from packviz import _sandbox
+
+    monkeypatch.setattr(_sandbox, "MAX_RENDERED_CHARS", 1 << 20)
+    monkeypatch.setattr(_sandbox, "MAX_ITEMS", 1 << 20)
+    with pytest.raises(pv.CorpusError, match="^r 9: .*went past the sandbox's limits"):
+        render_chat(HELLO, HUGE[name], where="r 9", find_spans=False)
+
+
+def test_a_huge_value_the_limits_miss_runs_out_of_the_child_memory(monkeypatch):
+    """``join`` of a list of long texts: no early limit sees it coming; the child's
+    address-space limit does, and the error names the record."""
+    from packviz import _template_process
+
+    monkeypatch.setattr(_template_process, "RENDER_MEMORY", 256 << 20)
+    template = "{{ (['x' * 60000000] * 10)|join|length }}"
+    with pytest.raises(pv.CorpusError, match="^r 4: the chat template ran out of memory .*256 MiB"):
+        render_chat(HELLO, template, where="r 4", find_spans=False)
+    assert render_chat(HELLO, "{{ 'ok' }}", find_spans=False).text == "ok"  # a fresh child
+
+
+def test_only_the_builtin_chatml_renders_in_this_process(monkeypatch):
+    from packviz import _template_process
+
+    def no_child(memory):
+        raise AssertionError("a child process was started")
+
+    monkeypatch.setattr(_template_process, "_Child", no_child)
+    monkeypatch.setattr(_template_process, "_IDLE", [])
+    assert render_chat(CHAT).spans  # the built-in ChatML: in this process
+    with pytest.raises(AssertionError, match="a child process was started"):
+        render_chat(CHAT, CHATML + " ")
+
+
+def test_templates_are_at_most_max_template_bytes(tmp_path):
+    """A .jinja file, a template inside a config, a string and a ChatTemplate alike."""
+    big = "x" * (pv.chat.MAX_TEMPLATE_BYTES + 1)
+    jinja = tmp_path / "chat_template.jinja"
+    jinja.write_text(big)
+    with pytest.raises(ChatTemplateError, match="too big for a chat template"):
+        load_chat_template(jinja)
+    config = json.dumps({"chat_template": big}).encode()
+    with pytest.raises(ChatTemplateError, match="too long \\(1,048,577 characters"):
+        load_chat_template(config)
+    for template in (big, ChatTemplate(big)):
+        with pytest.raises(ChatTemplateError, match="too long"):
+            render_chat(HELLO, template)
+    jinja.write_text(CHATML)
+    assert load_chat_template(jinja).source == CHATML
+
+
+def test_jinja2_is_pinned_past_its_sandbox_escapes():
+    """jinja2 3.1.0-3.1.5 have published sandbox escapes (CVE-2024-56326,
+    CVE-2025-27516); ``wrap_str_format``, which the sandbox overrides, is from 3.1.5."""
+    import re
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    (jinja,) = [Requirement(d) for d in re.findall(r'"([^"]+)"', block) if "jinja2" in d]
+    assert "3.1.5" not in jinja.specifier and "3.1.6" in jinja.specifier
+
+
+# ---------------------------------------------------- the date templates see (finding 9)
+
+#: Llama 3.1's way: ``date_string`` if the caller gives it, else ``strftime_now``.
+DATED = (
+    "{%- if not date_string is defined %}{%- set date_string = strftime_now('%d %b %Y') %}"
+    "{%- endif %}Today Date: {{ date_string }}\n"
+    "{% for m in messages %}{{ m.role }}: {{ m.content }}<|eot_id|>{% endfor %}"
+)
+
+
+def test_strftime_now_reports_a_fixed_day_not_the_clock(monkeypatch):
+    from packviz import _sandbox
+
+    class Later(datetime.datetime):  # the clock, were it read
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2031, 12, 31, 23, 59, 59)
+
+    monkeypatch.setattr(_sandbox.datetime, "datetime", Later)
+    chat = render_chat(HELLO, DATED, end_of_turn=["<|eot_id|>"])
+    assert chat.text.startswith("Today Date: 26 Jul 2024\n")
+    assert [chat.text[s:e] for s, e in chat.spans] == ["Hello<|eot_id|>"]
+    for today in ("2025-01-31", datetime.date(2025, 1, 31), datetime.datetime(2025, 1, 31, 23)):
+        text = render_chat(HELLO, DATED, today=today).text
+        assert text.startswith("Today Date: 31 Jan 2025\n")
+    assert render_chat(HELLO, "{{ strftime_now('%H:%M') }}", find_spans=False).text == "00:00"
+    with pytest.raises(
+        ValueError, match="today must be a date or text like '2024-07-26', got '31/01'"
+    ):
+        render_chat(HELLO, DATED, today="31/01")

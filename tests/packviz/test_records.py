@@ -50,6 +50,102 @@ def test_last_assistant_trains_only_the_last_turn():
     assert "".join(trained) == "Hello   world!<|im_end|>"
 
 
+#: Two generation blocks per assistant turn (the content, then the end of the turn) and
+#: none for other messages.
+TWO_BLOCKS = (
+    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' }}"
+    "{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}"
+    "{% generation %}{{ '<|im_end|>' }}{% endgeneration %}"
+    "{% else %}{{ m.content + '<|im_end|>' }}{% endif %}{{ '\\n' }}{% endfor %}"
+)
+
+
+def test_last_assistant_takes_every_block_of_the_last_turn():
+    """Not the last generation block: a template may mark several per turn."""
+    tok = bpe()
+    for messages in (CHAT, CHAT + [{"role": "user", "content": "More?"}]):
+        rec = [{"messages": messages}]
+        last = pv.encode_records(tok, rec, train_on="last_assistant", chat_template=TWO_BLOCKS)
+        every = pv.encode_records(tok, rec, train_on="assistant", chat_template=TWO_BLOCKS)
+        assert "".join(pv.decode_tokens(tok, last.values[last.trained])) == (
+            "Hello   world!<|im_end|>"
+        )
+        assert tok.decode(every.values[every.trained].tolist(), skip_special_tokens=False) == (
+            " résumé ✓ — naïve  x<|im_end|>Hello   world!<|im_end|>"
+        )
+        # the same as the built-in ChatML, whose one block per turn holds both
+        rendered = pv.render_records(rec, train_on="last_assistant", chat_template=TWO_BLOCKS)[0]
+        chatml = pv.render_records(rec, train_on="last_assistant")[0]
+        assert [rendered.text[s:e] for s, e in rendered.spans] == ["Hello   world!", "<|im_end|>"]
+        assert [chatml.text[s:e] for s, e in chatml.spans] == ["Hello   world!<|im_end|>"]
+
+
+def test_last_assistant_refuses_blocks_it_cannot_attribute():
+    """A template that marks whatever message is last: the blocks of earlier turns
+    change once later messages follow."""
+    last_marked = (
+        "{% for m in messages %}{% if loop.last %}{% generation %}{{ m.content }}"
+        "{% endgeneration %}{% else %}{{ m.content }}{% endif %}|{% endfor %}"
+    )
+    rec = [{"messages": CHAT[1:]}]
+    with pytest.raises(pv.CorpusError, match="^record 0: .*marks earlier turns differently"):
+        pv.render_records(rec, train_on="last_assistant", chat_template=last_marked)
+    assistant_only = "{% for m in messages %}{{ m.content }}{% if m.role == 'assistant' %}{% generation %}x{% endgeneration %}{% endif %}{% endfor %}"
+    rec = [
+        {
+            "messages": CHAT[:3]
+            + [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]
+        }
+    ]
+    spans = pv.render_records(rec, train_on="last_assistant", chat_template=assistant_only)[0].spans
+    assert len(spans) == 1
+
+
+def test_the_same_records_render_the_same_whatever_the_day(monkeypatch):
+    """``strftime_now`` reports ``today`` (fixed by default), and the rendering settings
+    say which day it was."""
+    import datetime
+
+    from packviz import _sandbox
+
+    dated = "{{ strftime_now('%d %b %Y') }}|" + pv.CHATML
+    rec = [{"messages": CHAT}]
+    first = pv.encode_records(bpe(), rec, train_on="assistant", chat_template=dated)
+
+    class Tomorrow(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2030, 1, 2)
+
+    monkeypatch.setattr(_sandbox.datetime, "datetime", Tomorrow)
+    again = pv.encode_records(bpe(), rec, train_on="assistant", chat_template=dated)
+    np.testing.assert_array_equal(first.values, again.values)
+    text = pv.render_records(rec, train_on="all", chat_template=dated)[0].text
+    assert text.startswith("26 Jul 2024|")
+    other = pv.render_records(rec, train_on="all", chat_template=dated, today="2025-03-01")
+    assert other[0].text.startswith("01 Mar 2025|")
+    settings = pv.rendering_settings(bpe(), train_on="assistant", chat_template=dated)
+    assert settings["today"] == "2024-07-26" and settings["template"] == "the chat template"
+    assert settings == json.loads(json.dumps(settings))  # JSON values, for metadata
+    changed = pv.rendering_settings(
+        bpe(), train_on="assistant", chat_template=dated, today="2025-03-01"
+    )
+    assert {k for k in settings if settings[k] != changed[k]} == {"today"}
+    assert pv.rendering_settings(train_on="all")["template_sha256"] != settings["template_sha256"]
+
+
+def test_the_first_bad_record_of_a_batch_is_the_error():
+    """Chats render together, yet a bad chat before a bad record of another kind is
+    the one reported (and the other way round)."""
+    bad_chat = {"messages": [{"role": "user", "content": "boom"}]}
+    template = "{% if messages[0].content == 'boom' %}{{ raise_exception('no') }}{% endif %}x"
+    recs = [{"messages": HI}, bad_chat, {"messages": HI, "extra": 1}, {"id": 3}]
+    with pytest.raises(pv.CorpusError, match="^record 1: .*failed to render it"):
+        pv.render_records(recs, train_on="all", chat_template=template)
+    with pytest.raises(pv.CorpusError, match="^record 1 is not a fine-tuning record"):
+        pv.render_records([recs[0], recs[3], bad_chat], train_on="all", chat_template=template)
+
+
 texts = st.text("ab ✓é\n<|>", max_size=12)
 
 
