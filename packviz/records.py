@@ -56,6 +56,7 @@ from packviz.chat import (
 from packviz.choices import TRAIN_ON, RecordKind, TrainOn, check_choice
 from packviz.corpus import CorpusError
 from packviz.files import Record, check_text
+from packviz.limits import check_int
 from packviz.ragged import TokenIds
 from packviz.tokenize import (
     MAX_TOKEN_ID,
@@ -147,8 +148,7 @@ def encode_records(
             Record it with the other settings (`rendering_settings`).
     """
     check_choice("train_on", train_on, TRAIN_ON)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, least=1)
     template, end_of_turn = _template_for(tokenizer, chat_template)
     day = _as_day(today)
     backend = _backend(tokenizer)
