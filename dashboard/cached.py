@@ -28,13 +28,10 @@ from dashboard.corpus import Corpus
 from dashboard.errors import stop_with
 from dashboard.state import Settings
 from packviz.budget import BYTES_PER_DOC, BYTES_PER_PIECE, BYTES_PER_ROW
+from packviz.limits import format_bytes
 
 #: Largest predicted peak memory of one plan (pack + stats) the dashboard makes.
 PLAN_BYTES_LIMIT = 1 << 30
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def too_big(corpus: Corpus, max_len: int, strategy: str, overflow: str) -> str | None:
@@ -53,8 +50,8 @@ def too_big(corpus: Corpus, max_len: int, strategy: str, overflow: str) -> str |
     return (
         f"Max length {max_len:,} cuts this corpus ({corpus.lengths.size:,} documents, "
         f"{int(corpus.lengths.sum()):,} tokens) into {cost.pieces:,} pieces: planning them "
-        f"needs about {_gib(cost.bytes)}, more than the dashboard's "
-        f"{_gib(PLAN_BYTES_LIMIT)} per plan. {fix}, or plan it with the library "
+        f"needs about {format_bytes(cost.bytes)}, more than the dashboard's "
+        f"{format_bytes(PLAN_BYTES_LIMIT)} per plan. {fix}, or plan it with the library "
         "(`pv.pack(lengths, max_len)`) on a machine with the memory."
     )
 

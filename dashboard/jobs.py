@@ -35,6 +35,7 @@ import streamlit as st
 import packviz as pv
 from dashboard import worker
 from dashboard.errors import stop_with
+from packviz.pipeline.progress import seconds_text
 
 #: Work predicted to take longer than this (seconds) waits for a click on Run (the
 #: re-render budget is 1.5 s; nothing may block for ~2 s without a progress bar).
@@ -60,15 +61,6 @@ class Work:
     seconds: float
     fn: Callable
     args: tuple
-
-
-def seconds_text(s: float) -> str:
-    """'0.4 s', '12 s', '3 min'."""
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 120:
-        return f"{s:.0f} s"
-    return f"{s / 60:.0f} min"
 
 
 def _nbytes(value) -> int:

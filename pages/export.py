@@ -5,9 +5,10 @@ import json
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, figures, jobs, state, work
+from dashboard import cached, jobs, state, work
 from dashboard.corpus import current_corpus, fingerprint
 from dashboard.errors import stop_with
+from packviz.limits import format_bytes
 
 #: Largest export the dashboard builds (the arrays in memory, and the file).
 MAX_EXPORT_BYTES = 1 << 30
@@ -41,8 +42,8 @@ memory = pv.arrays_bytes(stats.n_rows, s.max_len, n_fields=4 if corpus.has_text 
 if memory > MAX_EXPORT_BYTES:
     stop_with(
         f"Building this file means {stats.n_rows:,} rows × {s.max_len:,} slots: "
-        f"{figures.bytes_text(memory)} of arrays, more than the dashboard builds "
-        f"({figures.bytes_text(MAX_EXPORT_BYTES)}). Export a smaller corpus here, or write "
+        f"{format_bytes(memory)} of arrays, more than the dashboard builds "
+        f"({format_bytes(MAX_EXPORT_BYTES)}). Export a smaller corpus here, or write "
         "the file with the library: `pv.save(pv.materialize(plan, token_ids, pad_id=...), "
         "path)` (or `packviz pack` for a whole corpus)."
     )
@@ -71,7 +72,7 @@ size = jobs.run_inline(
 )
 st.metric(
     "File size",
-    figures.bytes_text(size),
+    format_bytes(size),
     delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
     delta_color="off",
     delta_arrow="off",
@@ -80,7 +81,7 @@ st.metric(
 )
 if size > MAX_EXPORT_BYTES:
     stop_with(
-        f"The file would be about {figures.bytes_text(size)}, too big to build in the "
+        f"The file would be about {format_bytes(size)}, too big to build in the "
         "browser. Pick fewer fields or a smaller corpus, or export with the library: "
         "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
     )

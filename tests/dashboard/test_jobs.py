@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 import packviz as pv
 from dashboard import jobs, work
@@ -84,7 +83,3 @@ def test_store_evicts_least_recently_used_past_its_budget(monkeypatch):
     assert store.get("b") is jobs._MISSING
     assert all(store.get(k) is not jobs._MISSING for k in "acd")
 
-
-@pytest.mark.parametrize(("s", "text"), [(0.42, "0.4 s"), (42, "42 s"), (600, "10 min")])
-def test_seconds_text(s, text):
-    assert jobs.seconds_text(s) == text

@@ -10,7 +10,7 @@ from apptest import app, download_labels, errors, metrics, number, records_ids, 
 
 import packviz as pv
 from dashboard import jobs
-from dashboard.figures import bytes_text
+from packviz.limits import format_bytes
 
 TEXT = "\n\n".join(
     f"Paragraph {i}: " + " ".join(f"word{j % 37}" for j in range(5 + 13 * (i % 9)))
@@ -58,7 +58,7 @@ def test_upload_flows_through_to_export(tmp_path):
     assert back.metadata["plan"] == meta["plan"]  # written once, from the plan itself
     size = metrics(at)["File size"]
     real = len(pv.to_bytes(arrays, "npz", metadata=extra))
-    assert size == bytes_text(real)  # a small plan is measured exactly
+    assert size == format_bytes(real)  # a small plan is measured exactly
 
 
 def test_parquet_size_is_measured_not_guessed():
