@@ -237,10 +237,13 @@ def length_order(corpus: Corpus) -> np.ndarray:
 def loss_weights(
     corpus: Corpus, s: Settings, plan: pv.PackPlan, batch_rows: int, normalize: str
 ) -> np.ndarray:
-    """``pv.loss_weights`` of a plan made for ``s`` (stored; O(pieces))."""
+    """``pv.loss_weights`` of a plan made for ``s`` (stored; O(pieces)); with trained
+    flags only the trained targets count (the corpus key names the flags)."""
     key = f"loss|{corpus.key}|{s.key()}|{batch_rows}|{normalize}"
     hit = jobs.cached(key)
     if hit is None:
-        hit = pv.loss_weights(plan, batch_rows=batch_rows, normalize=normalize)
+        hit = pv.loss_weights(
+            plan, batch_rows=batch_rows, normalize=normalize, token_ids=_flagged(corpus)
+        )
         jobs.put(key, hit)
     return hit

@@ -82,4 +82,3 @@ def test_store_evicts_least_recently_used_past_its_budget(monkeypatch):
     store.put("d", b"x" * 1000)
     assert store.get("b") is jobs._MISSING
     assert all(store.get(k) is not jobs._MISSING for k in "acd")
-
