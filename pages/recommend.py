@@ -17,8 +17,9 @@ PRESET_HELP = {
 
 
 def weights_now() -> dict:
-    w = state.get("weights")
-    return dict(w) if w else pv.preset_weights(str(state.get("preset")))
+    """The preset's weights, with the ones edited (or given in a link) over them: a link
+    may carry only some criteria (``?weights=compute:1``)."""
+    return {**pv.preset_weights(str(state.get("preset"))), **(state.get("weights") or {})}
 
 
 def on_preset() -> None:
