@@ -82,13 +82,16 @@ def _flagged(corpus: Corpus) -> pv.TokenIds | None:
     return corpus.token_ids if corpus.flagged else None
 
 
-def plan_for(corpus: Corpus, s: Settings) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
+def plan_for(
+    corpus: Corpus, s: Settings, *, slot: str = "plan"
+) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
     """(plan, statistics, trade-offs) for the corpus and settings. Stops the page with an
-    error box when the plan is too big, and after the Run offer when it is slow."""
+    error box when the plan is too big, and after the Run offer when it is slow.
+    ``slot``: what the plan is for (`dashboard.jobs.run`; "plan A" for a pinned plan)."""
     reason = too_big(corpus, s.max_len, s.strategy, s.overflow)
     if reason:
         stop_with(reason)
-    out = jobs.run(plan_work(corpus, s), action="Pack")
+    out = jobs.run(plan_work(corpus, s), action="Pack", slot=slot)
     if out is None:
         st.stop()
     plan, stats, t = out
@@ -128,29 +131,39 @@ def evaluate_points(
 ) -> Points:
     """(PackStats, Tradeoffs) of every (max length, strategy, sort) point. Points already
     known come from the store; the rest run at once when cheap, else behind a Run button
-    (their results are then None until run). Points too big to plan are left out."""
+    (their results are then None until run). Points too big to plan are left out.
+
+    The job is named by the whole request, not by the points still missing, so a page
+    that comes back while it runs (other pages having computed some of its points in
+    the meantime) finds the same job; ``label`` is its slot (`dashboard.jobs.run`)."""
     fits, big = [], []
     for p in points:
         (big if too_big(corpus, p[0], p[1], overflow) else fits).append(p)
     keys = {p: _point_key(corpus, *p, overflow, seed) for p in fits}
-    missing = [p for p in fits if jobs.cached(keys[p]) is None]
-    if missing:
+    request = "points|" + corpus.key + "|" + repr((fits, overflow, seed))
+    for attempt in range(2):  # the stored answer to an earlier request may lack some points
+        missing = [p for p in fits if jobs.cached(keys[p]) is None]
+        if not missing:
+            break
+        if attempt and jobs.cached(request) is not None:
+            jobs.discard(request)  # it answered for fewer points: ask afresh
         seconds = sum(
             pv.plan_cost(corpus.lengths, m, strategy=x, sort=o, overflow=overflow).seconds
             for m, x, o in missing
         )
         w = jobs.Work(
-            key="points|" + corpus.key + "|" + repr((missing, overflow, seed)),
+            key=request,
             label=f"{label}: {len(missing)} packing{'s' * (len(missing) != 1)} of "
             f"{corpus.lengths.size:,} documents",
             seconds=seconds,
             fn=work.evaluations,
             args=(corpus.lengths, missing, overflow, seed, _flagged(corpus)),
         )
-        out = jobs.run(w, action=action)
-        if out is not None:
-            for p, r in zip(missing, out, strict=True):
-                jobs.put(keys[p], r)
+        out = jobs.run(w, action=action, slot=label)
+        if out is None:
+            break
+        for p, r in out:
+            jobs.put(keys[p], r)
     results = [jobs.cached(keys[p]) for p in fits]
     return Points(points=list(fits), results=results, too_big=big)
 

@@ -38,7 +38,9 @@ if corpus.flagged:
     )
 plan, stats, _ = cached.plan_for(corpus, s)
 padded_s = state.Settings(s.max_len, "padded", s.sort, s.overflow, s.seed)
-padded_plan = plan if s.strategy == "padded" else cached.plan_for(corpus, padded_s)[0]
+padded_plan = (
+    plan if s.strategy == "padded" else cached.plan_for(corpus, padded_s, slot="plan padded")[0]
+)
 lengths = corpus.lengths
 if stats.trained_targets == 0:
     st.info("No document has a target (every piece is one token long): there is no loss.")

@@ -86,6 +86,11 @@ def test_big_export_is_built_on_request(monkeypatch):
     assert not [x for x in download_labels(at) if x.startswith("Download packed")]
     [b for b in at.button if b.label.startswith("Pack (about ")][0].click().run()
     assert not [x for x in download_labels(at) if x.startswith("Download packed")]
+    # measuring the size is predicted too (a sample of rows), and a job when slow
+    assert "File size" not in metrics(at)
+    measure = [b for b in at.button if b.label.startswith("Measure the file size (about ")]
+    measure[0].click().run()
+    assert "File size" in metrics(at)
     build = [b for b in at.button if b.label.startswith("Build the file (about ")]
     build[0].click().run()
     assert not at.exception and not errors(at)
