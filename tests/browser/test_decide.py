@@ -158,6 +158,29 @@ def test_slow_work_is_offered_with_progress_and_a_stop_that_stops(page: Page, se
     no_errors(page)
 
 
+def test_a_setting_changed_mid_run_stops_the_job(page: Page, served, viewport):
+    """The job runs for settings the session no longer asks for: its worker ends."""
+    server, proc = served
+    goto(
+        page,
+        server,
+        "packing",
+        "corpus_source=Synthetic&synth_n=3000000&sort=random&strategy=first_fit",
+    )  # packing takes about 12 s here
+    main(page).get_by_role("button", name="Pack (about").click()
+    expect(main(page).get_by_role("button", name="Stop")).to_be_visible(timeout=20_000)
+    deadline = time.monotonic() + 20
+    while not _workers(proc.pid) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert _workers(proc.pid), "no worker process started"
+    select(page, "Strategy", "next_fit")  # mid-run: the plan asked for is another one
+    deadline = time.monotonic() + 5
+    while _workers(proc.pid) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert not _workers(proc.pid), "the worker still runs for settings no longer asked for"
+    no_errors(page)
+
+
 # --------------------------------------------------------------------------- compare
 
 
