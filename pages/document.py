@@ -67,12 +67,11 @@ c = st.columns(6 if flags is not None else 5)
 c[0].metric("Tokens", f"{story.length:,}")
 if flags is not None:
     targets = int(story.targets.sum())
-    c[5].metric(
+    ui.metric_note(
+        c[5],
         "Trained tokens",
         f"{story.trained_tokens:,}",
-        delta=f"{targets:,} target{'s' * (targets != 1)} in its pieces",
-        delta_color="off",
-        delta_arrow="off",
+        f"{targets:,} target{'s' * (targets != 1)} in its pieces",
         help=f"Tokens of {records.TRAIN_ON_LABELS[corpus.train_on]} (labels not -100); a "
         "target is a trained token after its piece's first slot. Its loss weight counts "
         "these targets only.",
