@@ -28,13 +28,10 @@ from dashboard.corpus import Corpus
 from dashboard.errors import stop_with
 from dashboard.state import Settings
 from packviz.budget import BYTES_PER_DOC, BYTES_PER_PIECE, BYTES_PER_ROW
+from packviz.limits import format_bytes
 
 #: Largest predicted peak memory of one plan (pack + stats) the dashboard makes.
 PLAN_BYTES_LIMIT = 1 << 30
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def too_big(corpus: Corpus, max_len: int, strategy: str, overflow: str) -> str | None:
@@ -53,8 +50,8 @@ def too_big(corpus: Corpus, max_len: int, strategy: str, overflow: str) -> str |
     return (
         f"Max length {max_len:,} cuts this corpus ({corpus.lengths.size:,} documents, "
         f"{int(corpus.lengths.sum()):,} tokens) into {cost.pieces:,} pieces: planning them "
-        f"needs about {_gib(cost.bytes)}, more than the dashboard's "
-        f"{_gib(PLAN_BYTES_LIMIT)} per plan. {fix}, or plan it with the library "
+        f"needs about {format_bytes(cost.bytes)}, more than the dashboard's "
+        f"{format_bytes(PLAN_BYTES_LIMIT)} per plan. {fix}, or plan it with the library "
         "(`pv.pack(lengths, max_len)`) on a machine with the memory."
     )
 
@@ -85,13 +82,16 @@ def _flagged(corpus: Corpus) -> pv.TokenIds | None:
     return corpus.token_ids if corpus.flagged else None
 
 
-def plan_for(corpus: Corpus, s: Settings) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
+def plan_for(
+    corpus: Corpus, s: Settings, *, slot: str = "plan"
+) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
     """(plan, statistics, trade-offs) for the corpus and settings. Stops the page with an
-    error box when the plan is too big, and after the Run offer when it is slow."""
+    error box when the plan is too big, and after the Run offer when it is slow.
+    ``slot``: what the plan is for (`dashboard.jobs.run`; "plan A" for a pinned plan)."""
     reason = too_big(corpus, s.max_len, s.strategy, s.overflow)
     if reason:
         stop_with(reason)
-    out = jobs.run(plan_work(corpus, s), action="Pack")
+    out = jobs.run(plan_work(corpus, s), action="Pack", slot=slot)
     if out is None:
         st.stop()
     plan, stats, t = out
@@ -131,29 +131,39 @@ def evaluate_points(
 ) -> Points:
     """(PackStats, Tradeoffs) of every (max length, strategy, sort) point. Points already
     known come from the store; the rest run at once when cheap, else behind a Run button
-    (their results are then None until run). Points too big to plan are left out."""
+    (their results are then None until run). Points too big to plan are left out.
+
+    The job is named by the whole request, not by the points still missing, so a page
+    that comes back while it runs (other pages having computed some of its points in
+    the meantime) finds the same job; ``label`` is its slot (`dashboard.jobs.run`)."""
     fits, big = [], []
     for p in points:
         (big if too_big(corpus, p[0], p[1], overflow) else fits).append(p)
     keys = {p: _point_key(corpus, *p, overflow, seed) for p in fits}
-    missing = [p for p in fits if jobs.cached(keys[p]) is None]
-    if missing:
+    request = "points|" + corpus.key + "|" + repr((fits, overflow, seed))
+    for attempt in range(2):  # the stored answer to an earlier request may lack some points
+        missing = [p for p in fits if jobs.cached(keys[p]) is None]
+        if not missing:
+            break
+        if attempt and jobs.cached(request) is not None:
+            jobs.discard(request)  # it answered for fewer points: ask afresh
         seconds = sum(
             pv.plan_cost(corpus.lengths, m, strategy=x, sort=o, overflow=overflow).seconds
             for m, x, o in missing
         )
         w = jobs.Work(
-            key="points|" + corpus.key + "|" + repr((missing, overflow, seed)),
+            key=request,
             label=f"{label}: {len(missing)} packing{'s' * (len(missing) != 1)} of "
             f"{corpus.lengths.size:,} documents",
             seconds=seconds,
             fn=work.evaluations,
             args=(corpus.lengths, missing, overflow, seed, _flagged(corpus)),
         )
-        out = jobs.run(w, action=action)
-        if out is not None:
-            for p, r in zip(missing, out, strict=True):
-                jobs.put(keys[p], r)
+        out = jobs.run(w, action=action, slot=label)
+        if out is None:
+            break
+        for p, r in out:
+            jobs.put(keys[p], r)
     results = [jobs.cached(keys[p]) for p in fits]
     return Points(points=list(fits), results=results, too_big=big)
 
@@ -240,10 +250,13 @@ def length_order(corpus: Corpus) -> np.ndarray:
 def loss_weights(
     corpus: Corpus, s: Settings, plan: pv.PackPlan, batch_rows: int, normalize: str
 ) -> np.ndarray:
-    """``pv.loss_weights`` of a plan made for ``s`` (stored; O(pieces))."""
+    """``pv.loss_weights`` of a plan made for ``s`` (stored; O(pieces)); with trained
+    flags only the trained targets count (the corpus key names the flags)."""
     key = f"loss|{corpus.key}|{s.key()}|{batch_rows}|{normalize}"
     hit = jobs.cached(key)
     if hit is None:
-        hit = pv.loss_weights(plan, batch_rows=batch_rows, normalize=normalize)
+        hit = pv.loss_weights(
+            plan, batch_rows=batch_rows, normalize=normalize, token_ids=_flagged(corpus)
+        )
         jobs.put(key, hit)
     return hit

@@ -13,9 +13,10 @@ sidebar itself when the router did not, so a page shows the same settings, defau
 and numbers either way — through public Streamlit APIs only.
 
 Why the URL. Settings that differ from the defaults are written to the page's query
-parameters (``st.query_params``) on every run, and read back on a session's first run
-(`configure_page`), so a view can be shared as a link and survives a reload. Values are
-checked as they are read; a bad one is ignored with a warning that names it.
+parameters (``st.query_params``) whenever one is kept (`put`), and read back on a
+session's first run (`configure_page`), so a view can be shared as a link and survives a
+reload. Values are checked as they are read; a bad one is ignored with a warning that
+names it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import packviz as pv
 from dashboard.errors import stop_with
 
 QUICK_MAX_LENS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+#: Largest seed (the Seed widget's maximum and the URL's: a link always comes back).
+MAX_SEED = 2**32 - 1
 #: Longest row the dashboard works with interactively (the library goes to pv.MAX_LEN_LIMIT).
 DASHBOARD_MAX_LEN = 1 << 17
 
@@ -105,7 +108,13 @@ def get(name: str):
 
 
 def put(name: str, value) -> None:
+    """Keep ``value`` for the setting; the URL follows (`dashboard.url.sync`), also for a
+    value a page sets after its settings were written (a default row, a search result)."""
     st.session_state[kept_key(name)] = value
+    from dashboard import url  # here: url imports this module
+
+    if name in url.PARSERS:
+        url.sync()
 
 
 def is_set(name: str) -> bool:
@@ -179,7 +188,9 @@ def sidebar() -> None:
         "truncate (keep the head) or drop.",
         **bind("overflow"),
     )
-    sb.number_input("Seed", min_value=0, step=1, help="Seed of sort=random.", **bind("seed"))
+    sb.number_input(
+        "Seed", min_value=0, max_value=MAX_SEED, step=1, help="Seed of sort=random.", **bind("seed")
+    )
     _train_on(sb)
 
 

@@ -48,14 +48,15 @@ def evaluations(
     seed: int,
     token_ids: pv.TokenIds | None = None,
     report: Report = None,
-) -> list[tuple[pv.PackStats, pv.Tradeoffs]]:
-    """(PackStats, Tradeoffs) of every (max length, strategy, sort) point, in order
-    (``token_ids`` with trained flags: as in `plan`)."""
+) -> list[tuple[tuple[int, str, str], tuple[pv.PackStats, pv.Tradeoffs]]]:
+    """(point, (PackStats, Tradeoffs)) of every (max length, strategy, sort) point, in
+    order (``token_ids`` with trained flags: as in `plan`). Each result names its point,
+    so a caller knows what a stored result answers."""
     out = []
     for i, (m, x, s) in enumerate(points):
         p = pv.pack(lengths, m, strategy=x, sort=s, overflow=overflow, seed=seed)
         stats = p.stats(token_ids)
-        out.append((stats, pv.tradeoffs(p, stats)))
+        out.append(((m, x, s), (stats, pv.tradeoffs(p, stats))))
         del p
         if report is not None:
             report(i + 1, len(points), f"max length {m:,}, {x}, sort {s}")
@@ -113,3 +114,48 @@ def file_size(
     return pv.estimate_file_bytes(
         the_plan, token_ids, fmt, pad_id=pad_id, fields=list(fields), metadata=metadata
     )
+
+
+def audit(
+    arrays: pv.PackedArrays,
+    arch: str,
+    attn: str,
+    seed: int,
+    vocab_size: int,
+    max_positions: int,
+    device: str,
+    paths: Sequence[str],
+    time_budget: float,
+    report: Report = None,
+) -> list[dict]:
+    """`pv.audit` of every row of ``arrays`` through a tiny seeded ``arch`` model built
+    here (`packviz.auditing.load_model`; torch and transformers load in the worker),
+    one dict per path (`AuditResult.as_dict`). ``seed``: the weights' and, for arrays
+    without ``input_ids``, the random token ids'."""
+    from packviz.auditing import load_model
+
+    model = load_model(
+        arch,
+        attn_implementation=attn,
+        seed=seed,
+        vocab_size=vocab_size,
+        max_positions=max_positions,
+        device=device,
+    )
+    if report is not None:
+        report(0, 1, f"built a tiny {type(model).__name__}")
+
+    def progress(done: int, total: int, what: str) -> None:
+        if report is not None:
+            report(done, total, f"ran {what} ({done}/{total})")
+
+    results = pv.audit(
+        model,
+        arrays,
+        rows=np.arange(arrays.n_rows),
+        paths=list(paths),
+        seed=seed,
+        time_budget=time_budget,
+        progress=progress,
+    )
+    return [r.as_dict() for r in results]

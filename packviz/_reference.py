@@ -251,18 +251,23 @@ def reference_fragmentation(rows, n_docs):
     return fragmented, sum(len(x) >= 2 for x in pieces_per_doc), severed
 
 
-def reference_loss_weights(rows, n_docs, batch_rows, normalize):
+def reference_loss_weights(rows, n_docs, batch_rows, normalize, trained=None):
     """Each document's gradient share, target by target: batches of ``batch_rows``
     consecutive rows; ``token``: a target weighs 1 / targets in its batch; ``sequence``:
     1 / (rows with targets in its batch) / (targets in its row). Averaged over the
-    batches that have targets."""
+    batches that have targets. A target is a slot after a piece's first whose token is
+    trained (``trained``: one bool list per document; None: every token)."""
     weights = [0.0] * n_docs
     live_batches = 0
     for b0 in range(0, len(rows), batch_rows):
         batch = rows[b0 : b0 + batch_rows]
         # every target of the batch: (document, its row inside the batch)
         targets = [
-            (d, r) for r, pieces in enumerate(batch) for d, _, n in pieces for _ in range(n - 1)
+            (d, r)
+            for r, pieces in enumerate(batch)
+            for d, s, n in pieces
+            for j in range(1, n)
+            if trained is None or trained[d][s + j]
         ]
         if not targets:
             continue

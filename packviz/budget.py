@@ -12,7 +12,8 @@ numbers in its message.
   upper bound on rows, the peak bytes of planning and a time model.
 - `smallest_max_len` answers "what max length would fit this budget?".
 - `arrays_bytes` is the memory `materialize` fills; `estimate_file_bytes` measures the
-  file `packviz.export.to_bytes` would write by building it for a sample of rows.
+  file `packviz.export.to_bytes` would write by building it for a sample of rows
+  (`estimate_file_slots` of them: what measuring costs).
 
 The time model (``_SECONDS``) was fitted on the project's 2-core machine with 1M synthetic
 documents (log-normal, median 300) at max lengths 64 to 2048, for `pack`, `stats` and
@@ -204,6 +205,32 @@ def arrays_bytes(n_rows: int, max_len: int, *, n_fields: int = 4) -> int:
     return 4 * int(n_rows) * int(max_len) * int(n_fields)
 
 
+#: Slots in the sample of rows `estimate_file_bytes` builds (about; whole rows).
+FILE_SAMPLE_SLOTS = 1 << 21
+
+
+def _file_sample(n_rows: int, max_len: int, sample_slots: int) -> tuple[int, int, int]:
+    """(rows per sample k, blocks, rows per block) of `estimate_file_bytes`."""
+    k = max(1, int(sample_slots) // max(int(max_len), 1))
+    n_blocks = min(8, k)
+    return k, n_blocks, max(1, k // n_blocks)
+
+
+def estimate_file_slots(n_rows: int, max_len: int, *, sample_slots: int = FILE_SAMPLE_SLOTS) -> int:
+    """Slots `estimate_file_bytes` materializes and writes for a plan of ``n_rows`` rows
+    of ``max_len`` (what its time follows): every slot when the plan has at most four
+    samples' worth of rows, else its two samples of blocks (about 3 × ``sample_slots``,
+    whatever the plan's size).
+
+    >>> estimate_file_slots(100, 512), estimate_file_slots(100_000, 2048)
+    (51200, 6291456)
+    """
+    k, n_blocks, b = _file_sample(n_rows, max_len, sample_slots)
+    if n_rows <= 4 * k:
+        return int(n_rows) * int(max_len)
+    return 3 * n_blocks * b * int(max_len)
+
+
 def estimate_file_bytes(
     plan: PackPlan,
     token_ids: object,
@@ -212,7 +239,7 @@ def estimate_file_bytes(
     pad_id: int = 0,
     fields: Iterable[Field] | None = None,
     metadata: dict | None = None,
-    sample_slots: int = 1 << 21,
+    sample_slots: int = FILE_SAMPLE_SLOTS,
 ) -> int:
     """Size of the file ``to_bytes(materialize(plan, token_ids), fmt, ...)`` would give,
     measured rather than guessed: the file is built for a sample of ``k`` rows (about
@@ -239,7 +266,7 @@ def estimate_file_bytes(
     if fields is not None:
         fields = tuple(check_choice("field", f, FIELDS) for f in fields)
     n = plan.n_rows
-    k = max(1, int(sample_slots) // max(plan.max_len, 1))
+    k, n_blocks, b = _file_sample(n, plan.max_len, sample_slots)
 
     def size(rows) -> int:
         arrays = materialize(plan, token_ids, pad_id=pad_id, rows=rows)
@@ -249,8 +276,6 @@ def estimate_file_bytes(
         return size(None)
     # blocks of consecutive rows spread over the plan: the file stores rows in order, so
     # runs, deltas and dictionaries see neighbouring rows, as in the whole file
-    n_blocks = min(8, k)
-    b = max(1, k // n_blocks)
     starts = np.linspace(0, n - 2 * b, n_blocks).round().astype(np.int64)
     small = np.unique((starts[:, None] + np.arange(b)).ravel())
     large = np.unique((starts[:, None] + np.arange(2 * b)).ravel())

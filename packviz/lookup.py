@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from packviz.choices import ROW_PICKS, RowPick, check_choice
+from packviz.layout import check_token_ids
 from packviz.limits import check_int
 from packviz.plan import PackPlan
 
@@ -97,7 +98,9 @@ class DocumentStory:
     first slot in its row). ``fate``: ``"empty"``, ``"dropped"``, ``"whole"`` (one
     piece), ``"split"`` (several) or ``"truncated"`` (its tail lost).
     ``fragmented_tokens``: tokens of pieces after the first, which cannot see the
-    document's earlier tokens.
+    document's earlier tokens. ``trained_tokens``: its tokens flagged trained (all of
+    them without trained flags); ``targets``: per piece, the labels that are not -100
+    (its trained tokens after its first slot) — what the loss averages over.
     """
 
     doc: int
@@ -110,18 +113,26 @@ class DocumentStory:
     placed_tokens: int
     lost_tokens: int
     fragmented_tokens: int
+    trained_tokens: int
+    targets: np.ndarray
 
     @property
     def n_pieces(self) -> int:
         return int(self.rows.size)
 
 
-def document_story(plan: PackPlan, doc: int) -> DocumentStory:
-    """The `DocumentStory` of document ``doc`` (its index in the input).
+def document_story(plan: PackPlan, doc: int, *, token_ids: object = None) -> DocumentStory:
+    """The `DocumentStory` of document ``doc`` (its index in the input). ``token_ids``:
+    the ids the plan was made for; with trained flags (fine-tuning) ``trained_tokens``
+    and ``targets`` count only the trained tokens.
 
-    >>> from packviz import pack
+    >>> from packviz import TokenIds, pack
     >>> document_story(pack([10, 3], 4, overflow="truncate"), 0).fate
     'truncated'
+    >>> ids = TokenIds.from_sequences([[7] * 6], trained=[[False] * 3 + [True] * 3])
+    >>> s = document_story(pack(ids.lengths, 4), 0, token_ids=ids)  # pieces 0-3 | 4-5
+    >>> s.trained_tokens, s.targets.tolist()
+    (3, [1, 1])
     """
     doc = check_int("document index", doc)
     if not 0 <= doc < plan.n_docs:
@@ -142,6 +153,14 @@ def document_story(plan: PackPlan, doc: int) -> DocumentStory:
     else:
         fate = "split" if where.size > 1 else "whole"
     starts = plan.start[where]
+    trained_tokens, targets = length, np.maximum(lengths.astype(np.int64) - 1, 0)
+    ids = None if token_ids is None else check_token_ids(plan, token_ids)
+    if ids is not None and ids.trained is not None:
+        cs = np.zeros(length + 1, dtype=np.int64)
+        np.cumsum(ids.trained[ids.offsets[doc] : ids.offsets[doc + 1]], out=cs[1:])
+        ends = starts.astype(np.int64) + lengths
+        trained_tokens = int(cs[-1])
+        targets = cs[ends] - cs[np.minimum(starts.astype(np.int64) + 1, ends)]
     return DocumentStory(
         doc=int(doc),
         length=length,
@@ -153,4 +172,6 @@ def document_story(plan: PackPlan, doc: int) -> DocumentStory:
         placed_tokens=placed,
         lost_tokens=length - placed,
         fragmented_tokens=int(lengths[starts > 0].sum()),
+        trained_tokens=trained_tokens,
+        targets=targets,
     )

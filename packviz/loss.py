@@ -10,6 +10,9 @@ These functions say by how much, for a given plan and batch size, from the plan 
 
 Definitions, for batches of ``batch_rows`` consecutive rows of a plan. A piece of
 length ``l`` has ``l - 1`` targets (its first token predicts nothing across a boundary).
+Given the ``token_ids`` the plan was made for, with trained flags (fine-tuning: labels
+-100 off the completions or assistant turns), a piece's targets are only its trained
+tokens after its first slot — the labels that are not -100 — so prompts weigh nothing.
 
 - ``"token"``: in each batch every target weighs ``1 / (targets in the batch)``: the
   token mean per batch. TRL and transformers normalize over a whole optimizer step
@@ -33,6 +36,14 @@ two rows, in one batch)::
     [0.75, 0.25]
     >>> loss_weights(pack([7, 3], 10, strategy="padded"), batch_rows=2, normalize="sequence").tolist()
     [0.5, 0.5]
+
+With trained flags (the first document trains its last 2 tokens, the second all 3):
+
+    >>> from packviz import TokenIds
+    >>> flags = [[False] * 5 + [True] * 2, [True] * 3]
+    >>> ids = TokenIds.from_sequences([[1] * 7, [2] * 3], trained=flags)
+    >>> loss_weights(pack(ids.lengths, 10), batch_rows=2, token_ids=ids).tolist()  # 2 and 2
+    [0.5, 0.5]
 """
 
 from __future__ import annotations
@@ -40,23 +51,25 @@ from __future__ import annotations
 import numpy as np
 
 from packviz.choices import LOSS_NORMALIZATIONS, LossNormalization, check_choice
-from packviz.limits import as_lengths
+from packviz.limits import as_lengths, check_int
 from packviz.plan import PackPlan
+from packviz.sft import piece_targets
 
 
 def _check_batch_rows(batch_rows: object) -> int:
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)):
-        raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}")
-    if batch_rows < 1:
-        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
-    return int(batch_rows)
+    return check_int("batch_rows", batch_rows, least=1)
 
 
 def loss_weights(
-    plan: PackPlan, *, batch_rows: int, normalize: LossNormalization = "token"
+    plan: PackPlan,
+    *,
+    batch_rows: int,
+    normalize: LossNormalization = "token",
+    token_ids: object = None,
 ) -> np.ndarray:
     """Each document's share of the gradient (float64, one per document, sum 1 when any
-    document has a target; 0 for documents with none).
+    document has a target; 0 for documents with none). ``token_ids``: the ids the plan
+    was made for; with trained flags only the trained targets count (see above).
 
     >>> from packviz import pack
     >>> w = loss_weights(pack([9, 2, 2], 4, strategy="padded", sort="none"), batch_rows=5,
@@ -66,7 +79,10 @@ def loss_weights(
     """
     batch_rows = _check_batch_rows(batch_rows)
     normalize = check_choice("loss normalization", normalize, LOSS_NORMALIZATIONS)
-    targets = (plan.length - 1).clip(min=0).astype(np.float64)
+    if token_ids is None:
+        targets = (plan.length - 1).clip(min=0).astype(np.float64)
+    else:
+        targets = piece_targets(plan, token_ids).astype(np.float64)
     batch = plan.row // batch_rows
     n_batches = -(-plan.n_rows // batch_rows)
     if normalize == "token":
@@ -153,8 +169,7 @@ def share_by_length(
     >>> share_by_length([1, 2, 3, 4], [1, 2, 3, 4], bins=2).tolist()
     [0.3, 0.7]
     """
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    bins = check_int("bins", bins, least=1)
     w = _weights_in_order(weights, lengths, order)
     total = w.sum()
     edges = _group_edges(w.size, int(bins))

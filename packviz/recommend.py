@@ -272,24 +272,25 @@ def default_max_lens(
     current: int, *, count: int = 7, lower: int = 16, upper: int = 131_072
 ) -> list[int]:
     """Max lengths to compare around ``current``: ``count`` powers of two in
-    ``[lower, upper]``, two above and the rest below it where there is room, plus
-    ``current`` itself when it is not a power of two. Follows the current value: at
-    131,072 the range is 2,048 … 131,072.
+    ``[lower, upper]``, the two above ``current`` (the powers of two greater than it)
+    and the rest below it where there is room, plus ``current`` itself, always — also
+    when it is not a power of two or lies outside ``[lower, upper]`` — so a sweep can
+    mark it. Follows the current value: at 131,072 the range is 2,048 … 131,072.
 
     >>> default_max_lens(2048)
     [128, 256, 512, 1024, 2048, 4096, 8192]
-    >>> default_max_lens(131072)[-2:], default_max_lens(3000)[3:5]
-    ([65536, 131072], [2048, 3000])
+    >>> default_max_lens(3000)  # two above: 4,096 and 8,192
+    [128, 256, 512, 1024, 2048, 3000, 4096, 8192]
+    >>> default_max_lens(131072)[-2:], default_max_lens(8)
+    ([65536, 131072], [8, 16, 32, 64, 128, 256, 512, 1024])
     """
     current = check_max_len(current)
     upper = min(int(upper), MAX_LEN_LIMIT)
     lo_e, hi_e = max(0, math.ceil(math.log2(lower))), math.floor(math.log2(upper))
     count = max(1, min(int(count), hi_e - lo_e + 1))
-    top = min(hi_e, max(round(math.log2(current)) + 2, lo_e + count - 1))
-    values = [1 << e for e in range(top - count + 1, top + 1)]
-    if lower <= current <= upper and current not in values:
-        values = sorted({*values, current})
-    return values
+    floor_e = current.bit_length() - 1  # 2**floor_e <= current < 2**(floor_e + 1)
+    top = min(hi_e, max(floor_e + 2, lo_e + count - 1))
+    return sorted({*(1 << e for e in range(top - count + 1, top + 1)), current})
 
 
 def covering_max_lens(

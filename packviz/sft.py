@@ -138,12 +138,25 @@ def _per_piece(plan: PackPlan, ids: TokenIds, cs: np.ndarray | None):
     return end - cs[src], end - cs[np.minimum(src + 1, src + length)]
 
 
+def piece_targets(plan: PackPlan, token_ids: object) -> np.ndarray:
+    """Targets of every piece of ``plan`` (int64, in plan order): its labels that are
+    not -100 when materialized with ``token_ids`` — the trained tokens after its first
+    slot (every token after the first when ``trained`` is None).
+
+    >>> import packviz as pv
+    >>> ids = pv.TokenIds.from_sequences([[1, 2, 3, 4, 5]], trained=[[False, False, True, True, True]])
+    >>> piece_targets(pv.pack(ids.lengths, 3), ids).tolist()  # pieces 1 2 3 | 4 5
+    [1, 1]
+    """
+    ids = _check_token_ids(plan, token_ids)
+    cs = None if ids.trained is None else _prefix(ids.trained)
+    return np.asarray(_per_piece(plan, ids, cs)[1], dtype=np.int64)
+
+
 def trained_targets(plan: PackPlan, token_ids: object) -> int:
     """Labels that are not -100 when ``plan`` is materialized with ``token_ids``
     (`PackStats.trained_targets` with the token ids' trained flags)."""
-    ids = _check_token_ids(plan, token_ids)
-    cs = None if ids.trained is None else _prefix(ids.trained)
-    return int(_per_piece(plan, ids, cs)[1].sum())
+    return int(piece_targets(plan, token_ids).sum())
 
 
 def sft_stats(plan: PackPlan, token_ids: object, *, warn: bool = True) -> SFTStats:

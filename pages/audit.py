@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, devices, figures, state
+from dashboard import cached, devices, figures, jobs, state, work
 from dashboard.corpus import current_corpus
 from dashboard.errors import stop_with
 from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths, load_model
@@ -14,6 +14,13 @@ from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths, loa
 AUDIT_MAX_LEN = 8192
 #: Largest tiny-model vocabulary; bigger tokenizers' ids are folded into it.
 AUDIT_MAX_VOCAB = 8192
+#: Seconds to start a worker that imports torch and transformers (this machine).
+AUDIT_START_SECONDS = 5.0
+#: Seconds per path and row: a fixed part, and per squared slot (eager attention is the
+#: slowest: 2 rows of 2,048 slots took 2 s with sdpa, 8 rows 47 s with eager, 5 paths).
+AUDIT_ROW_SECONDS = 0.05
+AUDIT_SLOT2_SECONDS = {"eager": 3e-7}
+AUDIT_SLOT2_DEFAULT = 5e-8
 SETTINGS = {
     "audit_arch": "llama",
     "audit_attn": "sdpa",
@@ -21,6 +28,14 @@ SETTINGS = {
     "audit_budget": 60,
     "audit_seed": 0,
 }
+
+
+def audit_seconds(paths: list, n_rows: int, max_len: int, attn: str, budget: int) -> float:
+    """Predicted seconds of the audit job: the worker's start, then every path on every
+    row, up to the time budget (paths not started by then are not run)."""
+    per_row = AUDIT_ROW_SECONDS + max_len**2 * AUDIT_SLOT2_SECONDS.get(attn, AUDIT_SLOT2_DEFAULT)
+    return AUDIT_START_SECONDS + min(float(budget), len(paths) * n_rows * per_row)
+
 
 s = state.page_settings()
 corpus = current_corpus()
@@ -107,28 +122,28 @@ paths = st.multiselect(
     key=f"audit_paths:{arch}:{device}",
 )
 
-key = (corpus.key, s.key(), arch, attn, tuple(rows), budget, seed, device, tuple(paths))
-if st.button("Run the audit", type="primary", disabled=not paths):
-    bar = st.progress(0.0, text="Running each piece alone…")
-
-    def _progress(done: int, total: int, what: str) -> None:
-        bar.progress(done / total, text=f"Ran {what} ({done}/{total})")
-
-    every_row = np.arange(arrays.n_rows)
-    results = pv.audit(
-        model, arrays, rows=every_row, paths=paths, time_budget=budget, progress=_progress
-    )
-    bar.empty()
-    st.session_state["audit_last"] = (key, [r.as_dict() for r in results])
-
-last = st.session_state.get("audit_last")
-if last is None or last[0] != key:
-    st.info("Press **Run the audit** (a few seconds on a CPU).")
+if not paths:
+    st.info("Choose at least one input path.")
     st.stop()
-table = pd.DataFrame(last[1])
+# it runs in a worker (Run, progress, Stop), never in this script: up to the time budget
+results = jobs.run(
+    jobs.Work(
+        key="audit|"
+        + "|".join(map(str, (corpus.key, s.key(), arch, attn, rows.tolist(), budget, seed)))
+        + f"|{device}|{','.join(paths)}",
+        label=f"Auditing {n_rows} row{'s' * (n_rows != 1)} with a tiny {arch} ({attn})",
+        seconds=audit_seconds(paths, n_rows, s.max_len, attn, budget),
+        fn=work.audit,
+        args=(arrays, arch, attn, seed, vocab, max(s.max_len, 1024), device, tuple(paths), budget),
+    ),
+    action="Run the audit",
+)
+if results is None:
+    st.stop()
+table = pd.DataFrame(results)
 exact, leaks = (table["verdict"] == "exact").sum(), (table["verdict"] == "leaks").sum()
 st.subheader(f"{exact} exact, {leaks} leaking")
-st.plotly_chart(figures.audit_figure(last[1], atol=ATOL), key="audit_bars")
+st.plotly_chart(figures.audit_figure(results, atol=ATOL), key="audit_bars")
 st.dataframe(
     table[["path", "verdict", "max_logit_diff", "loss_diff", "fix", "note", "seconds"]],
     hide_index=True,

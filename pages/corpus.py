@@ -7,6 +7,7 @@ import streamlit as st
 
 import packviz as pv
 from dashboard import cached, corpus, figures, records, state, ui, url
+from packviz.limits import format_bytes
 
 s = state.page_settings()
 st.title("Corpus")
@@ -46,7 +47,7 @@ else:
     )
     for i, (name, data) in enumerate(corpus.uploads()):
         c = st.columns([6, 1], vertical_alignment="center")
-        c[0].markdown(f":material/draft: **{name}** · {figures.bytes_text(len(data))} · in use")
+        c[0].markdown(f":material/draft: **{name}** · {format_bytes(len(data))} · in use")
         c[1].button(
             "Remove",
             key=f"remove_upload_{i}",

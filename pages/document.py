@@ -1,11 +1,12 @@
-"""Document: one document's story — its rows and slots, what was cut, its loss weight."""
+"""Document: one document's story — its rows and slots, what was cut, its loss weight (for
+fine-tuning records: its trained tokens and targets)."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, figures, state, ui
+from dashboard import cached, figures, records, state, ui
 from dashboard.corpus import current_corpus
 
 FATES = {
@@ -55,14 +56,26 @@ doc = int(
         "Document index", min_value=0, max_value=n_docs - 1, step=1, **state.bind("story_doc")
     )
 )
-story = pv.document_story(plan, doc)
+flags = corpus.token_ids if corpus.flagged else None  # fine-tuning: trained tokens count
+story = pv.document_story(plan, doc, token_ids=flags)
 
 batch = int(state.get("batch_rows"))
 token_w = cached.loss_weights(corpus, s, plan, batch, "token")
 mean_w = 1 / max(1, int(np.count_nonzero(token_w)))
 
-c = st.columns(5)
+c = st.columns(6 if flags is not None else 5)
 c[0].metric("Tokens", f"{story.length:,}")
+if flags is not None:
+    targets = int(story.targets.sum())
+    ui.metric_note(
+        c[5],
+        "Trained tokens",
+        f"{story.trained_tokens:,}",
+        f"{targets:,} target{'s' * (targets != 1)} in its pieces",
+        help=f"Tokens of {records.TRAIN_ON_LABELS[corpus.train_on]} (labels not -100); a "
+        "target is a trained token after its piece's first slot. Its loss weight counts "
+        "these targets only.",
+    )
 c[1].metric("Pieces", f"{story.n_pieces}")
 c[2].metric("Lost tokens", f"{story.lost_tokens:,}")
 c[3].metric(
@@ -91,6 +104,7 @@ if story.n_pieces:
                 f"{a:,}–{a + n - 1:,}" for a, n in zip(story.offsets, story.lengths, strict=True)
             ],
             "context it cannot see": story.starts,
+            **({"trained targets": story.targets} if flags is not None else {}),
         }
     )
     st.dataframe(table, hide_index=True)

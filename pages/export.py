@@ -5,14 +5,17 @@ import json
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, figures, jobs, state, work
+from dashboard import cached, jobs, state, work
 from dashboard.corpus import current_corpus, fingerprint
 from dashboard.errors import stop_with
+from packviz.budget import estimate_file_slots
+from packviz.limits import format_bytes
 
 #: Largest export the dashboard builds (the arrays in memory, and the file).
 MAX_EXPORT_BYTES = 1 << 30
-#: Seconds per slot and field of materialize + serialize (this machine, rounded up).
-EXPORT_SECONDS_PER_SLOT = 3e-9
+#: Seconds per slot and field of materialize + serialize (this machine, rounded up: 49M
+#: slots × 2 fields took 1.8–2.2 s, 9.9M × 4 fields 0.4–0.8 s, in every format).
+EXPORT_SECONDS_PER_SLOT = 2.5e-8
 
 s = state.page_settings()
 corpus = current_corpus()
@@ -41,8 +44,8 @@ memory = pv.arrays_bytes(stats.n_rows, s.max_len, n_fields=4 if corpus.has_text 
 if memory > MAX_EXPORT_BYTES:
     stop_with(
         f"Building this file means {stats.n_rows:,} rows × {s.max_len:,} slots: "
-        f"{figures.bytes_text(memory)} of arrays, more than the dashboard builds "
-        f"({figures.bytes_text(MAX_EXPORT_BYTES)}). Export a smaller corpus here, or write "
+        f"{format_bytes(memory)} of arrays, more than the dashboard builds "
+        f"({format_bytes(MAX_EXPORT_BYTES)}). Export a smaller corpus here, or write "
         "the file with the library: `pv.save(pv.materialize(plan, token_ids, pad_id=...), "
         "path)` (or `packviz pack` for a whole corpus)."
     )
@@ -60,18 +63,22 @@ if corpus.has_records:  # labels are -100 off the trained tokens: say which, and
     if corpus.template:
         metadata["chat_template"] = corpus.template
 what = f"{corpus.key}|{s.key()}|{fmt}|{','.join(fields)}"
-size = jobs.run_inline(
+per_slot = EXPORT_SECONDS_PER_SLOT * max(2, len(fields))
+size = jobs.run(  # measured on a sample of rows: its cost follows the sample, not the plan
     jobs.Work(
         key="size|" + what,
         label="Measuring the file size",
-        seconds=0.0,
+        seconds=per_slot * estimate_file_slots(stats.n_rows, s.max_len),
         fn=work.file_size,
         args=(plan, corpus.token_ids, corpus.pad_id, fmt, tuple(fields), metadata),
-    )
+    ),
+    action="Measure the file size",
 )
+if size is None:
+    st.stop()
 st.metric(
     "File size",
-    figures.bytes_text(size),
+    format_bytes(size),
     delta=f"{stats.n_rows:,} rows × {s.max_len:,}",
     delta_color="off",
     delta_arrow="off",
@@ -80,7 +87,7 @@ st.metric(
 )
 if size > MAX_EXPORT_BYTES:
     stop_with(
-        f"The file would be about {figures.bytes_text(size)}, too big to build in the "
+        f"The file would be about {format_bytes(size)}, too big to build in the "
         "browser. Pick fewer fields or a smaller corpus, or export with the library: "
         "`pv.save(pv.materialize(plan, token_ids, pad_id=...), path)`."
     )
@@ -91,27 +98,18 @@ name = f"packed-{s.strategy}-{s.max_len}.{fmt}"
 build = jobs.Work(
     key="file|" + what,
     label=f"Building {name}",
-    seconds=EXPORT_SECONDS_PER_SLOT * stats.n_rows * s.max_len * max(2, len(fields)),
+    seconds=per_slot * stats.n_rows * s.max_len,
     fn=work.export_file,
     args=(plan, corpus.token_ids, corpus.pad_id, fmt, tuple(fields), metadata),
 )
-if build.seconds <= jobs.AUTO_SECONDS:
-
-    def data() -> bytes:  # built when clicked, in the download request
-        return work.export_file(*build.args)
-
-else:
+built = None  # predicted under AUTO_SECONDS: built when clicked, in the download request
+if build.seconds > jobs.AUTO_SECONDS:  # else built first, by a job; the click sends it
     built = jobs.run(build, action="Build the file")
     if built is None:
         st.stop()
-
-    def data() -> bytes:
-        return jobs.cached(build.key) or work.export_file(*build.args)
-
-
 st.download_button(  # no rerun on click: a rerun would replace the deferred file mid-download
     f"Download {name}",
-    data=data,
+    data=jobs.deferred(build, built),
     file_name=name,
     mime="application/octet-stream",
     type="primary",

@@ -1,12 +1,12 @@
 """Loss: how much of the gradient each document gets, packed with a token-mean loss
-against padded with a per-sequence mean."""
+against padded with a per-sequence mean (fine-tuning records: trained targets only)."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, figures, state, ui
+from dashboard import cached, figures, records, state, ui
 from dashboard.corpus import current_corpus
 
 s = state.page_settings()
@@ -30,9 +30,17 @@ batch = int(
         **state.bind("batch_rows"),
     )
 )
+if corpus.flagged:
+    st.caption(
+        f"Fine-tuning records (train on {records.TRAIN_ON_LABELS[corpus.train_on]}): only "
+        "trained targets count — labels that are not -100 — so prompts and untrained turns "
+        "weigh nothing, and a document's weight follows its trained tokens, not its length."
+    )
 plan, stats, _ = cached.plan_for(corpus, s)
 padded_s = state.Settings(s.max_len, "padded", s.sort, s.overflow, s.seed)
-padded_plan = plan if s.strategy == "padded" else cached.plan_for(corpus, padded_s)[0]
+padded_plan = (
+    plan if s.strategy == "padded" else cached.plan_for(corpus, padded_s, slot="plan padded")[0]
+)
 lengths = corpus.lengths
 if stats.trained_targets == 0:
     st.info("No document has a target (every piece is one token long): there is no loss.")
@@ -60,7 +68,8 @@ c[1].metric(
 c[2].metric(
     "Their share of the targets",
     f"{pv.longest_share(targets, lengths, order=order):.1%}",
-    help="What a token mean over the whole epoch gives them: their share of the trained tokens.",
+    help="What a token mean over the whole epoch gives them: their share of the targets "
+    "(trained targets only, for fine-tuning records).",
 )
 st.markdown(
     f"With these settings **the longest 10 % of the documents carry "

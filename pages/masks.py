@@ -8,6 +8,7 @@ import streamlit as st
 import packviz as pv
 from dashboard import cached, devices, figures, records, state, ui
 from dashboard.corpus import current_corpus
+from packviz.limits import format_bytes
 
 DENSE_LIMIT = 8192  # build dense [L, L] masks up to here (64 MiB bool)
 
@@ -93,7 +94,7 @@ else:
     c[0].metric(
         "Dense document mask",
         "skipped",
-        delta=f"over {DENSE_LIMIT:,} slots ({figures.bytes_text(s.max_len**2)} per row)",
+        delta=f"over {DENSE_LIMIT:,} slots ({format_bytes(s.max_len**2)} per row)",
         delta_color="off",
         delta_arrow="off",
     )
@@ -120,7 +121,7 @@ labels = {
 table = pd.DataFrame(
     {
         "format": [labels.get(k, k) for k in mem],
-        "size": [figures.bytes_text(v) for v in mem.values()],
+        "size": [format_bytes(v) for v in mem.values()],
         "bytes": [int(v) for v in mem.values()],
     }
 )

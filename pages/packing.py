@@ -196,7 +196,7 @@ reason = cached.too_big(corpus, a.max_len, a.strategy, a.overflow)
 if reason:
     st.error(f"A cannot be planned here: {reason}")
     st.stop()
-plan_a, stats_a, trade_a = cached.plan_for(corpus, a)
+plan_a, stats_a, trade_a = cached.plan_for(corpus, a, slot="plan A")
 
 
 def numbers(st_: pv.PackStats, t: pv.Tradeoffs) -> dict:

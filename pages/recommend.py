@@ -6,6 +6,7 @@ import streamlit as st
 import packviz as pv
 from dashboard import cached, figures, state, ui
 from dashboard.corpus import current_corpus
+from packviz.limits import format_bytes
 from packviz.recommend import PREFERENCE
 
 PRESET_HELP = {
@@ -16,8 +17,9 @@ PRESET_HELP = {
 
 
 def weights_now() -> dict:
-    w = state.get("weights")
-    return dict(w) if w else pv.preset_weights(str(state.get("preset")))
+    """The preset's weights, with the ones edited (or given in a link) over them: a link
+    may carry only some criteria (``?weights=compute:1``)."""
+    return {**pv.preset_weights(str(state.get("preset"))), **(state.get("weights") or {})}
 
 
 def on_preset() -> None:
@@ -40,7 +42,7 @@ def value_text(criterion: str, v: float) -> str:
         return f"{v:.2%}"
     if criterion == "attention":
         return f"{v:,.0f} pairs per token"
-    return figures.bytes_text(v) + " per row"
+    return format_bytes(v) + " per row"
 
 
 def label(t: pv.Tradeoffs) -> str:
@@ -189,7 +191,7 @@ shown = table[
         "dense_mask_bytes",
     ]
 ].copy()
-shown["dense_mask_bytes"] = [figures.bytes_text(v) for v in shown["dense_mask_bytes"]]
+shown["dense_mask_bytes"] = [format_bytes(v) for v in shown["dense_mask_bytes"]]
 whole = st.column_config.NumberColumn
 st.dataframe(
     shown,

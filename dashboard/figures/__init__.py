@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dashboard.figures._style import (
     PAD_COLOR,
-    bytes_text,
     figure_bytes,
     length_text,
     png_config,
@@ -37,7 +36,6 @@ __all__ = [
     "PAD_COLOR",
     "audit_figure",
     "block_figure",
-    "bytes_text",
     "candidate_label",
     "length_text",
     "loss_share_figure",

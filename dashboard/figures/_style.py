@@ -101,15 +101,3 @@ def length_text(n: int) -> str:
     if n >= 1024 and n % 1024 == 0:
         return f"{n // 1024}k"
     return f"{n:,}"
-
-
-def bytes_text(n: float) -> str:
-    """Bytes for people: '512 B', '4.0 KiB', '64.0 MiB', '1.5 GiB'.
-
-    >>> bytes_text(512), bytes_text(64 * 2**20), bytes_text(3 * 2**29)
-    ('512 B', '64.0 MiB', '1.5 GiB')
-    """
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"

@@ -117,9 +117,9 @@ def test_upload_then_download_export(page: Page, server: str, tmp_path: Path):
     assert arrays.doc_ids.shape[1] == 2048  # a new browser session starts from the defaults
     assert int(arrays.doc_ids.max()) == 39
     assert arrays.metadata["corpus"] == "upload: mydocs.txt"
-    from dashboard.figures import bytes_text
+    from packviz.limits import format_bytes
 
-    assert shown == bytes_text(path.stat().st_size)  # small plans: the size is exact
+    assert shown == format_bytes(path.stat().st_size)  # small plans: the size is exact
 
 
 def sidebar_settings(page: Page) -> dict[str, str]:

@@ -127,6 +127,14 @@ def _workers(server_pid: int) -> list[int]:
     return out
 
 
+def _until(check, seconds: float, page: Page) -> bool:
+    """Poll ``check()`` every 100 ms for up to ``seconds``; its last answer."""
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    return bool(check())
+
+
 def test_slow_work_is_offered_with_progress_and_a_stop_that_stops(page: Page, served, viewport):
     server, proc = served
     goto(
@@ -142,19 +150,32 @@ def test_slow_work_is_offered_with_progress_and_a_stop_that_stops(page: Page, se
     expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=20_000)
     stop = main(page).get_by_role("button", name="Stop")
     expect(stop).to_be_visible()
-    deadline = time.monotonic() + 20
-    while not _workers(proc.pid) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert _workers(proc.pid), "no worker process started"
+    assert _until(lambda: _workers(proc.pid), 20, page), "no worker process started"
     shot(page, f"progress-{tag(page)}")
     stop.click()
     wait_for_app(page)
     expect(main(page).get_by_text("Stopped packing 1,000,000 documents")).to_be_visible()
-    deadline = time.monotonic() + 10
-    while _workers(proc.pid) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    assert not _workers(proc.pid), "the worker still runs after Stop"
+    assert _until(lambda: not _workers(proc.pid), 10, page), "the worker still runs after Stop"
     expect(main(page).get_by_role("button", name="Pack (about")).to_be_visible()
+    no_errors(page)
+
+
+def test_a_setting_changed_mid_run_stops_the_job(page: Page, served, viewport):
+    """The job runs for settings the session no longer asks for: its worker ends."""
+    server, proc = served
+    goto(
+        page,
+        server,
+        "packing",
+        "corpus_source=Synthetic&synth_n=3000000&sort=random&strategy=first_fit",
+    )  # packing takes about 12 s here
+    main(page).get_by_role("button", name="Pack (about").click()
+    expect(main(page).get_by_role("button", name="Stop")).to_be_visible(timeout=20_000)
+    assert _until(lambda: _workers(proc.pid), 20, page), "no worker process started"
+    select(page, "Strategy", "next_fit")  # mid-run: the plan asked for is another one
+    assert _until(lambda: not _workers(proc.pid), 5, page), (
+        "the worker still runs for settings no longer asked for"
+    )
     no_errors(page)
 
 

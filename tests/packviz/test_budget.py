@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import packviz as pv
 from packviz._reference import reference_pack, reference_pieces
+from packviz.budget import estimate_file_slots
 
 lengths_lists = st.lists(st.integers(0, 300), max_size=40)
 max_lens = st.sampled_from([1, 2, 3, 7, 16, 100, 512])
@@ -97,3 +98,26 @@ def test_small_plans_are_measured_exactly():
         pv.to_bytes(arrays, "npz", fields=fields)
     )
     assert np.isfinite(pv.estimate_file_bytes(plan, None, "npz"))
+
+
+@pytest.mark.parametrize(("n_rows", "sample_slots"), [(10, 64 * 16), (64, 64 * 16), (500, 64 * 16)])
+def test_estimate_file_slots_are_the_slots_measured(monkeypatch, n_rows, sample_slots):
+    """What measuring a file costs: the slots estimate_file_bytes builds (rows of blocks
+    that overlap are built once, so it is an upper bound past the whole-plan case)."""
+    from packviz import layout
+
+    built = []
+    real = layout.materialize
+
+    def counting(plan, token_ids, *, pad_id, rows=None):
+        built.append(plan.n_rows if rows is None else len(rows))
+        return real(plan, token_ids, pad_id=pad_id, rows=rows)
+
+    monkeypatch.setattr(layout, "materialize", counting)
+    plan = pv.pack([64] * n_rows, 64)
+    pv.estimate_file_bytes(plan, None, "npz", sample_slots=sample_slots)
+    slots = estimate_file_slots(n_rows, 64, sample_slots=sample_slots)
+    if n_rows <= 4 * 16:  # four samples of 16 rows or fewer: built whole, exactly
+        assert sum(built) == n_rows and slots == n_rows * 64
+    else:  # two samples of blocks, whatever the plan's size
+        assert sum(built) * 64 <= slots == 3 * sample_slots

@@ -77,6 +77,32 @@ def test_document_story_matches_the_pieces(lengths, max_len, strategy, overflow,
     assert s.fragmented_tokens == sum(p[3] for p in pieces[1:])
 
 
+@given(
+    st.lists(st.lists(st.booleans(), max_size=40), min_size=1, max_size=12),
+    st.sampled_from([4, 16]),
+    st.sampled_from(pv.STRATEGIES),
+    st.sampled_from(pv.OVERFLOWS),
+    st.data(),
+)
+def test_story_counts_trained_tokens_and_targets(flags, max_len, strategy, overflow, data):
+    """With trained flags: the document's trained tokens, and per piece the labels of its
+    slots that are not -100 in the materialized rows."""
+    ids = pv.TokenIds.from_sequences([[5] * len(f) for f in flags], trained=flags)
+    plan = pv.pack(ids.lengths, max_len, strategy=strategy, overflow=overflow)
+    doc = data.draw(st.integers(0, len(flags) - 1))
+    s = pv.document_story(plan, doc, token_ids=ids)
+    assert s.trained_tokens == sum(flags[doc])
+    arrays = pv.materialize(plan, ids, pad_id=0)
+    labels = [
+        int((arrays.labels[r, o : o + n] != pv.IGNORE_INDEX).sum())
+        for r, o, n in zip(s.rows, s.offsets, s.lengths, strict=True)
+    ]
+    assert s.targets.tolist() == labels
+    plain = pv.document_story(plan, doc)  # without flags: every token after a piece's first
+    assert plain.trained_tokens == len(flags[doc])
+    assert plain.targets.tolist() == [max(0, int(n) - 1) for n in s.lengths]
+
+
 def test_story_errors_name_the_range():
     plan = pv.pack([3, 4], 8)
     with pytest.raises(ValueError, match="documents 0 to 1"):

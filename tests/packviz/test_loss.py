@@ -36,6 +36,41 @@ def test_loss_weights_match_the_reference(lengths, max_len, strategy, sort, batc
     assert w.sum() == pytest.approx(1.0 if has_targets else 0.0)
 
 
+@given(
+    st.lists(st.lists(st.booleans(), max_size=30), max_size=20),
+    st.sampled_from([1, 4, 16]),
+    st.sampled_from(pv.STRATEGIES),
+    st.sampled_from(["desc", "none"]),
+    st.sampled_from(pv.OVERFLOWS),
+    st.integers(1, 4),
+    st.sampled_from(pv.LOSS_NORMALIZATIONS),
+)
+def test_loss_weights_count_trained_targets_only(
+    flags, max_len, strategy, sort, overflow, batch, norm
+):
+    """Per trained target, against the reference and against the materialized labels."""
+    ids = pv.TokenIds.from_sequences([list(range(len(f))) for f in flags], trained=flags)
+    plan = pv.pack(ids.lengths, max_len, strategy=strategy, sort=sort, overflow=overflow)
+    w = pv.loss_weights(plan, batch_rows=batch, normalize=norm, token_ids=ids)
+    ref = reference_loss_weights(rows_of(plan), len(flags), batch, norm, trained=flags)
+    assert np.allclose(w, ref)
+    arrays = pv.materialize(plan, ids, pad_id=0)
+    targets = arrays.labels != pv.IGNORE_INDEX
+    assert (w > 0).sum() == np.unique(arrays.doc_ids[targets]).size  # no target, no weight
+    assert w.sum() == pytest.approx(1.0 if targets.any() else 0.0)
+    if batch >= plan.n_rows and norm == "token" and targets.any():  # one batch: target share
+        per_doc = np.bincount(arrays.doc_ids[targets], minlength=len(flags))
+        assert np.allclose(w, per_doc / per_doc.sum())
+
+
+def test_untrained_prompts_weigh_nothing():
+    flags = [[False] * 8 + [True] * 2, [True] * 4]  # a long prompt with a short completion
+    ids = pv.TokenIds.from_sequences([[1] * 10, [2] * 4], trained=flags)
+    plan = pv.pack(ids.lengths, 16)
+    assert pv.loss_weights(plan, batch_rows=1).tolist() == [0.75, 0.25]  # 9 and 3 targets
+    assert pv.loss_weights(plan, batch_rows=1, token_ids=ids).tolist() == [0.4, 0.6]  # 2, 3
+
+
 def test_global_token_mean_is_the_target_share():
     lengths = pv.synthetic_lengths(500, seed=4)
     plan = pv.pack(lengths, 1024)
@@ -73,7 +108,7 @@ def test_shares_by_length_ties_and_messages():
 @pytest.mark.parametrize(
     ("kwargs", "says"),
     [
-        ({"batch_rows": 0}, "batch_rows must be at least 1"),
+        ({"batch_rows": 0}, "batch_rows must be a positive integer, got 0"),
         ({"batch_rows": 2.5}, "batch_rows must be a positive integer"),
         ({"batch_rows": 2, "normalize": "mean"}, "unknown loss normalization 'mean'"),
     ],

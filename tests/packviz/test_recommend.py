@@ -131,12 +131,26 @@ def test_unknown_preset():
     [
         (2048, [128, 256, 512, 1024, 2048, 4096, 8192]),
         (131072, [2048, 4096, 8192, 16384, 32768, 65536, 131072]),
-        (1, [16, 32, 64, 128, 256, 512, 1024]),
-        (3000, [256, 512, 1024, 2048, 3000, 4096, 8192, 16384]),
+        (1, [1, 16, 32, 64, 128, 256, 512, 1024]),
+        (8, [8, 16, 32, 64, 128, 256, 512, 1024]),
+        (3000, [128, 256, 512, 1024, 2048, 3000, 4096, 8192]),
     ],
 )
 def test_default_max_lens_follow_the_current_one(current, expected):
     assert pv.default_max_lens(current) == expected
+
+
+@given(st.integers(1, pv.MAX_LEN_LIMIT))
+def test_default_max_lens_hold_the_current_one_and_two_powers_above(current):
+    out = pv.default_max_lens(current)
+    assert current in out and out == sorted(set(out))  # always there, so it can be marked
+    powers = [m for m in out if m != current]
+    assert all(16 <= m <= 131_072 and m & (m - 1) == 0 for m in powers)
+    above = [m for m in powers if m > current]
+    if 512 <= current <= 32_768:  # room for the rest below, and for two above
+        assert above == [2 ** (current.bit_length() + i) for i in (0, 1)]
+    elif current > 32_768:  # clipped at 131,072
+        assert above == [m for m in (65_536, 131_072) if m > current]
 
 
 def test_empty_ranking():

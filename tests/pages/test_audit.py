@@ -1,29 +1,44 @@
-"""The Audit view: pick a model and attention, run, see each path's verdict and fix."""
+"""The Audit view: pick a model and attention, run (in a worker, with progress and Stop),
+see each path's verdict and fix."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from apptest import app, captions, errors, figures, synthetic
+import pytest
+from apptest import app, captions, errors, figures, markdown, synthetic
 
 import packviz as pv
+from dashboard import jobs
 
 AUDIT = "pages/audit.py"
 
 
-def _run(at):
-    at.button[0].click().run()
+@pytest.fixture
+def inline(monkeypatch):
+    """Run the audit in this process, at once (the page offers it, with its predicted
+    time, and runs it in a worker; the worker path is tested once, below)."""
+    monkeypatch.setattr(jobs, "AUTO_SECONDS", 1e9)
+
+
+def _rows(at):
     assert not at.exception, at.exception
     return {row["path"]: row for row in at.dataframe[0].value.to_dict("records")}
 
 
-def test_audit_runs_the_plans_busiest_rows():
+def _run_button(at):
+    return [b for b in at.button if b.label.startswith("Run the audit (about ")]
+
+
+def test_audit_runs_the_plans_busiest_rows_in_a_worker():
     at = app(max_len=512).run()
     at.switch_page(AUDIT).run()
     assert not at.exception and not errors(at)
-    assert [i.value for i in at.info] == ["Press **Run the audit** (a few seconds on a CPU)."]
-    rows = _run(at)
+    assert "**Auditing 2 rows with a tiny llama (sdpa)** takes about" in markdown(at)
+    assert not at.dataframe
+    _run_button(at)[0].click().run()
+    rows = _rows(at)
     verdicts = {p: r["verdict"] for p, r in rows.items()}
     assert verdicts == {  # llama, sdpa, at its default config
         "dense_additive": "exact",
@@ -46,23 +61,23 @@ def test_audit_runs_the_plans_busiest_rows():
     at.run()
     assert at.dataframe[0].value.shape[0] == 5
     at.selectbox(key="audit_attn").set_value("eager").run()
-    assert not at.dataframe and at.info
+    assert not at.dataframe and _run_button(at)
 
 
-def test_gpt2_eager_bool_mask_leaks():
+def test_gpt2_eager_bool_mask_leaks(inline):
     at = app(max_len=256, audit_arch="gpt2", audit_attn="eager", audit_rows=1).run()
     at.switch_page(AUDIT).run()
-    rows = _run(at)
+    rows = _rows(at)
     assert rows["dense_bool"]["verdict"] == "leaks"
     assert "bool mask blocks nothing" in rows["dense_bool"]["fix"]
     assert rows["dense_additive"]["verdict"] == "exact"
 
 
-def test_synthetic_corpus_and_state_layers():
+def test_synthetic_corpus_and_state_layers(inline):
     at = synthetic(max_len=256, audit_arch="mamba2", audit_attn="eager").run()
     at.switch_page(AUDIT).run()
     assert any("random token ids (seeded)" in c for c in captions(at))
-    rows = _run(at)
+    rows = _rows(at)
     assert list(rows) == [
         "dense_additive",
         "dense_bool",
@@ -76,11 +91,11 @@ def test_synthetic_corpus_and_state_layers():
     assert rows["causal"]["fix"].startswith("train one document per row (strategy='padded')")
 
 
-def test_time_budget_leaves_paths_not_run(monkeypatch):
+def test_time_budget_leaves_paths_not_run(monkeypatch, inline):
     at = app(max_len=256, audit_budget=5).run()
-    at.switch_page(AUDIT).run()
     monkeypatch.setattr(pv.auditing.core, "_now", _clock())
-    rows = _run(at)
+    at.switch_page(AUDIT).run()
+    rows = _rows(at)
     assert {r["verdict"] for r in rows.values()} == {"not run"}
     assert math.isnan(rows["causal"]["max_logit_diff"])
     assert rows["causal"]["note"] == "the time budget (5 s) was spent"

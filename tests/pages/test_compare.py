@@ -65,7 +65,7 @@ def test_wrapped_shows_what_it_costs():
     assert f"{w.fragmented_share:.1%} of the tokens" in shown[0]
 
 
-@pytest.mark.parametrize("max_len", [2048, 131072])
+@pytest.mark.parametrize("max_len", [2048, 131072, 8])  # 8: under the powers swept
 def test_sweep_follows_the_current_max_length_and_marks_it(max_len):
     at = synthetic(max_len=max_len).run()
     at.switch_page("pages/compare.py").run()

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from apptest import app, errors, figures, markdown, metrics, plotly_array, synthetic
+from apptest import (
+    app,
+    errors,
+    figures,
+    markdown,
+    metrics,
+    plotly_array,
+    records_ids,
+    synthetic,
+    train_on,
+)
 from apptest import synthetic_lengths as lengths
 
 import packviz as pv
@@ -42,3 +52,26 @@ def test_find_a_document_by_its_text_and_see_where_it_was_cut():
     assert "(next piece starts)" in markdown(at) and "✂" in markdown(at)
     at.text_input(key="story_query").input("no document says this, surely").run()
     assert [c.value for c in at.caption if c.value.startswith("No document contains")]
+
+
+def test_fine_tuning_story_shows_the_trained_tokens():
+    """Built-in chats (assistant turns trained): the document's trained tokens, its
+    targets per piece and a loss weight over trained targets only."""
+    at = app(builtin_name="python-docs-chat", max_len=256).run()
+    train_on(at, "assistant")
+    at.switch_page("pages/document.py").run()
+    assert not at.exception and not errors(at)
+    _, ids = records_ids("python-docs-chat", "assistant")
+    plan = pv.pack(ids.lengths, 256)
+    doc = int(ids.lengths.argmax())
+    story = pv.document_story(plan, doc, token_ids=ids)
+    assert 0 < story.trained_tokens < story.length and story.n_pieces > 1
+    m = metrics(at)
+    assert m["Trained tokens"] == f"{story.trained_tokens:,}"
+    delta = [x.proto.delta for x in at.metric if x.label == "Trained tokens"][0]
+    assert delta == f"{int(story.targets.sum()):,} targets in its pieces"
+    assert at.dataframe[0].value["trained targets"].tolist() == story.targets.tolist()
+    w = pv.loss_weights(plan, batch_rows=8, token_ids=ids)
+    assert m["Loss weight"] == f"{w[doc] / (1 / (w > 0).sum()):.2f}×"
+    plain = pv.loss_weights(plan, batch_rows=8)  # every token: what the page showed before
+    assert m["Loss weight"] != f"{plain[doc] / (1 / (plain > 0).sum()):.2f}×"

@@ -10,7 +10,7 @@ from apptest import app, download_labels, errors, metrics, number, records_ids, 
 
 import packviz as pv
 from dashboard import jobs
-from dashboard.figures import bytes_text
+from packviz.limits import format_bytes
 
 TEXT = "\n\n".join(
     f"Paragraph {i}: " + " ".join(f"word{j % 37}" for j in range(5 + 13 * (i % 9)))
@@ -58,7 +58,7 @@ def test_upload_flows_through_to_export(tmp_path):
     assert back.metadata["plan"] == meta["plan"]  # written once, from the plan itself
     size = metrics(at)["File size"]
     real = len(pv.to_bytes(arrays, "npz", metadata=extra))
-    assert size == bytes_text(real)  # a small plan is measured exactly
+    assert size == format_bytes(real)  # a small plan is measured exactly
 
 
 def test_parquet_size_is_measured_not_guessed():
@@ -86,6 +86,11 @@ def test_big_export_is_built_on_request(monkeypatch):
     assert not [x for x in download_labels(at) if x.startswith("Download packed")]
     [b for b in at.button if b.label.startswith("Pack (about ")][0].click().run()
     assert not [x for x in download_labels(at) if x.startswith("Download packed")]
+    # measuring the size is predicted too (a sample of rows), and a job when slow
+    assert "File size" not in metrics(at)
+    measure = [b for b in at.button if b.label.startswith("Measure the file size (about ")]
+    measure[0].click().run()
+    assert "File size" in metrics(at)
     build = [b for b in at.button if b.label.startswith("Build the file (about ")]
     build[0].click().run()
     assert not at.exception and not errors(at)
