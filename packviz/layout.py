@@ -125,7 +125,7 @@ def _select_pieces(plan: PackPlan, rows: object) -> tuple[np.ndarray, np.ndarray
     return pieces, out_row, sel
 
 
-def _check_token_ids(plan: PackPlan, token_ids: object) -> TokenIds:
+def check_token_ids(plan: PackPlan, token_ids: object) -> TokenIds:
     ids = TokenIds.coerce(token_ids)
     if len(ids) != plan.n_docs:
         raise ValueError(
@@ -166,7 +166,7 @@ def materialize(
     pad_id = check_int("pad_id", pad_id, least=0, most=2**31 - 1)
     if not isinstance(plan, PackPlan):
         raise TypeError(f"materialize takes a PackPlan (from pv.pack), got {type(plan).__name__}")
-    ids = None if token_ids is None else _check_token_ids(plan, token_ids)
+    ids = None if token_ids is None else check_token_ids(plan, token_ids)
     pieces, out_row, row_index = _select_pieces(plan, rows)
     n, width = row_index.size, plan.max_len
     fields = 2 if ids is None else 4

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from packviz._ranges import expand_ranges
-from packviz.layout import _check_token_ids, _select_pieces
+from packviz.layout import _select_pieces, check_token_ids
 from packviz.plan import PackPlan
 from packviz.ragged import TokenIds
 
@@ -148,7 +148,7 @@ def piece_targets(plan: PackPlan, token_ids: object) -> np.ndarray:
     >>> piece_targets(pv.pack(ids.lengths, 3), ids).tolist()  # pieces 1 2 3 | 4 5
     [1, 1]
     """
-    ids = _check_token_ids(plan, token_ids)
+    ids = check_token_ids(plan, token_ids)
     cs = None if ids.trained is None else _prefix(ids.trained)
     return np.asarray(_per_piece(plan, ids, cs)[1], dtype=np.int64)
 
@@ -165,7 +165,7 @@ def sft_stats(plan: PackPlan, token_ids: object, *, warn: bool = True) -> SFTSta
     `UserWarning` for each of `SFTStats.warnings`."""
     if not isinstance(plan, PackPlan):
         raise TypeError(f"sft_stats takes a PackPlan (from pv.pack), got {type(plan).__name__}")
-    ids = _check_token_ids(plan, token_ids)
+    ids = check_token_ids(plan, token_ids)
     lengths = ids.lengths
     if ids.trained is None:
         cs, trained_doc = None, lengths
@@ -209,7 +209,7 @@ def trained_row_fill(plan: PackPlan, token_ids: object) -> np.ndarray:
     """
     if not isinstance(plan, PackPlan):
         raise TypeError(f"trained_row_fill takes a PackPlan, got {type(plan).__name__}")
-    ids = _check_token_ids(plan, token_ids)
+    ids = check_token_ids(plan, token_ids)
     placed, _ = _per_piece(plan, ids, None if ids.trained is None else _prefix(ids.trained))
     return np.bincount(plan.row, weights=placed, minlength=plan.n_rows).astype(np.int64)
 
@@ -229,7 +229,7 @@ def trained_slots(plan: PackPlan, token_ids: object, *, rows: object = None) -> 
     """
     if not isinstance(plan, PackPlan):
         raise TypeError(f"trained_slots takes a PackPlan, got {type(plan).__name__}")
-    ids = _check_token_ids(plan, token_ids)
+    ids = check_token_ids(plan, token_ids)
     pieces, out_row, row_index = _select_pieces(plan, rows)
     out = np.zeros((row_index.size, plan.max_len), dtype=bool)
     length = plan.length[pieces]
