@@ -1,7 +1,9 @@
 """Plans, evaluations, row windows and files for the pages: sized first, then computed once.
 
-Every result is keyed by plain strings: the corpus key (documents *and* tokenizer, see
-`dashboard.corpus.Corpus`) plus the settings that matter.
+Every result is keyed by plain strings: the corpus key (documents *and* tokenizer, and for
+fine-tuning records the **Train on** choice, see `dashboard.corpus.Corpus`) plus the
+settings that matter. With trained flags, statistics count ``trained_targets`` from them
+(`pv.PackPlan.stats` with the token ids).
 
 Before any plan is made its size is predicted (`packviz.plan_cost`): a plan that would
 need more than `PLAN_BYTES_LIMIT` is refused with an error box that gives the numbers and
@@ -74,8 +76,13 @@ def plan_work(corpus: Corpus, s: Settings) -> jobs.Work:
         label=f"Packing {corpus.lengths.size:,} documents ({s.strategy}, sort {s.sort})",
         seconds=cost.seconds,
         fn=work.plan,
-        args=(corpus.lengths, s.max_len, s.strategy, s.sort, s.overflow, s.seed),
+        args=(corpus.lengths, s.max_len, s.strategy, s.sort, s.overflow, s.seed, _flagged(corpus)),
     )
+
+
+def _flagged(corpus: Corpus) -> pv.TokenIds | None:
+    """The token ids when their trained flags change the statistics, else None."""
+    return corpus.token_ids if corpus.flagged else None
 
 
 def plan_for(corpus: Corpus, s: Settings) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
@@ -141,7 +148,7 @@ def evaluate_points(
             f"{corpus.lengths.size:,} documents",
             seconds=seconds,
             fn=work.evaluations,
-            args=(corpus.lengths, missing, overflow, seed),
+            args=(corpus.lengths, missing, overflow, seed, _flagged(corpus)),
         )
         out = jobs.run(w, action=action)
         if out is not None:
@@ -149,6 +156,17 @@ def evaluate_points(
                 jobs.put(keys[p], r)
     results = [jobs.cached(keys[p]) for p in fits]
     return Points(points=list(fits), results=results, too_big=big)
+
+
+def sft_stats(corpus: Corpus, s: Settings, plan: pv.PackPlan) -> pv.SFTStats:
+    """``pv.sft_stats`` of a records corpus' plan (stored; a prefix sum over the flags and
+    a few operations per piece). Its warnings are shown, not issued."""
+    key = f"sft|{corpus.key}|{s.key()}"
+    hit = jobs.cached(key)
+    if hit is None:
+        hit = pv.sft_stats(plan, corpus.token_ids, warn=False)
+        jobs.put(key, hit)
+    return hit
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

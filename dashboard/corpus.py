@@ -5,6 +5,11 @@ files arrive, so reruns and page changes never hash 100 MB again. Everything hea
 cached under plain strings (content digests, settings), never under objects:
 ``st.cache_data`` for documents and ids, ``st.cache_resource`` for tokenizers.
 
+Fine-tuning records (the built-in chats and Q&A, or uploaded JSONL/CSV/Parquet files with
+``messages`` or ``prompt``/``completion``) are rendered to text by a chat template and
+encoded with per-token trained flags for the **Train on** setting (`dashboard.records`);
+their encoding is work with a predicted time, like a plan (`dashboard.jobs`).
+
 A corpus the dashboard cannot use (no files yet, a bad file, a tokenizer that cannot
 encode it, more text than works interactively) stops the page with a message that says
 what to do (`dashboard.errors.stop_with`).
@@ -13,6 +18,7 @@ what to do (`dashboard.errors.stop_with`).
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +26,7 @@ import numpy as np
 import streamlit as st
 
 import packviz as pv
-from dashboard import state
+from dashboard import jobs, records, state, work
 from dashboard.errors import DashboardError, stop_with
 
 #: Most tokens the dashboard tokenizes interactively (bigger: the synthetic corpus or the library).
@@ -48,7 +54,9 @@ def digest(*parts: bytes | str) -> str:
 
 
 @dataclass(frozen=True)
-class UploadedTokenizer:
+class UploadedFile:
+    """A small uploaded file kept across pages (a tokenizer, a tokenizer config)."""
+
     name: str
     data: bytes
     digest: str
@@ -77,9 +85,7 @@ def store_tokenizer_upload() -> None:
     """on_change of the tokenizer uploader: keep the file across pages."""
     f = st.session_state.get("tokenizer_file")
     data = None if f is None else f.getvalue()
-    st.session_state[_TOKENIZER] = (
-        None if f is None else UploadedTokenizer(f.name, data, digest(data))
-    )
+    st.session_state[_TOKENIZER] = None if f is None else UploadedFile(f.name, data, digest(data))
 
 
 def uploads() -> list[tuple[str, bytes]]:
@@ -109,7 +115,7 @@ def remove_tokenizer_upload() -> None:
     st.session_state[_TOKENIZER] = None
 
 
-def uploaded_tokenizer() -> UploadedTokenizer | None:
+def uploaded_tokenizer() -> UploadedFile | None:
     return st.session_state.get(_TOKENIZER)
 
 
@@ -139,10 +145,24 @@ class Corpus:
     tokenizer_key: str = ""
     pad_id: int = 0
     tokenizer_info: TokenizerInfo | None = None
+    #: Fine-tuning records: how many of each kind (None: a corpus of documents).
+    kinds: dict | None = None
+    train_on: str = "all"
+    #: The chat template the records were rendered with (None without chats).
+    template: str | None = None
 
     @property
     def has_text(self) -> bool:
         return self.token_ids is not None
+
+    @property
+    def has_records(self) -> bool:
+        return self.kinds is not None
+
+    @property
+    def flagged(self) -> bool:
+        """Its token ids carry trained flags (records, Train on other than all tokens)."""
+        return self.token_ids is not None and self.token_ids.trained is not None
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -164,8 +184,10 @@ def _synthetic(n: int, median: int, sigma: float, distribution: str, seed: int) 
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _trained_tokenizer(corpus_key: str, vocab_size: int, _documents):
-    return pv.train_tokenizer(_documents, vocab_size=vocab_size, cache_dir=CACHE_DIR)
+def _trained_tokenizer(corpus_key: str, vocab_size: int, specials: tuple, _documents):
+    return pv.train_tokenizer(
+        _documents, vocab_size=vocab_size, cache_dir=CACHE_DIR, extra_special_tokens=specials
+    )
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -176,6 +198,28 @@ def _loaded_tokenizer(key: str, _data: bytes):
 @st.cache_data(max_entries=4, show_spinner=False)
 def _encoded(corpus_key: str, tokenizer_key: str, _tokenizer, _documents):
     return pv.encode(_tokenizer, _documents)
+
+
+def _upload_records_key() -> str:
+    return "records-upload:" + digest(
+        st.session_state.get(_FILES_DIGEST, ""), str(state.get("split"))
+    )
+
+
+def record_kinds() -> dict | None:
+    """Records per kind of the selected corpus; None for documents (or uploads that cannot
+    be read: the page says why). Cheap once read: the sidebar's **Train on** asks for it
+    before the page loads the corpus."""
+    source = state.get("corpus_source")
+    try:
+        if source == "Built-in" and state.get("builtin_name") in pv.BUILTIN_RECORDS:
+            return records.builtin(str(state.get("builtin_name"))).kinds
+        if source == "Upload" and uploads():
+            found = records.uploaded(_upload_records_key(), str(state.get("split")), uploads())
+            return None if found is None else found.kinds
+    except ValueError:
+        return None
+    return None
 
 
 def current_corpus() -> Corpus:
@@ -211,25 +255,34 @@ def _current_corpus() -> Corpus:
                 ".csv or .parquet files, or choose the built-in or synthetic corpus."
             )
         split, field = str(state.get("split")), str(state.get("text_field"))
-        docs_key = "upload:" + digest(st.session_state.get(_FILES_DIGEST, ""), split, field)
-        with st.spinner("Reading the uploaded files…"):
-            docs = _uploaded_documents(docs_key, split, field, files)
         label = f"upload: {', '.join(n for n, _ in files)}"
+        with st.spinner("Reading the uploaded files…"):
+            found = records.uploaded(_upload_records_key(), split, files)
+            if found is not None:
+                return _records_corpus(_upload_records_key(), label, found)
+            docs_key = "upload:" + digest(st.session_state.get(_FILES_DIGEST, ""), split, field)
+            docs = _uploaded_documents(docs_key, split, field, files)
     else:
         name = str(state.get("builtin_name"))
         docs_key = f"builtin:{name}"
+        label = f"built-in: {name}"
+        if name in pv.BUILTIN_RECORDS:
+            return _records_corpus(docs_key, label, records.builtin(name))
         with st.spinner(f"Loading the built-in corpus {name}…"):
             docs = _builtin_documents(name)
-        label = f"built-in: {name}"
     chars = sum(map(len, docs))
     if chars > MAX_INTERACTIVE_CHARS:
         raise DashboardError(_too_big(f"{chars:,} characters"))
     tokenizer, tok_key, ids = _tokenize(docs_key, docs)
     if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
         raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    return _corpus(f"{docs_key}|{tok_key}", label, docs, tokenizer, tok_key, ids)
+
+
+def _corpus(key, label, docs, tokenizer, tok_key, ids, specials=(), **records_fields) -> Corpus:
     pad_id = int(pv.pad_token_id(tokenizer))
     return Corpus(
-        key=f"{docs_key}|{tok_key}",
+        key=key,
         label=label,
         lengths=np.asarray(ids.lengths),
         documents=docs,
@@ -237,7 +290,53 @@ def _current_corpus() -> Corpus:
         tokenizer=tokenizer,
         tokenizer_key=tok_key,
         pad_id=pad_id,
-        tokenizer_info=_tokenizer_info(tokenizer, pad_id),
+        tokenizer_info=_tokenizer_info(tokenizer, pad_id, specials),
+        **records_fields,
+    )
+
+
+def _records_corpus(docs_key: str, label: str, found: records.RecordSet) -> Corpus:
+    """Render the records, train (or load) the tokenizer on their text, and encode them
+    with the trained flags of **Train on** (offered with its predicted time when slow)."""
+    tpl = records.template(str(state.get("template_source"))) if "chat" in found.kinds else None
+    text_key = f"{docs_key}|{tpl.key if tpl else 'no-chat'}"
+    with st.spinner(f"Rendering {len(found.records):,} records…"):
+        docs = records.rendered_texts(text_key, found.records, tpl and tpl.template)
+    chars = sum(map(len, docs))
+    if chars > MAX_INTERACTIVE_CHARS:
+        raise DashboardError(_too_big(f"{chars:,} characters"))
+    specials = tpl.special_tokens if tpl else ()
+    tokenizer, tok_key = _tokenizer(text_key, docs, specials)
+    train_on = records.effective_train_on(state.get("train_on"), found.kinds)
+    key = f"records|{text_key}|{tok_key}|{train_on}"
+    ids = jobs.cached(key)
+    if ids is None:
+        ids = jobs.run(
+            jobs.Work(
+                key=key,
+                label=f"Encoding {len(found.records):,} records "
+                f"(train on {records.TRAIN_ON_LABELS[train_on]})",
+                seconds=records.encode_seconds(docs),
+                fn=work.encode_records,
+                args=(tokenizer, found.records, train_on, tpl and tpl.template),
+            ),
+            action="Encode the records",
+        )
+        if ids is None:
+            st.stop()
+    if ids.n_tokens > MAX_INTERACTIVE_TOKENS:
+        raise DashboardError(_too_big(f"{ids.n_tokens:,} tokens"))
+    return _corpus(
+        key,
+        f"{label} · train on {records.TRAIN_ON_LABELS[train_on]}",
+        docs,
+        tokenizer,
+        tok_key,
+        ids,
+        specials,
+        kinds=dict(found.kinds),
+        train_on=train_on,
+        template=tpl.name if tpl else None,
     )
 
 
@@ -246,12 +345,14 @@ def _token_text(tokenizer, i: int) -> str:
     return "(no text)" if t is None else t
 
 
-def _tokenizer_info(tokenizer, pad_id: int) -> TokenizerInfo:
+def _tokenizer_info(tokenizer, pad_id: int, specials: tuple = ()) -> TokenizerInfo:
     if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
         upload = uploaded_tokenizer()
         label = f"uploaded {upload.name}" if upload else "uploaded tokenizer.json"
     else:
         label = "byte-level BPE trained on this corpus"
+        if specials:
+            label += f" (special tokens {', '.join(specials)})"
     eos = pv.eos_token_id(tokenizer)
     if eos is None:
         eos_text = "none (documents are not separated by a token: avoid wrapped)"
@@ -287,31 +388,34 @@ _TOKENIZER_FIX = (
 )
 
 
-def _tokenize(docs_key: str, docs: list[str]):
-    """(tokenizer, tokenizer key, token ids) for the documents; DashboardError on failure.
+def _tokenizer(docs_key: str, docs: list[str], specials: tuple = ()):
+    """(tokenizer, tokenizer key): the uploaded one, or a byte-level BPE trained on
+    ``docs`` (with ``specials`` as special tokens); DashboardError when there is none."""
+    if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
+        upload = uploaded_tokenizer()
+        if upload is None:
+            raise DashboardError(
+                "Upload a tokenizer.json on the **Corpus** page, or choose to train a "
+                "byte-level BPE on the corpus."
+            )
+        tok_key = "file:" + upload.digest
+        with _tokenizer_errors():
+            return _loaded_tokenizer(tok_key, upload.data), tok_key
+    vocab = int(state.get("vocab_size"))
+    tok_key = f"bpe:{docs_key}:{vocab}" + "".join(f":{t}" for t in specials)
+    with st.spinner(f"Training a byte-level BPE tokenizer ({vocab:,} tokens)…"):
+        with _tokenizer_errors():
+            return _trained_tokenizer(docs_key, vocab, tuple(specials), docs), tok_key
 
-    A tokenizer that loads but cannot encode (say, a WordLevel model without its unknown
-    token) is reported with what to do, never as a traceback: ``pv.encode`` raises
+
+@contextmanager
+def _tokenizer_errors():
+    """A tokenizer that cannot be loaded or cannot encode (say, a WordLevel model without
+    its unknown token) is reported with what to do, never as a traceback: packviz raises
     ``pv.TokenizerError`` (a ValueError), and anything else the ``tokenizers`` library
-    raises is caught here as a last resort.
-    """
+    raises is caught here as a last resort."""
     try:
-        if state.get("tokenizer_source") == TOKENIZER_SOURCES[1]:
-            upload = uploaded_tokenizer()
-            if upload is None:
-                raise DashboardError(
-                    "Upload a tokenizer.json on the **Corpus** page, or choose to train a "
-                    "byte-level BPE on the corpus."
-                )
-            tok_key = "file:" + upload.digest
-            tokenizer = _loaded_tokenizer(tok_key, upload.data)
-        else:
-            vocab = int(state.get("vocab_size"))
-            tok_key = f"bpe:{docs_key}:{vocab}"
-            with st.spinner(f"Training a byte-level BPE tokenizer ({vocab:,} tokens)…"):
-                tokenizer = _trained_tokenizer(docs_key, vocab, docs)
-        with st.spinner(f"Tokenizing {len(docs):,} documents…"):
-            ids = _encoded(docs_key, tok_key, tokenizer, docs)
+        yield
     except DashboardError:
         raise
     except ValueError as exc:  # pv.TokenizerError
@@ -321,6 +425,13 @@ def _tokenize(docs_key: str, docs: list[str]):
         raise DashboardError(
             f"The tokenizer failed on this corpus ({first}). {_TOKENIZER_FIX}"
         ) from None
+
+
+def _tokenize(docs_key: str, docs: list[str]):
+    """(tokenizer, tokenizer key, token ids) for the documents; DashboardError on failure."""
+    tokenizer, tok_key = _tokenizer(docs_key, docs)
+    with st.spinner(f"Tokenizing {len(docs):,} documents…"), _tokenizer_errors():
+        ids = _encoded(docs_key, tok_key, tokenizer, docs)
     return tokenizer, tok_key, ids
 
 

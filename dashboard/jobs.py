@@ -78,6 +78,12 @@ def _nbytes(value) -> int:
         return len(value)
     if isinstance(value, pv.PackPlan):
         return sum(int(getattr(value, f).nbytes) for f in (*_PLAN_ARRAYS, "doc_lengths"))
+    if isinstance(value, pv.TokenIds):
+        return sum(
+            _nbytes(a) for a in (value.values, value.offsets, value.trained) if a is not None
+        )
+    if isinstance(value, pv.SFTStats):
+        return sum(_nbytes(a) for a in (value.prompt_lengths, value.completion_lengths)) * 2
     if isinstance(value, (list, tuple)):
         return sum(_nbytes(v) for v in value) + 64
     if isinstance(value, dict):

@@ -64,6 +64,8 @@ DEFAULTS: dict[str, object] = {
     "story_doc": 0,
     "story_query": "",
     "pin": None,
+    "train_on": None,  # None: what the corpus' records train by default (dashboard.records)
+    "template_source": "Built-in ChatML",
 }
 
 # True while app.py runs a page: then the router has drawn the sidebar. A context variable,
@@ -178,6 +180,34 @@ def sidebar() -> None:
         **bind("overflow"),
     )
     sb.number_input("Seed", min_value=0, step=1, help="Seed of sort=random.", **bind("seed"))
+    _train_on(sb)
+
+
+def _train_on(sb) -> None:
+    """**Train on**: the choices the corpus' record kinds allow; disabled for documents."""
+    from dashboard import corpus, records  # here: both import this module
+
+    kinds = corpus.record_kinds()
+    choices = records.train_on_choices(kinds)
+    st.session_state["train_on"] = records.effective_train_on(get("train_on"), kinds)
+    sb.selectbox(
+        "Train on",
+        choices,
+        format_func=records.TRAIN_ON_LABELS.get,
+        disabled=len(choices) == 1,
+        help="Which tokens are trained (the others get label -100): every token, the "
+        "completions of prompt/completion records, every assistant turn of chats, or only "
+        "the last one. "
+        + (
+            f"This corpus: {records.kinds_text(kinds)}."
+            if kinds
+            else "Documents train every token: choose a built-in chat or Q&A corpus, or "
+            "upload records with `messages` or `prompt`/`completion`."
+        ),
+        key="train_on",
+        on_change=_keep,
+        args=("train_on",),
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,21 @@ def csv_button(table: pd.DataFrame, *, name: str, label: str = "Download CSV") -
     )
 
 
+def metric_note(where, label: str, value: str, note: str, *, help: str | None = None) -> None:
+    """A metric with a grey note under it (no arrow: the note is context, not a change)."""
+    where.metric(label, value, delta=note, delta_color="off", delta_arrow="off", help=help)
+
+
+def kept_upload(where, label: str, *, key: str, on_change, kept, remove_key: str, on_remove):
+    """A JSON file uploader, and under it the kept file (it stays in use across pages,
+    while the widget empties) with a Remove button."""
+    where.file_uploader(label, type=["json"], key=key, on_change=on_change)
+    if kept is not None:
+        t = where.columns([4, 1], vertical_alignment="center")
+        t[0].markdown(f":material/data_object: **{kept.name}** · in use")
+        t[1].button("Remove", key=remove_key, on_click=on_remove, icon=":material/delete:")
+
+
 def count(n: int) -> str:
     """A count that fits a metric: '12,345', '1.23 M' past ten million.
 

@@ -87,7 +87,7 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "overflow": _choice(pv.OVERFLOWS),
     "seed": _int(0, 2**32 - 1),
     "corpus_source": _choice(("Built-in", "Synthetic", "Upload")),
-    "builtin_name": _choice(tuple(pv.BUILTIN_CORPORA)),
+    "builtin_name": _choice((*pv.BUILTIN_CORPORA, *pv.BUILTIN_RECORDS)),
     "split": _choice(pv.SPLITS),
     "text_field": str,
     "synth_n": _int(1, 20_000_000),
@@ -107,6 +107,8 @@ PARSERS: dict[str, Callable[[str], object]] = {
     "story_doc": _int(0, 2**40),
     "export_format": _choice(pv.FORMATS),
     "pin": _pin,
+    "train_on": _choice(pv.TRAIN_ON),
+    "template_source": _choice(("Built-in ChatML", "Upload tokenizer_config.json")),
 }
 
 

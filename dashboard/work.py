@@ -28,11 +28,13 @@ def plan(
     sort: str,
     overflow: str,
     seed: int,
+    token_ids: pv.TokenIds | None = None,
     report: Report = None,
 ) -> tuple[pv.PackPlan, pv.PackStats, pv.Tradeoffs]:
-    """One plan with its statistics and trade-offs."""
+    """One plan with its statistics and trade-offs (``token_ids`` with trained flags:
+    ``trained_targets`` counts the flagged targets)."""
     p = pv.pack(lengths, max_len, strategy=strategy, sort=sort, overflow=overflow, seed=seed)
-    s = p.stats()
+    s = p.stats(token_ids)
     t = pv.tradeoffs(p, s)
     if report is not None:
         report(1, 1, "planned")
@@ -44,18 +46,39 @@ def evaluations(
     points: Sequence[tuple[int, str, str]],
     overflow: str,
     seed: int,
+    token_ids: pv.TokenIds | None = None,
     report: Report = None,
 ) -> list[tuple[pv.PackStats, pv.Tradeoffs]]:
-    """(PackStats, Tradeoffs) of every (max length, strategy, sort) point, in order."""
+    """(PackStats, Tradeoffs) of every (max length, strategy, sort) point, in order
+    (``token_ids`` with trained flags: as in `plan`)."""
     out = []
     for i, (m, x, s) in enumerate(points):
         p = pv.pack(lengths, m, strategy=x, sort=s, overflow=overflow, seed=seed)
-        stats = p.stats()
+        stats = p.stats(token_ids)
         out.append((stats, pv.tradeoffs(p, stats)))
         del p
         if report is not None:
             report(i + 1, len(points), f"max length {m:,}, {x}, sort {s}")
     return out
+
+
+def encode_records(
+    tokenizer,
+    records: Sequence,
+    train_on: str,
+    chat_template: pv.ChatTemplate | None,
+    report: Report = None,
+) -> pv.TokenIds:
+    """`pv.encode_records`: token ids with trained flags (the tokenizer pickles as its
+    JSON definition, built by the dashboard itself)."""
+
+    def progress(done: int, total: int) -> None:
+        if report is not None:
+            report(done, total, f"{done:,} of {total:,} records")
+
+    return pv.encode_records(
+        tokenizer, records, train_on=train_on, chat_template=chat_template, progress=progress
+    )
 
 
 def export_file(

@@ -37,6 +37,7 @@ from packviz.choices import (
     FORMATS,
     HF_LAYOUTS,
     LOSS_NORMALIZATIONS,
+    MASK_FILLS,
     OVERFLOWS,
     PRESETS,
     RECORD_KINDS,
@@ -45,6 +46,7 @@ from packviz.choices import (
     SPLITS,
     STRATEGIES,
     TRAIN_ON,
+    UNEVEN_SPLITS,
     AttnImplementation,
     AuditPath,
     CollateMode,
@@ -54,6 +56,7 @@ from packviz.choices import (
     Format,
     HFLayout,
     LossNormalization,
+    MaskFill,
     Overflow,
     Preset,
     RecordKind,
@@ -62,6 +65,7 @@ from packviz.choices import (
     Split,
     Strategy,
     TrainOn,
+    UnevenSplit,
 )
 from packviz.compare import compare_strategies, sweep
 from packviz.corpus import (
@@ -248,15 +252,19 @@ __all__ = [
     "sft_stats",
     "trained_row_fill",
     "trained_slots",
-    # training from files (issue 10)
+    # training from files (issue 10); PackedIterableDataset is left out (pv.
+    # PackedIterableDataset works): it is a torch class, and `import *` must not load torch
     "PackedFile",
-    "PackedIterableDataset",
     "check_arrays",
     "to_hf_dataset",
     "COLLATE_MODES",
     "HF_LAYOUTS",
     "CollateMode",
     "HFLayout",
+    "MASK_FILLS",
+    "MaskFill",
+    "UNEVEN_SPLITS",
+    "UnevenSplit",
     # deciding: costs before work, trade-offs, ranking, loss weights, lookups
     "CRITERIA",
     "CRITERION_LABELS",

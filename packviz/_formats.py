@@ -11,10 +11,19 @@ stop)``, ``gather(indices)`` (mapped formats), ``unit_of(row)`` and ``whole_cu()
     npz      members memory-mapped where they lie (uncompressed, as `save` writes them)
     pt       torch.load(weights_only=True, mmap=True)
     parquet  one row group at a time, decoded on one thread
+
+Every file `packviz.save` writes carries a content checksum in its metadata
+(`content_checksum`: SHA-256 over the metadata and every array, as a reader returns
+them). Meaning checks cannot see a changed token id or a changed metadata value that
+still obeys the rules; the checksum can. It is verified where the whole file is read
+(`pv.load`, `pv.from_bytes`); lazy windows (`pv.open`) are checked for meaning only.
+The digest is kept per array (then hashed together) so it can also be built window by
+window.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -26,6 +35,7 @@ import numpy as np
 
 from packviz.choices import FIELDS
 from packviz.layout import cu_seqlens_from_lengths
+from packviz.pieces import piece_lengths
 
 #: Deflated ``.npz`` members (not written by `save`) may inflate to at most this many
 #: bytes in all: a small hostile file must not allocate gigabytes.
@@ -35,6 +45,53 @@ _EXTRAS = ("cu_seqlens", "row_index", "max_seqlen", "metadata")
 
 class Refused(ValueError):
     """What a parser found wrong in a file (its message is shown as it is)."""
+
+
+#: The metadata key holding `content_checksum`.
+CHECKSUM_KEY = "checksum"
+
+
+def content_checksum(got: dict, cu_seqlens: np.ndarray, max_seqlen: int, meta: dict) -> str:
+    """``"sha256:<hex>"`` of what a reader returns: the metadata (sorted JSON, less
+    `CHECKSUM_KEY`), every field of `FIELDS` in ``got`` (dtype, shape and bytes as
+    stored), ``got["row_index"]`` and ``cu_seqlens`` (as int64 values) and ``max_seqlen``.
+
+    >>> got = {"input_ids": np.array([[1, 2]], np.int32), "row_index": np.array([0])}
+    >>> content_checksum(got, np.array([0, 2]), 2, {"max_len": 2})[:15]
+    'sha256:efa4084f'
+    """
+    top = hashlib.sha256(json.dumps(_without_checksum(meta), sort_keys=True).encode())
+    named = [(f, got[f]) for f in FIELDS if f in got]
+    named += [("row_index", got["row_index"]), ("cu_seqlens", cu_seqlens)]
+    for name, a in named:
+        a = np.asarray(a)
+        if name in ("row_index", "cu_seqlens"):
+            a = a.astype(np.int64)
+        a = np.ascontiguousarray(a)
+        top.update(f"{name} {a.dtype.str} {a.shape} ".encode())
+        top.update(hashlib.sha256(memoryview(a.reshape(-1)).cast("B")).digest())
+    top.update(f"max_seqlen {int(max_seqlen)}".encode())
+    return "sha256:" + top.hexdigest()
+
+
+def _without_checksum(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k != CHECKSUM_KEY}
+
+
+def seq_lengths_column(doc_ids: np.ndarray):
+    """Each row's piece lengths (int32) as a pyarrow ``LargeListArray``: the parquet
+    ``seq_lengths`` column, and TRL's (`packviz.to_hf_dataset` ``layout="unpadded"``)."""
+    flat, per_row = piece_lengths(doc_ids)
+    offsets = np.zeros(per_row.size + 1, dtype=np.int64)
+    np.cumsum(per_row, out=offsets[1:])
+    return large_lists(flat.astype(np.int32), offsets)
+
+
+def large_lists(values: np.ndarray, offsets: np.ndarray):
+    """``values`` cut at ``offsets`` as a pyarrow ``LargeListArray`` (no copy per row)."""
+    import pyarrow as pa
+
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
 def _parse_meta(raw: str | bytes) -> dict:
@@ -59,6 +116,8 @@ def _declared_fields(meta: dict, present) -> tuple[str, ...]:
 
 class _Npz:
     """Members of an ``.npz``: mapped, read into memory, or viewed in ``data``."""
+
+    starts = None  # every row is a read unit of its own
 
     def __init__(self, path: Path | None, data: bytes | None, mapped: bool) -> None:
         self.arrays: dict[str, np.ndarray] = {}
@@ -181,6 +240,8 @@ def _stored_cu(cu, max_seqlen) -> tuple[np.ndarray, int]:
 
 class _Pt:
     """A dict of tensors from ``torch.load(weights_only=True)``, memory-mapped from a path."""
+
+    starts = None
 
     def __init__(self, path: Path | None, data: bytes | None, mapped: bool) -> None:
         import torch

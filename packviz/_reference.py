@@ -275,3 +275,50 @@ def reference_loss_weights(rows, n_docs, batch_rows, normalize):
             else:
                 weights[d] += 1 / live_rows / per_row[r]
     return [w / live_batches for w in weights] if live_batches else weights
+
+
+def reference_collate(items):
+    """What `packviz.collate` must make of ``items`` (dicts of equal-length integer
+    lists), one slot at a time; None when it must refuse them. A real slot
+    (``attention_mask`` != 0) with position 0 starts a piece, one with the position
+    after the slot before (itself real) continues it, any other is refused; a label at a
+    piece start or at padding must be -100. Returns ``pieces`` (per row, the piece
+    number of each slot, from 0; -1 at padding), ``dense`` (``[B, L, L]`` bools, True =
+    the query may attend to the key) and the flattened batch (``input_ids``, ``labels``,
+    ``position_ids`` of the real slots in order, ``cu_seqlens``)."""
+    if not items:
+        return None
+    pieces, flat, lengths = [], {"input_ids": [], "labels": [], "position_ids": []}, []
+    for item in items:
+        ids, labels = list(item["input_ids"]), list(item["labels"])
+        pos, real = list(item["position_ids"]), [m != 0 for m in item["attention_mask"]]
+        row, current = [], -1
+        for s in range(len(ids)):
+            if not real[s]:
+                if labels[s] != -100:
+                    return None
+                row.append(-1)
+                continue
+            if pos[s] == 0:
+                if labels[s] != -100:
+                    return None
+                current += 1
+                lengths.append(0)
+            elif not (s > 0 and real[s - 1] and pos[s] == pos[s - 1] + 1):
+                return None
+            row.append(current)
+            lengths[-1] += 1
+            flat["input_ids"].append(ids[s])
+            flat["labels"].append(labels[s])
+            flat["position_ids"].append(pos[s])
+        pieces.append(row)
+    n = len(pieces[0])
+    dense = np.zeros((len(pieces), n, n), dtype=bool)
+    for r, row in enumerate(pieces):
+        for q in range(n):
+            for k in range(n):
+                dense[r, q, k] = k == q or (row[q] >= 0 and row[k] == row[q] and k < q)
+    cu = [0]
+    for length in lengths:
+        cu.append(cu[-1] + length)
+    return {"pieces": pieces, "dense": dense, **flat, "cu_seqlens": cu}

@@ -39,6 +39,12 @@ Preset = Literal["pretraining", "fine-tuning", "long context"]
 Criterion = Literal["compute", "padding", "lost", "fragmented", "attention", "mask_memory"]
 LossNormalization = Literal["token", "sequence"]
 RowPick = Literal["spread", "most_pieces", "least_full", "first", "last"]
+#: What `packviz.PackedIterableDataset` does with the rows that do not divide evenly
+#: among the ranks: leave them out of the epoch, or even the shares with padding rows.
+UnevenSplit = Literal["drop", "pad"]
+#: The blocked value of an additive attention mask: ``-inf``, or the dtype's lowest
+#: finite value (``finfo(dtype).min``, what Hugging Face models write).
+MaskFill = Literal["-inf", "min"]
 
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 SORTS: tuple[Sort, ...] = get_args(Sort)
@@ -57,6 +63,8 @@ PRESETS: tuple[Preset, ...] = get_args(Preset)
 CRITERIA: tuple[Criterion, ...] = get_args(Criterion)
 LOSS_NORMALIZATIONS: tuple[LossNormalization, ...] = get_args(LossNormalization)
 ROW_PICKS: tuple[RowPick, ...] = get_args(RowPick)
+UNEVEN_SPLITS: tuple[UnevenSplit, ...] = get_args(UnevenSplit)
+MASK_FILLS: tuple[MaskFill, ...] = get_args(MaskFill)
 
 
 def check_choice(name: str, value: object, choices, *, error: type[Exception] = ValueError):

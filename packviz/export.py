@@ -18,9 +18,13 @@ past 2**31 documents stay int64), never cast. What `save` writes satisfies
 `packviz.validate.check_arrays` (it refuses arrays that do not), and `load` refuses a
 file that does not, naming the first violation — so a file cannot smuggle
 cross-document targets into training. Metadata must be JSON (it is refused, not
-stringified, when it is not) and at most `MAX_METADATA_BYTES`. The same arrays give the
-same bytes: zip entries carry a fixed timestamp. Files are written under a temporary
-name and renamed, so a partial file never carries the final name.
+stringified, when it is not) and at most `MAX_METADATA_BYTES`. The metadata also holds a
+content checksum (SHA-256 of the metadata and the arrays, `packviz._formats`), which
+`load` and `from_bytes` verify: a changed token id that still obeys every rule is
+refused too. The same arrays give the same bytes: zip entries carry a fixed timestamp.
+Files are written under a temporary name and renamed, so a partial file never carries
+the final name. `load` and `from_bytes` return writable arrays of their own, whatever
+the format.
 
 Example:
     >>> import tempfile, os
@@ -47,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
+from packviz._formats import CHECKSUM_KEY, content_checksum, seq_lengths_column
 from packviz.choices import FIELDS, FORMATS, Field, Format, check_choice
 from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids
-from packviz.pieces import piece_lengths
 from packviz.reader import PackedFile, format_of
 from packviz.validate import check_arrays
 
@@ -194,6 +198,13 @@ def to_bytes(
 def _write(arrays, fmt, fh, fields, metadata, shuffle_seed) -> None:
     fields = _check_fields(arrays, fields)
     check_arrays(arrays, source="the arrays to save")
+    if arrays.doc_ids is None and (fmt == "parquet" or shuffle_seed is not None):
+        what = "a .parquet file stores" if fmt == "parquet" else "shuffle_seed rebuilds"
+        raise ValueError(
+            f"these arrays have no doc_ids, and {what} each row's piece lengths from them; "
+            "save arrays that have doc_ids (pv.materialize output, or a file saved with "
+            "doc_ids), or write them unshuffled as .npz or .pt"
+        )
     if shuffle_seed is not None:
         arrays = shuffle_rows(arrays, shuffle_seed)
     meta = _metadata(arrays, fields, metadata)
@@ -208,9 +219,15 @@ def _payload(arrays: PackedArrays, fields) -> dict[str, np.ndarray]:
     return out
 
 
+def _with_checksum(payload: dict, meta: dict) -> dict:
+    """``meta`` with the content checksum of ``payload`` (what a reader will return)."""
+    cu, max_seqlen = payload["cu_seqlens"], payload["max_seqlen"]
+    return {**meta, CHECKSUM_KEY: content_checksum(payload, cu, max_seqlen, meta)}
+
+
 def _write_npz(arrays, fields, meta, fh) -> None:
     payload = _payload(arrays, fields)
-    payload["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+    payload["metadata"] = np.array(json.dumps(_with_checksum(payload, meta), sort_keys=True))
     with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, arr in payload.items():
             info = zipfile.ZipInfo(name + ".npy", date_time=_FIXED_TIME)
@@ -226,9 +243,10 @@ def _write_npz(arrays, fields, meta, fh) -> None:
 def _write_pt(arrays, fields, meta, fh) -> None:
     import torch
 
-    obj = {k: torch.from_numpy(np.array(v)) for k, v in _payload(arrays, fields).items()}
+    payload = _payload(arrays, fields)
+    obj = {k: torch.from_numpy(np.array(v)) for k, v in payload.items()}
     obj["max_seqlen"] = int(arrays.max_seqlen)
-    obj["metadata"] = json.dumps(meta, sort_keys=True)
+    obj["metadata"] = json.dumps(_with_checksum(payload, meta), sort_keys=True)
     torch.save(obj, fh)
 
 
@@ -243,30 +261,26 @@ def _write_parquet(arrays, fields, meta, fh) -> None:
         )
         for f in fields
     }
-    flat, per_row = piece_lengths(arrays.doc_ids)
-    seq_off = np.zeros(per_row.size + 1, dtype=np.int64)
-    np.cumsum(per_row, out=seq_off[1:])
-    columns["seq_lengths"] = pa.LargeListArray.from_arrays(
-        pa.array(seq_off), pa.array(flat.astype(np.int32))
-    )
+    columns["seq_lengths"] = seq_lengths_column(arrays.doc_ids)
     columns["row_index"] = pa.array(arrays.row_index.astype(np.int64))
     table = pa.table(columns)
-    table = table.replace_schema_metadata(
-        {b"packviz": json.dumps({**meta, "max_seqlen": arrays.max_seqlen}, sort_keys=True)}
-    )
+    meta = _with_checksum(_payload(arrays, fields), {**meta, "max_seqlen": arrays.max_seqlen})
+    table = table.replace_schema_metadata({b"packviz": json.dumps(meta, sort_keys=True)})
     row_bytes = sum(getattr(arrays, f).itemsize for f in fields) * width
     pq.write_table(table, fh, row_group_size=max(1, _PARQUET_GROUP_BYTES // row_bytes))
 
 
 def load(path: str | os.PathLike) -> PackedArrays:
-    """Read a file written by `save`, whole, checked (`packviz.validate`), dtypes as
-    stored. Never unpickles: a pickled payload is refused. Fields that were not saved
-    come back as None. For files larger than memory, `packviz.open` reads lazily."""
+    """Read a file written by `save`, whole, checked (`packviz.validate`, and its content
+    checksum), dtypes as stored, into writable arrays. Never unpickles: a pickled payload
+    is refused. Fields that were not saved come back as None. For files larger than
+    memory, `packviz.open` reads lazily."""
     return PackedFile(Path(path), format_of(path), mapped=False).read()
 
 
 def from_bytes(data: bytes, fmt: Format) -> PackedArrays:
-    """Parse the contents of a `save`d file of format ``fmt`` (checked like `load`)."""
+    """Parse the contents of a `save`d file of format ``fmt`` (checked like `load`; the
+    arrays are writable copies, never views of ``data``)."""
     check_choice("format", fmt, FORMATS)
     return PackedFile(None, fmt, bytes(data)).read()
 

@@ -6,6 +6,10 @@ Two layouts, because HF's trainers find piece boundaries in different places:
   ``attention_mask`` (1 = real token). Every name is in a causal LM's ``forward``, so
   ``Trainer`` with default arguments keeps them all; ``data_collator=
   pv.collate_with("dense" | "flattened" | "flex")`` rebuilds the pieces from them.
+  **The collator is not optional.** ``attention_mask`` here is the 2-D real-token mask:
+  HF's default collator (no ``data_collator``, or ``DataCollatorWithPadding``) hands it
+  to the model as it is, and with a 2-D mask the documents of a row attend to each other
+  — no error, a plausible loss (tested: ``tests/packviz/test_hf.py``).
 - ``"unpadded"``: the real tokens of each row only, columns ``input_ids``, ``labels``,
   ``position_ids`` and ``seq_lengths`` (the row's piece lengths, summing to the row's
   length), as TRL's ``pack_dataset`` writes them. ``SFTTrainer`` with
@@ -35,9 +39,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz._formats import large_lists, seq_lengths_column
 from packviz.choices import HF_LAYOUTS, HFLayout, check_choice
 from packviz.layout import PackedArrays
-from packviz.pieces import piece_lengths
 from packviz.reader import PackedFile
 from packviz.reader import open as open_file
 from packviz.torch_data import PackedDataset
@@ -53,7 +57,11 @@ def to_hf_dataset(
     source: PackedArrays | PackedFile | str | os.PathLike, *, layout: HFLayout = "padded"
 ) -> datasets.Dataset:
     """``source`` (arrays, an open file, or a path) as a ``datasets.Dataset`` in
-    ``layout`` (module docstring); the packviz metadata goes in ``info.description``."""
+    ``layout`` (module docstring); the packviz metadata goes in ``info.description``.
+
+    Train the ``"padded"`` layout with ``data_collator=pv.collate_with(...)`` only: HF's
+    default collator passes its 2-D ``attention_mask`` on, and documents attend across.
+    The ``"unpadded"`` layout is for TRL's ``SFTTrainer(padding_free=True)``."""
     import datasets
     import pyarrow as pa
 
@@ -88,12 +96,6 @@ def _slice(a: PackedArrays, start: int, stop: int) -> PackedArrays:
     )
 
 
-def _lists(values: np.ndarray, offsets: np.ndarray):
-    import pyarrow as pa
-
-    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
-
-
 def _padded(w: PackedArrays):
     import pyarrow as pa
 
@@ -118,10 +120,7 @@ def _unpadded(w: PackedArrays):
     real = w.doc_ids >= 0
     offsets = np.zeros(w.n_rows + 1, dtype=np.int64)
     np.cumsum(real.sum(axis=1), out=offsets[1:])
-    flat, per_row = piece_lengths(w.doc_ids)
-    seq_offsets = np.zeros(w.n_rows + 1, dtype=np.int64)
-    np.cumsum(per_row, out=seq_offsets[1:])
     names = ("input_ids", "labels", "position_ids")
-    arrays = [_lists(getattr(w, f)[real], offsets) for f in names]
-    arrays.append(_lists(flat.astype(np.int32), seq_offsets))
+    arrays = [large_lists(getattr(w, f)[real], offsets) for f in names]
+    arrays.append(seq_lengths_column(w.doc_ids))
     return pa.RecordBatch.from_arrays(arrays, names=[*names, "seq_lengths"])

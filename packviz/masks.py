@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz import _triton
+from packviz.choices import MASK_FILLS, MaskFill, check_choice
 from packviz.limits import check_fits
 from packviz.pieces import piece_spans, piece_start_slots
 
@@ -278,11 +279,29 @@ def causal_mask(max_len: int, *, device: Device = None) -> torch.Tensor:
     return torch.ones(max_len, max_len, dtype=torch.bool, device=dev).tril_()
 
 
-def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """0 where ``mask`` is True, -inf elsewhere, for eager / SDPA attention.
+def additive_mask(
+    mask: torch.Tensor,
+    dtype: torch.dtype | None = None,
+    *,
+    fill: MaskFill = "-inf",
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """0 where ``mask`` is True, ``fill`` elsewhere, for eager / SDPA attention: the one
+    bool-to-additive conversion (`packviz.collate`'s dense mask is built with it).
+
+    Args:
+        dtype: the float dtype (the model's; default float32, or ``out``'s).
+        fill: ``"-inf"``, or ``"min"`` = ``finfo(dtype).min``, what Hugging Face models
+            write (a row with nothing allowed stays finite; every row of a packviz mask
+            allows at least its own slot, so both give the same softmax).
+        out: a float tensor of ``mask``'s shape to write into instead of a new one
+            (its size was checked when it was allocated).
 
     >>> additive_mask(causal_mask(2)).tolist()
     [[0.0, -inf], [0.0, 0.0]]
+    >>> import torch
+    >>> additive_mask(causal_mask(2), torch.bfloat16, fill="min")[0].tolist()
+    [0.0, -3.3895313892515355e+38]
     """
     import torch
 
@@ -292,13 +311,25 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch
             f"additive_mask takes a bool mask (True = may attend), got {got}; build one "
             "with document_mask or causal_mask"
         )
-    dtype = torch.float32 if dtype is None else dtype
+    check_choice("fill", fill, MASK_FILLS)
+    if dtype is None:
+        dtype = torch.float32 if out is None else out.dtype
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating point torch dtype, got {dtype!r}")
-    nbytes = mask.numel() * torch.finfo(dtype).bits // 8
-    check_fits(nbytes, f"an additive {tuple(mask.shape)} {dtype} mask", _DENSE_FIX, mask.device)
-    out = torch.full(mask.shape, float("-inf"), dtype=dtype, device=mask.device)
-    return out.masked_fill_(mask, 0.0)
+    blocked = float("-inf") if fill == "-inf" else torch.finfo(dtype).min
+    if out is None:
+        nbytes = mask.numel() * torch.finfo(dtype).bits // 8
+        what = f"an additive {tuple(mask.shape)} {dtype} mask"
+        check_fits(nbytes, what, _DENSE_FIX, mask.device)
+        out = torch.empty(mask.shape, dtype=dtype, device=mask.device)
+    elif out.shape != mask.shape or out.dtype != dtype:
+        raise ValueError(
+            f"out must be a {dtype} tensor of the mask's shape {tuple(mask.shape)}, got "
+            f"{out.dtype} {tuple(out.shape)}"
+        )
+    zero = torch.zeros((), dtype=dtype, device=mask.device)
+    low = torch.full((), blocked, dtype=dtype, device=mask.device)
+    return torch.where(mask, zero, low, out=out)  # one pass over the cells
 
 
 def mask_memory(

@@ -99,6 +99,17 @@ class TokenIds:
         return self.offsets.size - 1
 
     def __getitem__(self, i: int) -> np.ndarray:
+        """Document ``i``'s ids (a view); negative ``i`` counts from the end, like a list.
+
+        >>> TokenIds.from_sequences([[5, 6], [7]])[-1].tolist()
+        [7]
+        """
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"a document index must be an integer, got {i!r}")
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"document {i} out of range for {n} documents")
+        i = int(i) % n
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
     @property

@@ -13,9 +13,11 @@ way to get them without reading the rest:
   the last one kept decoded for the next row.
 
 Nothing read is trusted: every window of rows is checked (`packviz.validate`) before it
-is handed out, and dtypes are kept exactly as stored (int64 ids stay int64). `load` and
-`from_bytes` (in `packviz.export`) read whole files through the same parsers
-(`packviz._formats`).
+is handed out — for parquet, the stored ``seq_lengths`` against the ``doc_ids`` too —
+and dtypes are kept exactly as stored (int64 ids stay int64). `load` and `from_bytes`
+(in `packviz.export`) read whole files through the same parsers (`packviz._formats`)
+and also verify the file's content checksum; they return writable arrays of their own,
+while a window of `open` may be a read-only view of the file (copy it to change it).
 
 Example:
     >>> import os, tempfile
@@ -35,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from packviz._formats import PARSERS, Refused
+from packviz._formats import CHECKSUM_KEY, PARSERS, Refused, content_checksum
 from packviz.choices import FIELDS, FORMATS, Format, check_choice
 from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids, cu_seqlens_from_lengths
 from packviz.validate import check_arrays
@@ -49,6 +51,11 @@ def open(path: str | os.PathLike) -> PackedFile:  # noqa: A001 - pv.open, like i
     train from it with bounded memory.
     """
     return PackedFile(Path(path), format_of(path))
+
+
+class MissingFileError(FileNotFoundError, ValueError):
+    """No file at the path given (a ``FileNotFoundError``, and a ``ValueError`` like
+    every other refusal of a bad input)."""
 
 
 def format_of(path: str | os.PathLike) -> Format:
@@ -69,6 +76,13 @@ class PackedFile:
         self.path, self.format, self._data, self._mapped = path, fmt, data, mapped
         self._window: tuple[int, int, PackedArrays] | None = None
         self.name = str(path) if path is not None else f"the .{fmt} data"
+        if path is not None and not path.exists():
+            raise MissingFileError(f"no file at {path}")
+        if path is not None and path.is_dir():
+            raise ValueError(
+                f"{path} is a directory, not a packed file (pv.PackedIterableDataset reads a "
+                "directory of shards)"
+            )
         parser = PARSERS[fmt]
         self._src = self._guard(parser, path, data, mapped)
         self.metadata: dict = self._src.meta
@@ -99,18 +113,43 @@ class PackedFile:
         """Rows that cost one read: a parquet row group (the largest), else 1 (mapped)."""
         return self._src.unit
 
+    @property
+    def read_starts(self) -> np.ndarray | None:
+        """The first row of every read unit, then ``n_rows`` (a parquet file: its row
+        groups, which may differ in size); None where every row is a unit (mapped)."""
+        return self._src.starts
+
     def rows(self, start: int, stop: int) -> PackedArrays:
-        """Rows ``start`` to ``stop`` (checked), with ``cu_seqlens`` for this window."""
-        start, stop = max(0, int(start)), min(self.n_rows, int(stop))
-        stop = max(start, stop)
+        """Rows ``start`` to ``stop`` (checked), with ``cu_seqlens`` for this window.
+        ``0 <= start <= stop``; a ``stop`` past the end is cut to ``n_rows`` (like a
+        slice), negative numbers are refused (not counted from the end).
+
+        >>> import packviz as pv
+        >>> a = pv.materialize(pv.pack([2], 4), [[1, 2]], pad_id=0)
+        >>> f = PackedFile(None, "npz", pv.to_bytes(a, "npz"))
+        >>> f.rows(0, 10).n_rows
+        1
+        >>> f.rows(-1, 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: rows takes 0 <= start <= stop, got start=-1, stop=3
+        """
+        start, stop = _row_number(start, "start"), _row_number(stop, "stop")
+        if start < 0 or stop < start:
+            raise ValueError(f"rows takes 0 <= start <= stop, got start={start}, stop={stop}")
+        start, stop = min(start, self.n_rows), min(stop, self.n_rows)
         return self._checked(self._guard(self._src.window, start, stop), np.arange(start, stop))
 
     def take(self, indices) -> PackedArrays:
-        """The rows at ``indices`` (any order), checked, with their own ``cu_seqlens``:
-        gathered from the mapping, or from each row's (kept) parquet row group."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        """The rows at ``indices`` (integers in ``[0, n_rows)``, any order), checked, with
+        their own ``cu_seqlens``: gathered from the mapping, or from each row's (kept)
+        parquet row group."""
+        idx = np.asarray(indices).reshape(-1)
+        if idx.size and (idx.dtype == bool or idx.dtype.kind not in "iu"):
+            raise TypeError(f"row indices must be integers, got {idx.dtype} values")
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_rows):
             raise IndexError(f"row indices must be in [0, {self.n_rows})")
+        idx = idx.astype(np.int64)
         if idx.size == 0:
             return self.rows(0, 0)
         if self._src.unit == 1:
@@ -129,11 +168,14 @@ class PackedFile:
         """The window ``got`` as PackedArrays with its own cu_seqlens, checked (naming
         rows by ``row_numbers``) unless that is None (rows checked when first read)."""
         doc_ids = got.get("doc_ids")
-        if doc_ids is not None:
+        if "seq_lengths" in got:  # stored (parquet): checked against the doc ids below
+            lengths = got["seq_lengths"]
+            if lengths.size and lengths.min() < 1:
+                raise ValueError(f"{self.name}: seq_lengths must be positive piece lengths")
+            cu = cu_seqlens_from_lengths(lengths)
+            max_seqlen = int(lengths.max(initial=0))
+        elif doc_ids is not None:
             cu, max_seqlen = cu_seqlens_from_doc_ids(doc_ids)
-        elif "seq_lengths" in got:
-            cu = cu_seqlens_from_lengths(got["seq_lengths"])
-            max_seqlen = int(np.diff(cu).max(initial=0))
         else:
             raise ValueError(
                 f"{self.name} has no doc_ids, so a window of its rows has no cu_seqlens; "
@@ -149,7 +191,7 @@ class PackedFile:
     def row(self, i: int) -> tuple[PackedArrays, int]:
         """The window holding row ``i`` (one row, or its parquet row group, kept for the
         next call) and ``i``'s place in it: ``window.input_ids[j]`` is row ``i``."""
-        i = int(i)
+        i = _row_number(i, "row")
         if not 0 <= i < self.n_rows:
             raise IndexError(f"row {i} out of range for {self.n_rows} rows")
         w = self._window
@@ -159,11 +201,25 @@ class PackedFile:
         return w[2], i - w[0]
 
     def read(self) -> PackedArrays:
-        """Every row, with the stored ``cu_seqlens`` checked against the doc ids."""
+        """Every row, as writable arrays of their own, with the content checksum verified
+        and the stored ``cu_seqlens`` checked against the doc ids."""
         got = self._guard(self._src.window, 0, self.n_rows)
         cu, max_seqlen = self._guard(self._src.whole_cu)
+        got = {k: v if v.flags.writeable else v.copy() for k, v in got.items()}
+        cu = cu if cu.flags.writeable else cu.copy()
         arrays = _arrays(got, cu, max_seqlen, self.metadata)
-        check_arrays(arrays, source=self.name)
+        check_arrays(arrays, source=self.name)  # first: a broken rule is named exactly
+        stored = self.metadata.get(CHECKSUM_KEY)
+        if stored is None:
+            raise ValueError(
+                f"{self.name}: its metadata has no content checksum; write packed files "
+                "with pv.save"
+            )
+        if stored != content_checksum(got, cu, max_seqlen, self.metadata):
+            raise ValueError(
+                f"{self.name}: the content does not match its checksum: the file was damaged "
+                "or changed after pv.save wrote it"
+            )
         return arrays
 
     def __getstate__(self):
@@ -176,6 +232,12 @@ class PackedFile:
 
     def __setstate__(self, state):
         self.__init__(state["path"], state["format"], state["data"], mapped=state["mapped"])
+
+
+def _row_number(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer row number, got {value!r}")
+    return int(value)
 
 
 def _arrays(got: dict, cu: np.ndarray, max_seqlen: int, meta: dict) -> PackedArrays:

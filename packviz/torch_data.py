@@ -15,9 +15,11 @@ the choice for a ``DataLoader``):
 
 - ``"dense"``: ``[B, L]`` ids, labels and positions, and ``attention_mask`` as a 4-D
   additive float ``[B, 1, L, L]`` in ``dtype`` (0 = may attend, ``finfo(dtype).min``
-  = blocked; a padding query sees itself). HF passes a 4-D mask through untouched, so
-  it is exact for eager and SDPA attention at any config. Never a bool mask: eager
-  attention adds the mask to its scores, and a bool one blocks nothing.
+  = blocked; a padding query sees itself; `packviz.additive_mask` with ``fill="min"``,
+  built a row at a time so no bool copy of the whole batch sits beside it, and its size
+  checked against free memory first). HF passes a 4-D mask through untouched, so it is
+  exact for eager and SDPA attention at any config. Never a bool mask: eager attention
+  adds the mask to its scores, and a bool one blocks nothing.
 - ``"flattened"`` (alias ``"varlen"``): padding removed, ``[1, T]`` ``input_ids``,
   ``labels``, ``position_ids``; ``cu_seq_lens_q/k`` (int32) and ``max_length_q/k``, the
   keys of transformers' ``DataCollatorWithFlattening(return_flash_attn_kwargs=True)``
@@ -30,6 +32,11 @@ the choice for a ``DataLoader``):
   (even all ones) turns the piece search off.
 - ``"flex"``: ``[B, L]`` tensors and ``attention_mask`` = a FlexAttention ``BlockMask``
   (`packviz.flex_block_mask`) on ``device``, for ``attn_implementation="flex_attention"``.
+
+Whatever the mode, a batch that would train a target across documents is refused: a
+label that is not -100 at a piece start (it would be predicted from the previous
+document's last token once the model shifts its labels) or at padding is a ValueError
+naming the row and slot. Items from `PackedDataset` always pass.
 
 Example:
     >>> from torch.utils.data import DataLoader
@@ -51,8 +58,9 @@ import numpy as np
 
 from packviz.choices import COLLATE_MODES, CollateMode, check_choice
 from packviz.layout import PackedArrays
+from packviz.limits import check_fits
 from packviz.reader import PackedFile
-from packviz.validate import check_arrays
+from packviz.validate import IGNORE_INDEX, check_arrays
 
 if TYPE_CHECKING:
     import torch
@@ -172,12 +180,13 @@ def collate(
     if not ids.shape == labels.shape == pos.shape == real.shape:
         raise ValueError("input_ids, labels, position_ids and attention_mask differ in shape")
     pieces = piece_ids(pos, real)
+    _check_labels(labels, real & (pos == 0) | ~real)
     if mode in ("flattened", "varlen"):
         return _flattened(ids, labels, pos, real, pieces)
     out = {k: torch.from_numpy(v) for k, v in (("input_ids", ids), ("labels", labels))}
     out["position_ids"] = torch.from_numpy(pos)
     if mode == "dense":
-        out["attention_mask"] = dense_additive_mask(pieces, dtype=dtype)
+        out["attention_mask"] = _dense_mask(pieces, _float_dtype(dtype))
     else:
         from packviz.blockmask import flex_block_mask
 
@@ -205,21 +214,51 @@ def _flattened(ids, labels, pos, real, pieces) -> dict:
     }
 
 
-def dense_additive_mask(pieces: np.ndarray, *, dtype=None) -> torch.Tensor:
-    """The document mask of ``[B, L]`` piece ids as a 4-D additive float mask
-    ``[B, 1, L, L]``: 0 where a query may attend, ``finfo(dtype).min`` elsewhere.
+def _check_labels(labels: np.ndarray, untrained: np.ndarray) -> None:
+    """Refuse a target at a piece start or at padding (``untrained`` slots)."""
+    bad = untrained & (labels != IGNORE_INDEX)
+    if bad.any():
+        r, s = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ValueError(
+            f"labels at row {r}, slot {s} is {labels[r, s]} where a piece starts or at "
+            "padding; it must be -100 (a target there trains across documents). "
+            "pv.PackedDataset items always have it."
+        )
 
-    >>> dense_additive_mask(np.array([[0, 0, -1]]))[0, 0].tolist()
+
+#: What the message of a dense mask too large for memory suggests.
+_DENSE_FIX = (
+    'use collate_with("flattened") (no L x L mask: memory grows with the tokens) or '
+    'collate_with("flex") (a BlockMask), or fewer rows per batch'
+)
+
+
+#: The bool mask beside the float one is built for this many bytes of rows at a time
+#: (one row at least): small batches in one call, long rows one by one.
+_BOOL_CHUNK_BYTES = 8 << 20
+
+
+def _dense_mask(pieces: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """The document mask of ``[B, L]`` piece ids as a 4-D additive float mask
+    ``[B, 1, L, L]`` (0 = may attend, ``finfo(dtype).min`` = blocked), a row at a time.
+
+    >>> import torch
+    >>> _dense_mask(np.array([[0, 0, -1]]), torch.float32)[0, 0].tolist()
     [[0.0, -3.4028234663852886e+38, -3.4028234663852886e+38], [0.0, 0.0, -3.4028234663852886e+38], [-3.4028234663852886e+38, -3.4028234663852886e+38, 0.0]]
     """
     import torch
 
-    from packviz.masks import document_mask
+    from packviz.masks import additive_mask, document_mask
 
-    dtype = _float_dtype(dtype)
-    allowed = document_mask(pieces, device="cpu").unsqueeze(1)
-    out = torch.full(allowed.shape, torch.finfo(dtype).min, dtype=dtype)
-    return out.masked_fill_(allowed, 0.0)
+    b, n = pieces.shape
+    step = max(1, _BOOL_CHUNK_BYTES // max(n * n, 1))  # rows per bool mask
+    nbytes = b * n * n * torch.finfo(dtype).bits // 8 + min(b, step) * n * n
+    check_fits(nbytes, f"a dense [{b}, 1, {n}, {n}] {dtype} attention mask", _DENSE_FIX)
+    out = torch.empty((b, 1, n, n), dtype=dtype)
+    for r in range(0, b, step):  # a loop over blocks of rows
+        allowed = document_mask(pieces[r : r + step], device="cpu")
+        additive_mask(allowed, fill="min", out=out[r : r + step, 0])
+    return out
 
 
 def _float_dtype(dtype) -> torch.dtype:

@@ -1,5 +1,5 @@
 """Compare: padding against packing, every strategy side by side, and a sweep of what
-varies with max length."""
+varies with max length (with fine-tuning records: the trained targets of each)."""
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +12,7 @@ s = state.page_settings()
 corpus = current_corpus()
 st.title("Compare")
 st.caption(f"{corpus.label} · max length {s.max_len:,} · sort {s.sort}, overflow {s.overflow}")
+sft = corpus.has_records  # then every table has the trained targets (labels not -100)
 
 points = cached.evaluate_points(
     corpus,
@@ -80,7 +81,14 @@ c[4].metric(
 )
 
 st.subheader("Every strategy")
-rows = [{**t.as_dict(), "lower_bound_rows": by[x].lower_bound_rows} for x, t in trade.items()]
+rows = [
+    {
+        **t.as_dict(),
+        "lower_bound_rows": by[x].lower_bound_rows,
+        "trained_targets": by[x].trained_targets,
+    }
+    for x, t in trade.items()
+]
 ui.chart(figures.strategy_bars(rows), key="strategy_bars")
 best_rows = min(t.n_rows for x, t in trade.items() if x != "padded")
 w = trade.get("wrapped")
@@ -104,13 +112,17 @@ table = pd.DataFrame(
         "Attn / token": [t.attention_per_token for t in trade.values()],
     }
 )
+if sft:
+    table["Trained targets"] = [by[x].trained_targets for x in trade]
 whole = st.column_config.NumberColumn(format="localized")
 share = st.column_config.NumberColumn(format="percent")
 st.dataframe(
     table,
     hide_index=True,
     column_config={
-        **dict.fromkeys(("Rows", "Over bound", "Lost tokens", "Split docs"), whole),
+        **dict.fromkeys(
+            ("Rows", "Over bound", "Lost tokens", "Split docs", "Trained targets"), whole
+        ),
         "Efficiency": share,
         "Losing context": share,
         "Attn / token": st.column_config.NumberColumn(format="%.0f"),
@@ -119,7 +131,9 @@ st.dataframe(
 st.caption(
     "Over bound: rows beyond ⌈packed tokens / max length⌉. Losing context: tokens in a "
     "piece that does not begin their document. Attn / token: query–key pairs per real "
-    "token with a document mask. The CSV has every number."
+    "token with a document mask."
+    + (" Trained targets: labels that are not -100 (what the loss averages over)." if sft else "")
+    + " The CSV has every number."
 )
 ui.csv_button(pd.DataFrame(rows), name=f"strategies-{s.max_len}")
 
@@ -145,7 +159,10 @@ if sweep.too_big:
         f"Left out: max length {', '.join(f'{m:,}' for m in left)} (too many pieces to plan here)."
     )
 if sweep.complete:
-    data = [t.as_dict() for t in sweep.tradeoffs()]
+    data = [
+        {**t.as_dict(), "trained_targets": x.trained_targets}
+        for x, t in zip(sweep.stats(), sweep.tradeoffs(), strict=True)
+    ]
     ui.chart(
         figures.sweep_figure(data, current=s.max_len, show_lost=s.overflow != "split"),
         key="sweep",
@@ -159,6 +176,7 @@ if sweep.complete:
         "fragmented_share",
         "attention_per_token",
         "lost_tokens",
+        *(["trained_targets"] if sft else []),
     ]
     sweep_table = pd.DataFrame(data)[cols]
     with st.expander("Sweep table"):
@@ -178,6 +196,9 @@ if sweep.complete:
                     "Attention pairs / token", format="%.0f"
                 ),
                 "lost_tokens": st.column_config.NumberColumn("Lost tokens", format="localized"),
+                "trained_targets": st.column_config.NumberColumn(
+                    "Trained targets", format="localized"
+                ),
             },
         )
     ui.csv_button(

@@ -1,21 +1,25 @@
-"""Corpus: choose the documents and the tokenizer; see lengths, longest documents, tokens."""
+"""Corpus: choose the documents (or fine-tuning records) and the tokenizer; see lengths,
+longest documents, and tokens (trained ones highlighted)."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, corpus, figures, state, ui, url
+from dashboard import cached, corpus, figures, records, state, ui, url
 
 s = state.page_settings()
 st.title("Corpus")
 
 source = st.radio("Source", corpus.SOURCES, horizontal=True, **state.bind("corpus_source"))
+BUILTIN = {**pv.BUILTIN_CORPORA, **pv.BUILTIN_RECORDS}
 if source == "Built-in":
     st.selectbox(
         "Built-in corpus",
-        list(pv.BUILTIN_CORPORA),
-        format_func=lambda n: f"{n} — {pv.BUILTIN_CORPORA[n]}",
+        list(BUILTIN),
+        format_func=lambda n: f"{n} — {BUILTIN[n]}",
+        help="python-docs-chat and python-docs-qa are fine-tuning records (chats, and "
+        "prompt/completion pairs) made from the same topics: see **Train on** in the sidebar.",
         **state.bind("builtin_name"),
     )
 elif source == "Synthetic":
@@ -59,6 +63,34 @@ else:
         **state.bind("split"),
     )
     c[1].text_input("Text field (JSONL, CSV, Parquet)", **state.bind("text_field"))
+    st.caption(
+        "JSONL, CSV and Parquet records with `messages` (chats: `role`, `content`) or "
+        "`prompt` and `completion` are read as fine-tuning records (see **Train on** in the "
+        "sidebar); other records give one document each from the text field."
+    )
+
+kinds = corpus.record_kinds() if source != "Synthetic" else None
+if kinds and "chat" in kinds:
+    c = st.columns(2)
+    tpl_source = c[0].radio(
+        "Chat template",
+        records.TEMPLATE_SOURCES,
+        horizontal=True,
+        help="How chats become text: the built-in ChatML (assistant turns marked with "
+        "generation blocks), or the chat_template of a Hugging Face tokenizer_config.json "
+        "(only parsed as JSON; the template runs in a sandbox).",
+        **state.bind("template_source"),
+    )
+    if tpl_source == records.TEMPLATE_SOURCES[1]:
+        ui.kept_upload(
+            c[1],
+            "tokenizer_config.json (with a chat_template)",
+            key="template_file",
+            on_change=records.store_template_upload,
+            kept=records.uploaded_template(),
+            remove_key="remove_template",
+            on_remove=records.remove_template_upload,
+        )
 
 if source != "Synthetic":
     c = st.columns(2)
@@ -68,25 +100,24 @@ if source != "Synthetic":
     if tok_source == corpus.TOKENIZER_SOURCES[0]:
         c[1].select_slider("Vocabulary size", options=url.VOCAB_SIZES, **state.bind("vocab_size"))
     else:
-        c[1].file_uploader(
+        ui.kept_upload(
+            c[1],
             "tokenizer.json (Hugging Face tokenizers)",
-            type=["json"],
             key="tokenizer_file",
             on_change=corpus.store_tokenizer_upload,
+            kept=corpus.uploaded_tokenizer(),
+            remove_key="remove_tokenizer",
+            on_remove=corpus.remove_tokenizer_upload,
         )
-        upload = corpus.uploaded_tokenizer()
-        if upload is not None:
-            t = c[1].columns([4, 1], vertical_alignment="center")
-            t[0].markdown(f":material/data_object: **{upload.name}** · in use")
-            t[1].button(
-                "Remove",
-                key="remove_tokenizer",
-                on_click=corpus.remove_tokenizer_upload,
-                icon=":material/delete:",
-            )
 
 current = corpus.current_corpus()
 lengths = current.lengths
+if current.has_records:
+    st.markdown(
+        f"**Records:** {records.kinds_text(current.kinds)} · **train on:** "
+        f"{records.TRAIN_ON_LABELS[current.train_on]} (sidebar)"
+        + (f" · **chat template:** {current.template}" if current.template else "")
+    )
 if current.tokenizer_info is not None:
     info = current.tokenizer_info
     st.markdown(
@@ -122,9 +153,22 @@ else:
         "Document", min_value=0, max_value=lengths.size - 1, step=1, **state.bind("doc_index")
     )
     ids = current.token_ids[int(i)]
-    st.caption(f"Document {int(i):,}: {len(ids):,} tokens (the first 400 shown, each boxed).")
+    tid, i = current.token_ids, int(i)
+    trained = tid.trained[tid.offsets[i] : tid.offsets[i + 1]] if current.flagged else None
+    st.caption(
+        f"{'Record' if current.has_records else 'Document'} {int(i):,}: {len(ids):,} tokens "
+        "(the first 400 shown, each boxed)"
+        + (
+            f"; {int(trained.sum()):,} trained ({records.TRAIN_ON_LABELS[current.train_on]}): "
+            "green, the others grey."
+            if trained is not None
+            else "."
+        )
+    )
     st.html(
         figures.token_preview_html(
-            pv.decode_tokens(current.tokenizer, np.asarray(ids[:400]).tolist()), total=len(ids)
+            pv.decode_tokens(current.tokenizer, np.asarray(ids[:400]).tolist()),
+            total=len(ids),
+            trained=None if trained is None else trained[:400],
         )
     )

@@ -54,6 +54,11 @@ metadata = {
     "tokenizer_fingerprint": fingerprint(corpus),
     "pad_id": corpus.pad_id,
 }
+if corpus.has_records:  # labels are -100 off the trained tokens: say which, and what it gives
+    metadata["train_on"] = corpus.train_on
+    metadata["sft"] = cached.sft_stats(corpus, s, plan).as_dict()
+    if corpus.template:
+        metadata["chat_template"] = corpus.template
 what = f"{corpus.key}|{s.key()}|{fmt}|{','.join(fields)}"
 size = jobs.run_inline(
     jobs.Work(

@@ -1,11 +1,12 @@
-"""Masks: one row's causal and document masks, the block view, devices, timing, memory."""
+"""Masks: one row's causal and document masks (trained tokens marked on the axes), the block
+view, devices, timing, memory."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, devices, figures, state, ui
+from dashboard import cached, devices, figures, records, state, ui
 from dashboard.corpus import current_corpus
 
 DENSE_LIMIT = 8192  # build dense [L, L] masks up to here (64 MiB bool)
@@ -53,10 +54,18 @@ st.caption(
     "documents start (some are left out when pieces are close; hover shows every cell)."
 )
 
-ui.chart(figures.mask_figure(doc_ids, start=0, stop=s.max_len), key="mask_full")
+trained = None
+if corpus.flagged:
+    trained = pv.trained_slots(plan, corpus.token_ids, rows=[r])[0]
+    st.caption(
+        f"Green bars along the top and left edges: the row's {int(trained.sum()):,} trained "
+        f"tokens (train on {records.TRAIN_ON_LABELS[corpus.train_on]}); the rest of the row "
+        "is attended to but not trained."
+    )
+ui.chart(figures.mask_figure(doc_ids, start=0, stop=s.max_len, trained=trained), key="mask_full")
 if span < s.max_len:
     ui.chart(
-        figures.mask_figure(doc_ids, start=start, stop=start + span, max_size=512),
+        figures.mask_figure(doc_ids, start=start, stop=start + span, max_size=512, trained=trained),
         key="mask_zoom",
     )
 

@@ -1,10 +1,11 @@
-"""Packing: the plan's numbers, representative rows, an overview of every row, and A/B."""
+"""Packing: the plan's numbers (and, for fine-tuning records, what is trained), representative
+rows with untrained tokens dimmed, an overview of every row, and A/B."""
 
 import pandas as pd
 import streamlit as st
 
 import packviz as pv
-from dashboard import cached, figures, state, ui
+from dashboard import cached, figures, records, state, ui
 from dashboard.corpus import current_corpus
 
 ROW_PICK_LABELS = {
@@ -61,6 +62,50 @@ c[3].metric(
     "mask, L(L+1)/2 per row with a plain causal mask.",
 )
 
+if corpus.has_records:
+    what = records.TRAIN_ON_LABELS[corpus.train_on]
+    st.subheader(f"Fine-tuning: train on {what}")
+    sft = cached.sft_stats(corpus, s, plan)
+    for message in sft.warnings():
+        st.warning(message[0].upper() + message[1:] + ".", icon=":material/warning:")
+    c = st.columns(4)
+    ui.metric_note(
+        c[0],
+        "Trained tokens",
+        ui.count(sft.trained_tokens),
+        f"{sft.trained_fraction:.1%} of {ui.count(sft.input_tokens)} tokens",
+        help=f"Tokens of {what}, flagged trained; {sft.packed_trained_tokens:,} of them are "
+        "placed in rows (the rest were cut by the overflow policy).",
+    )
+    c[1].metric(
+        "Trained targets",
+        ui.count(stats.trained_targets),
+        help="Labels that are not -100 in the packed rows: the trained tokens that are not "
+        "the first slot of a piece. The loss averages over these.",
+    )
+    ui.metric_note(
+        c[2],
+        "Target efficiency",
+        f"{sft.target_efficiency:.2%}",
+        f"vs {stats.efficiency:.2%} of slots filled",
+        help="Trained targets / (rows × max length): the share of the compute that trains.",
+    )
+    ui.metric_note(
+        c[3],
+        "Examples that train nothing",
+        f"{sft.lost_completions:,}",
+        f"{sft.truncated_completions:,} lose part of it",
+        help="Examples whose trained tokens the overflow policy cut entirely (truncate, "
+        "drop), and examples that lost some of them.",
+    )
+    completion = "assistant turns" if "assistant" in corpus.train_on else "completion"
+    ui.chart(
+        figures.sft_length_histogram(
+            sft.prompt_lengths, sft.completion_lengths, completion_label=completion
+        ),
+        key="sft_lengths",
+    )
+
 if stats.n_rows == 0:
     st.info("The plan has no rows: every document is empty or was dropped.")
     st.stop()
@@ -94,17 +139,34 @@ w[3].caption(
 )
 rows = cached.rows(corpus, s, plan, picked)
 tokens = cached.decoded_rows(corpus, rows.input_ids) if corpus.has_text else None
+trained = pv.trained_slots(plan, corpus.token_ids, rows=rows.row_index) if corpus.flagged else None
 if not corpus.has_text:
     st.caption("Synthetic corpus: lengths only, so there is no text to show per token.")
+if trained is not None:
+    st.caption(
+        f"Washed-out colours: tokens that are not trained (train on {what}); hover says "
+        "whether a trained token is a target (the first token of a piece has none)."
+    )
 ui.chart(
     figures.row_heatmap(
-        rows.doc_ids, row_index=rows.row_index, position_ids=rows.position_ids, tokens=tokens
+        rows.doc_ids,
+        row_index=rows.row_index,
+        position_ids=rows.position_ids,
+        tokens=tokens,
+        trained=trained,
+        labels=rows.labels if trained is not None else None,
     ),
     key="row_heatmap",
 )
 ui.chart(
     figures.overview_heatmap(
-        plan.row, plan.offset, plan.length, plan.n_rows, plan.max_len, marked=picked
+        plan.row,
+        plan.offset,
+        plan.length,
+        plan.n_rows,
+        plan.max_len,
+        marked=picked,
+        trained_fill=pv.trained_row_fill(plan, corpus.token_ids) if corpus.flagged else None,
     ),
     key="overview_heatmap",
 )

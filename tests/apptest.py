@@ -117,3 +117,22 @@ def buttons(at) -> dict[str, object]:
 
 def markdown(at) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def records_ids(name: str, train_on: str, *, vocab_size: int = 4096, cache_dir=False):
+    """(tokenizer, token ids with trained flags) the dashboard builds for a built-in
+    records corpus: a byte-level BPE on the rendered text (ChatML's special tokens for
+    chats), then `pv.encode_records`."""
+    recs = pv.load_builtin_records(name)
+    texts = [r.text for r in pv.render_records(recs, train_on="all")]
+    specials = pv.CHATML_SPECIAL_TOKENS if name == "python-docs-chat" else ()
+    tok = pv.train_tokenizer(
+        texts, vocab_size=vocab_size, cache_dir=cache_dir, extra_special_tokens=specials
+    )
+    return tok, pv.encode_records(tok, recs, train_on=train_on)
+
+
+def train_on(at, value: str):
+    """Choose **Train on** in the sidebar."""
+    at.sidebar.selectbox(key="train_on").set_value(value).run()
+    return at

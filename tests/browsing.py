@@ -186,6 +186,10 @@ def select(page: Page, label: str, option: str, *, where=None) -> None:
         .get_by_test_id("stSelectbox")
         .filter(has_text=label)
     )
+    # scrolled into view first: at 800 px the sidebar scrolls, and a popover opened while
+    # its container is still scrolling closes at once (react-aria), so the option never shows
+    box.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     box.first.click()
     page.get_by_role("option", name=option, exact=True).click()
     wait_for_app(page)

@@ -57,6 +57,18 @@ def test_importing_packviz_loads_neither_ui_nor_torch():
     assert out.stdout.split() == ["False", "False", "False"]
 
 
+def test_star_import_loads_no_torch():
+    """`from packviz import *` imports every name of ``__all__``: none may pull torch in
+    (`PackedIterableDataset`, a torch class, stays reachable as pv.PackedIterableDataset)."""
+    code = (
+        "import sys\nfrom packviz import *\nimport packviz\n"
+        "print('torch' in sys.modules)\n"
+        "print(packviz.PackedIterableDataset.__name__, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "PackedIterableDataset", "True"]
+
+
 def test_modules_stay_readable():
     """No module over ~450 lines unless its docstring says why it is one piece."""
     for path in [*LIBRARY.glob("*.py"), *DASHBOARD_FILES]:

@@ -31,6 +31,7 @@ from dashboard.figures.corpus import length_histogram, token_preview_html
 from dashboard.figures.decide import candidate_label, loss_share_figure, score_bars
 from dashboard.figures.masks import block_figure, mask_figure
 from dashboard.figures.rows import overview_heatmap, row_heatmap
+from dashboard.figures.sft import sft_length_histogram
 
 __all__ = [
     "PAD_COLOR",
@@ -42,6 +43,7 @@ __all__ = [
     "loss_share_figure",
     "png_config",
     "score_bars",
+    "sft_length_histogram",
     "figure_bytes",
     "length_histogram",
     "mask_figure",

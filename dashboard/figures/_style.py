@@ -43,6 +43,16 @@ def figure_bytes(fig: go.Figure) -> int:
     return len(fig.to_json().encode())
 
 
+def lighter(color: str, amount: float = 0.7) -> str:
+    """``color`` (``#rrggbb``) mixed with white: the washed-out shade of untrained tokens.
+
+    >>> lighter("#000000", 0.5)
+    '#808080'
+    """
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
+
+
 def discrete_colorscale(colors: Sequence[str]) -> list[list]:
     """A stepped colorscale: integer ``z`` = i maps to ``colors[i]`` with zmin=0, zmax=n-1."""
     n = len(colors)

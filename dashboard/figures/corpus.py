@@ -113,19 +113,42 @@ def length_histogram(
     return fig
 
 
-def token_preview_html(tokens: Sequence[str], *, limit: int = 400, total: int | None = None) -> str:
+#: Token preview shades: alternating, so neighbouring tokens stay apart.
+TOKEN_SHADES = ("#dbe9f6", "#fde2c8")
+TRAINED_SHADES = ("#b7e4b0", "#d5efcf")
+UNTRAINED_SHADES = ("#ececec", "#f6f6f6")
+
+
+def token_preview_html(
+    tokens: Sequence[str],
+    *,
+    limit: int = 400,
+    total: int | None = None,
+    trained: Sequence[bool] | None = None,
+) -> str:
     """HTML of a document's tokens, each in its own shaded box (escaped, safe to show).
     ``total``: the document's token count when only its first tokens are passed.
+    ``trained``: a flag per token; trained tokens are green, the others grey (dimmed
+    text), and each box's tooltip says which.
 
     >>> "&lt;b&gt;" in token_preview_html(["<b>", "x"])
     True
+    >>> html_ = token_preview_html(["Q", "A"], trained=[False, True])
+    >>> html_.count("trained"), html_.count("not trained")
+    (2, 1)
     """
-    shades = ("#dbe9f6", "#fde2c8")
     parts = []
+    flags = None if trained is None else [bool(x) for x in list(trained)[:limit]]
     for i, t in enumerate(tokens[:limit]):
         shown = html.escape(t).replace("\n", "↵<br>").replace(" ", "&nbsp;")
+        if flags is None:
+            title, shade, color = f"token {i}", TOKEN_SHADES[i % 2], "inherit"
+        elif flags[i]:
+            title, shade, color = f"token {i} · trained", TRAINED_SHADES[i % 2], "inherit"
+        else:
+            title, shade, color = f"token {i} · not trained", UNTRAINED_SHADES[i % 2], "#777"
         parts.append(
-            f'<span title="token {i}" style="background:{shades[i % 2]};'
+            f'<span title="{title}" style="background:{shade};color:{color};'
             f'border-radius:3px;padding:0 1px;margin:0 1px;font-family:monospace">{shown}</span>'
         )
     more = (len(tokens) if total is None else total) - min(limit, len(tokens))

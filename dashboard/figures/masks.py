@@ -35,6 +35,7 @@ def mask_figure(
     max_size: int = 256,
     max_marks: int = 40,
     max_labels: int = 16,
+    trained: np.ndarray | None = None,
 ) -> go.Figure:
     """Three panels for one row: plain causal mask, document mask, and their difference.
 
@@ -43,9 +44,16 @@ def mask_figure(
     ``max_labels`` per axis and never closer than ``span / max_labels`` slots, so labels
     do not overlap however many pieces the row holds (hover gives every cell).
 
+    ``trained`` (bool per slot of the row, `pv.trained_slots`) draws a dark green bar
+    along the top and left edge of each panel over the trained tokens (pooled cells:
+    any trained slot), so the queries and keys that carry the loss can be read off.
+
     >>> fig = mask_figure(np.array([0, 0, 1, -1]))
     >>> len(fig.data)
     3
+    >>> fig = mask_figure(np.array([0, 0, 1, -1]), trained=np.array([0, 1, 1, 0], bool))
+    >>> len(fig.data), list(fig.data[3].x)
+    (9, [0.5, 2.5, None])
     """
     d = np.asarray(doc_ids_row)
     g = mask_grids(d, start=start, stop=stop, max_size=max_size)
@@ -87,17 +95,61 @@ def mask_figure(
         fig.update_yaxes(tickvals=vals, ticktext=text, tickfont_size=9)
     nb = g.causal.shape[0]
     lo, hi = g.start - 0.5 * g.block, g.start + (nb - 0.5) * g.block
+    if trained is not None:
+        band = 0.04 * (hi - lo)  # room for the bars, inside each panel's axes
+        _trained_bars(fig, np.asarray(trained, bool), g, lo - band / 2)
+        lo -= band
     fig.update_xaxes(range=[lo, hi], constrain="domain")
     fig.update_yaxes(range=[hi, lo], scaleanchor="x", constrain="domain")
     for i in (2, 3):
         fig.update_yaxes(scaleanchor=f"x{i}", row=1, col=i)
     note = "exact" if g.block == 1 else f"{g.block}×{g.block} slots per cell, max-pooled"
+    if trained is not None:
+        note += "; green bars: trained tokens"
     fig.update_layout(
         title=f"Slots {g.start}–{g.stop - 1} ({note})",
         margin={"l": 10, "r": 10, "t": 70, "b": 10},
         height=420,
     )
     return fig
+
+
+def _trained_bars(fig: go.Figure, trained: np.ndarray, g, at: float) -> None:
+    """Dark green bars over the runs of trained slots of the window, along the top (keys)
+    and the left edge (queries) of each panel, at coordinate ``at``."""
+    cells = trained[g.start : g.stop]
+    nb = -(-cells.size // g.block)
+    padded = np.zeros(nb * g.block, bool)
+    padded[: cells.size] = cells
+    on = padded.reshape(nb, g.block).any(axis=1).astype(np.int8)
+    edges = np.diff(np.r_[0, on, 0])
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    x0 = g.start + first * g.block - 0.5 * g.block
+    x1 = g.start + stop * g.block - 0.5 * g.block
+    ends = np.minimum(g.start + stop * g.block, g.stop) - 1
+    seg: list = []  # None between runs: one line trace, broken between them
+    text: list = []
+    starts = g.start + first * g.block
+    for a, b, s, e in zip(x0.tolist(), x1.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        seg += [a, b, None]
+        text += [f"trained tokens: slots {s}–{e}"] * 2 + [None]
+    flat = [None if x is None else at for x in seg]
+    line = {"color": "#006d2c", "width": 5}
+    for col in (1, 2, 3):
+        for x, y in ((seg, flat), (flat, seg)):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    line=line,
+                    text=text,
+                    hovertemplate="%{text}<extra></extra>",
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
+            )
 
 
 def block_figure(

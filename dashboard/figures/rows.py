@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from dashboard.figures._style import MARGIN, PAD_COLOR, PALETTE, discrete_colorscale
+from dashboard.figures._style import MARGIN, PAD_COLOR, PALETTE, discrete_colorscale, lighter
 from packviz.grids import overview_grid
 
 
@@ -96,6 +97,8 @@ def row_heatmap(
     title: str | None = None,
     highlight: int | None = None,
     max_labels: int = 300,
+    trained: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
 ) -> go.Figure:
     """Packed rows × slots, coloured by piece, padding light grey.
 
@@ -108,9 +111,18 @@ def row_heatmap(
     are pooled in blocks; hover then gives the slot range, its first document and how
     many slots are padding.
 
+    ``trained`` (bool per slot, `pv.trained_slots`) dims the untrained tokens: their
+    piece's colour, washed out. Hover then says "trained · target", "trained · no
+    target (first of its piece)" or "not trained" (``labels``, the materialized labels,
+    tell targets apart; without them a trained slot is just "trained"); a pooled cell is
+    dimmed when fewer than half of its real slots are trained, and says how many are.
+
     >>> fig = row_heatmap(np.array([[0, 0, 1, -1]]), row_index=np.array([7]))
     >>> [int(v) for v in fig.data[0].y]
     [7]
+    >>> fig = row_heatmap(np.array([[0, 0, -1]]), trained=np.array([[False, True, False]]))
+    >>> [int(v) for v in fig.data[0].z[0]], fig.data[0].text[0][1]
+    ([13, 1, 0], 'position 0<br>trained')
     """
     doc_ids = np.atleast_2d(np.asarray(doc_ids))
     n, length = doc_ids.shape
@@ -125,9 +137,26 @@ def row_heatmap(
         colours = colours.astype(np.uint8)
         scale = discrete_colorscale((PAD_COLOR, "#c6dbef", "#9ecae1", "#d62728"))
         zmax = 3
+    if trained is not None and highlight is None:  # untrained: the washed-out colours
+        trained = np.asarray(trained, dtype=bool).reshape(doc_ids.shape)
+        scale = discrete_colorscale((PAD_COLOR, *PALETTE, *map(lighter, PALETTE)))
+        zmax = 2 * len(PALETTE)
+    else:
+        trained = None
     if tokens is not None:
         max_cells = min(max_cells, max_token_cells)  # hover text costs up to ~80 bytes a cell
     factor = max(1, -(-n * length // max_cells)) if n * length else 1
+    if trained is not None and factor == 1:
+        colours = np.where(trained | (doc_ids < 0), colours, colours + len(PALETTE))
+        colours = colours.astype(np.uint8)
+        status = _status(trained, doc_ids, labels)
+    elif trained is not None:
+        real = _pool_sum((doc_ids >= 0).astype(np.int32), factor)
+        n_trained = _pool_sum(trained.astype(np.int32), factor)
+        first = colours[:, ::factor]
+        dim = (first > 0) & (2 * n_trained < real)
+        colours = np.repeat(np.where(dim, first + len(PALETTE), first), factor, axis=1)
+        colours = colours[:, :length].astype(np.uint8)
     if factor == 1:
         pos = (
             np.asarray(position_ids)
@@ -146,6 +175,11 @@ def row_heatmap(
             text = [
                 [f"position {p}" if d >= 0 else "padding" for p, d in zip(prow, drow, strict=False)]
                 for prow, drow in zip(pos.tolist(), doc_ids.tolist(), strict=False)
+            ]
+        if trained is not None:
+            text = [
+                [t if not s else f"{t}<br>{s}" for t, s in zip(trow, srow, strict=True)]
+                for trow, srow in zip(text, status.tolist(), strict=True)
             ]
         trace = go.Heatmap(
             z=colours,
@@ -171,10 +205,10 @@ def row_heatmap(
         pad = _pool_sum((doc_ids < 0).astype(np.int32), factor)
         starts = np.arange(0, length, factor)
         ends = np.minimum(starts + factor, length) - 1
-        custom = np.stack(
-            [first.astype(np.int32), pad, np.broadcast_to(ends, first.shape).astype(np.int32)],
-            axis=-1,
-        )
+        columns = [first.astype(np.int32), pad, np.broadcast_to(ends, first.shape).astype(np.int32)]
+        if trained is not None:
+            columns.append(_pool_sum(trained.astype(np.int32), factor))
+        custom = np.stack(columns, axis=-1)
         trace = go.Heatmap(
             z=z,
             x0=0,
@@ -183,7 +217,9 @@ def row_heatmap(
             customdata=custom,
             hovertemplate=(
                 "row %{y}<br>slots %{x}–%{customdata[2]}<br>first document %{customdata[0]}"
-                f"<br>padding slots %{{customdata[1]}} of {factor}<extra></extra>"
+                f"<br>padding slots %{{customdata[1]}} of {factor}"
+                + ("" if trained is None else f"<br>trained slots %{{customdata[3]}} of {factor}")
+                + "<extra></extra>"
             ),
             colorscale=scale,
             zmin=-0.5,
@@ -237,6 +273,20 @@ def _add_labels(fig, doc_ids, rows, max_labels: int, highlight) -> None:
     )
 
 
+_STATUS = np.array(
+    ["", "not trained", "trained", "trained · no target (first of its piece)", "trained · target"]
+)
+
+
+def _status(trained: np.ndarray, doc_ids: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """Per slot: '' (padding), 'not trained', 'trained' (no labels given), or whether a
+    trained token is a target (its label is not -100)."""
+    code = np.where(trained, 2, 1)
+    if labels is not None:
+        code = np.where(trained, np.where(np.asarray(labels) >= 0, 4, 3), 1)
+    return _STATUS[np.where(doc_ids < 0, 0, code)]
+
+
 def _pool_sum(a: np.ndarray, factor: int) -> np.ndarray:
     n, length = a.shape
     w = -(-length // factor) * factor
@@ -256,15 +306,22 @@ def overview_heatmap(
     marked: np.ndarray | None = None,
     max_rows: int = 256,
     max_slots: int = 256,
+    trained_fill: np.ndarray | None = None,
 ) -> go.Figure:
     """Overview of all rows: how full each part of each row is (from the plan alone).
 
     Dark = real tokens, light = padding; ``window`` (first row, stop row) is outlined;
-    the lines holding the ``marked`` rows get a red tick on the left edge.
+    the lines holding the ``marked`` rows get a red tick on the left edge. With
+    ``trained_fill`` (trained tokens per row, `pv.trained_row_fill`) a narrow column on
+    the right gives each line's share of slots that hold trained tokens, in green.
 
     >>> fig = overview_heatmap(np.array([0]), np.array([0]), np.array([3]), 1, 4)
     >>> fig.data[0].type
     'heatmap'
+    >>> fig = overview_heatmap(np.array([0]), np.array([0]), np.array([3]), 1, 4,
+    ...                        trained_fill=np.array([2]))
+    >>> fig.data[-1].z.tolist()
+    [[50]]
     """
     fill, rpc, edges = overview_grid(
         row, offset, length, n_rows, max_len, max_rows=max_rows, max_slots=max_slots
@@ -282,7 +339,13 @@ def overview_heatmap(
         f"{a}" if a == b - 1 else f"{a}–{b - 1}"
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)
     ]
-    fig = go.Figure(
+    if trained_fill is None:
+        fig = go.Figure()
+    else:
+        fig = make_subplots(
+            rows=1, cols=2, shared_yaxes=True, column_widths=[0.94, 0.06], horizontal_spacing=0.01
+        )
+    fig.add_trace(
         go.Heatmap(
             z=pct,
             x=xlab,
@@ -316,8 +379,27 @@ def overview_heatmap(
             showlegend=False,
         )
     per = f"{rpc:,} rows per line, " if rpc > 1 else ""
+    title = f"Overview of all {n_rows:,} rows ({per}fill from the plan)"
+    if trained_fill is not None:
+        trained = np.add.reduceat(np.asarray(trained_fill, dtype=np.int64), rstart)
+        share = np.round(100 * trained / ((rend - rstart + 1) * max_len)).astype(np.uint8)
+        fig.add_trace(
+            go.Heatmap(
+                z=share[:, None],
+                x=["trained"],
+                y=ylab,
+                zmin=0,
+                zmax=100,
+                colorscale=[[0, "#ffffff"], [1, "#006d2c"]],
+                showscale=False,
+                hovertemplate="rows %{y}<br>%{z}% of the slots hold trained tokens<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
+        title += "; right: % of slots trained"
     fig.update_layout(
-        title=f"Overview of all {n_rows:,} rows ({per}fill from the plan)",
+        title=title,
         xaxis_title="slot",
         yaxis_title="row",
         margin=MARGIN,
@@ -325,4 +407,6 @@ def overview_heatmap(
     )
     fig.update_yaxes(autorange="reversed", type="category", nticks=12)
     fig.update_xaxes(type="category", nticks=12)
+    if trained_fill is not None:  # a title above the narrow column: nothing to collide with
+        fig.update_xaxes(showticklabels=False, title_text="trained", side="top", row=1, col=2)
     return fig

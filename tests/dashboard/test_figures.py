@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from dashboard import figures
 from dashboard.figures import rows
 from dashboard.figures import rows as rows_module
+from dashboard.figures._style import PALETTE
 
 MB = 1_000_000
 
@@ -332,3 +333,89 @@ def test_loss_share_figure():
 def test_every_chart_has_a_png_button():
     cfg = figures.png_config("packviz-sweep")
     assert cfg["toImageButtonOptions"] == {"format": "png", "filename": "packviz-sweep", "scale": 2}
+
+
+# ---------------------------------------------------------------- trained tokens
+
+
+def test_row_heatmap_dims_untrained_tokens_and_says_what_each_slot_is():
+    doc = np.array([[0, 0, 0, 1, 1, -1]])
+    trained = np.array([[False, True, True, True, True, False]])
+    labels = np.array([[-100, 5, 6, -100, 8, -100]])
+    fig = figures.row_heatmap(doc, trained=trained, labels=labels)
+    z = _arr(_trace(fig)["z"])[0]
+    k = len(PALETTE)
+    assert z[0] == z[1] + k and z[1] == z[2] and z[5] == 0  # untrained: the washed-out shade
+    assert 0 < z[3] <= k and z[3] == z[4]
+    text = fig.data[0].text[0]
+    assert text[0].endswith("not trained") and text[2].endswith("trained · target")
+    assert text[3].endswith("trained · no target (first of its piece)")
+    assert text[5] == "padding"
+    plain = figures.row_heatmap(doc)  # without flags: no washed-out shades
+    assert _arr(_trace(plain)["z"]).max() <= k
+
+
+def test_row_heatmap_pooled_cells_count_trained_slots():
+    doc = np.zeros((2, 4096), np.int64)
+    trained = np.zeros((2, 4096), bool)
+    trained[0, :3000] = True  # row 0 mostly trained, row 1 not at all
+    fig = figures.row_heatmap(doc, trained=trained, max_cells=1024)
+    t = _trace(fig)
+    factor = int(t["dx"])
+    custom = _arr(t["customdata"])
+    assert custom.shape[-1] == 4
+    assert int(custom[0, :, 3].sum()) == 3000 and int(custom[1, :, 3].sum()) == 0
+    z = _arr(t["z"])
+    k = len(PALETTE)
+    assert (z[0, : 3000 // factor] <= k).all() and (z[1] > k).all()
+    assert "trained slots" in t["hovertemplate"]
+
+
+def test_overview_trained_column_is_the_share_of_slots_trained():
+    import packviz as pv
+
+    ids = pv.TokenIds.from_sequences(
+        [[1] * 5, [2] * 3, [3] * 4],
+        trained=[np.arange(5) > 0, np.zeros(3, bool), np.ones(4, bool)],
+    )
+    plan = pv.pack(ids.lengths, 8)
+    fill = pv.trained_row_fill(plan, ids)
+    fig = figures.overview_heatmap(
+        plan.row, plan.offset, plan.length, plan.n_rows, 8, trained_fill=fill
+    )
+    share = _arr(_trace(fig, len(fig.data) - 1)["z"]).ravel()
+    assert share.tolist() == np.round(100 * fill / 8).astype(int).tolist()
+    assert "% of slots trained" in fig.layout.title.text
+
+
+def test_mask_figure_marks_the_trained_runs_on_both_axes():
+    d = np.array([0] * 6 + [1] * 6 + [-1] * 4)
+    trained = np.zeros(16, bool)
+    trained[[2, 3, 4, 9, 10]] = True
+    fig = figures.mask_figure(d, trained=trained)
+    bars = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
+    assert len(bars) == 6  # along the top and the left of each of the three panels
+    top, left = bars[0], bars[1]
+    assert list(top.x) == [1.5, 4.5, None, 8.5, 10.5, None]
+    assert list(left.y) == list(top.x) and len(set(x for x in top.y if x is not None)) == 1
+    assert top.text[0] == "trained tokens: slots 2–4"
+    assert fig.layout.xaxis.range[0] < -0.5  # room for the bars inside the axes
+    pooled = figures.mask_figure(np.zeros(1024, int), trained=np.arange(1024) < 300, max_size=64)
+    bar = [t for t in pooled.data if t.type == "scatter"][0]
+    assert bar.text[0] == "trained tokens: slots 0–303"  # any trained slot marks its 16-slot cell
+
+
+def test_token_preview_marks_trained_tokens():
+    html = figures.token_preview_html(["Q", ":", " A"], trained=[False, False, True])
+    assert html.count("· not trained") == 2 and html.count("· trained") == 1
+    assert figures.corpus.TRAINED_SHADES[0] in html
+
+
+def test_sft_length_histogram_counts_every_example():
+    prompt = np.array([0, 10, 20, 400])
+    completion = np.array([5, 50, 60, 70])
+    fig = figures.sft_length_histogram(prompt, completion, completion_label="assistant turns")
+    counts = [int(_arr(_trace(fig, i)["y"]).sum()) for i in range(2)]
+    assert counts == [3, 4]
+    assert fig.data[1].name == "assistant turns (trained)"
+    assert "1 examples without untrained tokens" in fig.layout.title.text

@@ -18,6 +18,9 @@ from dashboard import url
         ("weights", "compute:1,lost:2.5", {"compute": 1.0, "lost": 2.5}),
         ("rank_sorts", "desc,random", ["desc", "random"]),
         ("preset", "long context", "long context"),
+        ("train_on", "last_assistant", "last_assistant"),
+        ("builtin_name", "python-docs-chat", "python-docs-chat"),
+        ("template_source", "Upload tokenizer_config.json", "Upload tokenizer_config.json"),
     ],
 )
 def test_good_values_round_trip(name, text, value):
@@ -34,6 +37,7 @@ def test_good_values_round_trip(name, text, value):
         ("vocab_size", "1000", "choose one of 512"),
         ("weights", "speed:1", "choose one of compute"),
         ("pin", "1024,best_fit,desc,split,0,extra", "too many values"),
+        ("train_on", "prompts", "choose one of all, completion, assistant, last_assistant"),
     ],
 )
 def test_bad_values_raise_a_message(name, text, says):

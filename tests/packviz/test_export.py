@@ -13,7 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from packed_files import raw_bytes
+from packed_files import raw_bytes, sealed
 
 import packviz as pv
 from packviz import export
@@ -63,6 +63,54 @@ def test_selected_fields(tmp_path, arrays, fmt):
     assert back.position_ids is None and back.doc_ids is None
     assert_same(arrays, back, fields=["input_ids", "labels"])
     assert back.metadata["fields"] == ["input_ids", "labels"]
+
+
+@pytest.mark.parametrize("fmt", pv.FORMATS)
+def test_arrays_without_doc_ids_save_where_they_can(tmp_path, arrays, fmt):
+    """Arrays read back from a file saved without doc_ids: .npz and .pt take them as they
+    are; .parquet (its seq_lengths) and shuffle_seed need each row's pieces: refused,
+    saying why (not a TypeError from inside)."""
+    pv.save(arrays, tmp_path / "some.npz", fields=["input_ids", "labels"])
+    some = pv.load(tmp_path / "some.npz")
+    assert some.doc_ids is None
+    path = tmp_path / f"again.{fmt}"
+    if fmt == "parquet":
+        with pytest.raises(ValueError, match="no doc_ids, and a .parquet file stores each row"):
+            pv.save(some, path)
+        with pytest.raises(ValueError, match="no doc_ids, and a .parquet file stores"):
+            pv.to_bytes(some, fmt)
+    else:
+        pv.save(some, path)
+        assert_same(arrays, pv.load(path), fields=["input_ids", "labels"])
+    with pytest.raises(ValueError, match="no doc_ids, and shuffle_seed rebuilds each row's"):
+        pv.to_bytes(some, "npz" if fmt == "parquet" else fmt, shuffle_seed=1)
+    left = {p.name for p in tmp_path.iterdir()}  # no partial file left behind
+    assert left == ({"some.npz"} if fmt == "parquet" else {"some.npz", path.name})
+
+
+@pytest.mark.parametrize("fmt", pv.FORMATS)
+def test_whole_reads_are_writable_arrays_of_their_own(tmp_path, arrays, fmt):
+    data = pv.to_bytes(arrays, fmt)
+    (tmp_path / f"rows.{fmt}").write_bytes(data)
+    for back in (pv.from_bytes(data, fmt), pv.load(tmp_path / f"rows.{fmt}")):
+        for name in (*pv.FIELDS, "cu_seqlens", "row_index"):
+            a = getattr(back, name)
+            assert a.flags.writeable, name
+            assert not np.shares_memory(a, np.frombuffer(data, np.uint8)), name
+        back.labels[0, 0] = 1  # (writing does not touch the file's bytes)
+    assert pv.from_bytes(data, fmt).labels[0, 0] == -100
+
+
+def test_a_missing_file_is_named(tmp_path):
+    missing = tmp_path / "nothing.npz"
+    for read in (pv.load, pv.open, pv.to_hf_dataset, pv.PackedIterableDataset):
+        with pytest.raises(FileNotFoundError, match=f"^no file at {missing}$"):
+            read(missing)
+        with pytest.raises(ValueError, match="no file at"):  # a bad input, like the others
+            read(missing)
+    (tmp_path / "shards.npz").mkdir()
+    with pytest.raises(ValueError, match="shards.npz is a directory, not a packed file"):
+        pv.load(tmp_path / "shards.npz")
 
 
 def test_parquet_is_one_row_per_packed_row(tmp_path, arrays):
@@ -302,6 +350,8 @@ def test_parquet_refuses_floats_and_unequal_rows(tmp_path, arrays):
         "seq_lengths": pa.array([[3], [2]], pa.large_list(pa.int32())),
         "row_index": pa.array([0, 1], pa.int64()),
     }
+    values = {k: base[k].to_pylist() for k in ("input_ids", "labels", "row_index")}
+    meta = sealed(meta, values, [0, 3, 5], 3)
     back = pv.load(_parquet(tmp_path, base, meta))  # variable-size lists of equal width load
     assert back.input_ids.dtype == np.int64 and back.input_ids.tolist()[1] == [4, 5, 0, 0]
     floats = {**base, "labels": pa.array([[-100, 2.5, 3, -100], [-100, 5, -100, -100]])}
@@ -396,13 +446,23 @@ def test_npz_arrays_are_aligned_and_writable(tmp_path, arrays):
 
 @given(st.sampled_from(pv.FORMATS), st.data())
 @settings(max_examples=40)
-def test_damaged_files_give_arrays_that_pass_or_a_value_error(fmt, data):
-    """Any byte changed, cut or added: either a correct, checked result or a ValueError
-    with a message — never another exception, never a crash."""
+def test_damaged_files_give_the_original_or_a_value_error(fmt, data):
+    """Any byte changed, cut or added: either exactly the arrays and metadata that were
+    saved (the change hit bytes that carry nothing, a timestamp say) or a ValueError with
+    a message — never other arrays, another exception or a crash. A changed token id
+    that still obeys every rule is caught by the content checksum."""
     a = pv.materialize(pv.pack([5, 3, 9, 1], 8), [np.arange(n) + 1 for n in [5, 3, 9, 1]], pad_id=0)
-    raw = bytearray(pv.to_bytes(a, fmt))
+    original = pv.to_bytes(a, fmt, metadata={"note": "kept"})
+    want = pv.from_bytes(original, fmt)
+    raw = bytearray(original)
+    if fmt == "parquet":  # the column chunks: between the magic and the footer
+        lo, hi = 4, len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")
+    else:  # the token ids, stored as they are
+        lo = raw.index(a.input_ids.tobytes())
+        hi = lo + a.input_ids.nbytes
     for _ in range(data.draw(st.integers(1, 4))):
-        at = data.draw(st.integers(0, len(raw) - 1))
+        at = data.draw(st.integers(0, len(raw) - 1) | st.integers(lo, hi - 1))
+        at = min(at, len(raw) - 1)  # (an earlier cut may have shortened it)
         how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
         if how == "flip":
             raw[at] ^= data.draw(st.integers(1, 255))
@@ -415,4 +475,29 @@ def test_damaged_files_give_arrays_that_pass_or_a_value_error(fmt, data):
     except ValueError as exc:
         assert str(exc)
     else:
-        pv.check_arrays(back)
+        assert_same(want, back)
+        assert back.metadata == want.metadata
+
+
+@pytest.mark.parametrize("fmt", pv.FORMATS)
+def test_a_changed_token_that_obeys_every_rule_is_refused(tmp_path, arrays, fmt, monkeypatch):
+    """The input id at a piece start (its label is -100, so no rule ties it to anything)
+    and a metadata value: only the content checksum can tell."""
+    saved = pv.to_bytes(arrays, fmt, metadata={"note": "kept"})
+    checksum = pv.from_bytes(saved, fmt).metadata["checksum"]
+    assert checksum.startswith("sha256:")
+    ids = arrays.input_ids.copy()
+    ids[0, 0] ^= 1  # row 0, slot 0: a piece start
+    with monkeypatch.context() as m:  # files changed after writing: the old checksum kept
+        m.setattr(export, "_with_checksum", lambda payload, meta: {**meta, "checksum": checksum})
+        changed = [
+            pv.to_bytes(dataclasses.replace(arrays, input_ids=ids), fmt, metadata={"note": "kept"}),
+            pv.to_bytes(arrays, fmt, metadata={"note": "kep7"}),
+        ]
+    for data in changed:
+        with pytest.raises(ValueError, match="the content does not match its checksum"):
+            pv.from_bytes(data, fmt)
+    path = tmp_path / f"rows.{fmt}"
+    path.write_bytes(changed[0])
+    with pytest.raises(ValueError, match=f"{path}: the content does not match its checksum"):
+        pv.load(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hf_models import packed_arrays, tiny
+from hf_models import max_logit_gap, packed_arrays, packed_logits, reference, tiny
 
 import packviz as pv
 from packviz import hf
@@ -89,3 +89,23 @@ def test_trainer_on_the_padded_layout_is_exact(tmp_path, arrays, mode):
     ref.check_forward(kwargs, out.logits, out.loss)
     ref.check_grads(seen.grads)
     assert kwargs["input_ids"].dtype == torch.long
+
+
+def test_the_padded_layout_is_exact_only_through_pv_collate(arrays):
+    """What the docs warn about: HF's default collator hands the 2-D ``attention_mask``
+    column to the model as it is, and the documents of a row attend to each other (no
+    error, a plausible loss); `pv.collate_with` on the same rows is exact."""
+    from transformers import default_data_collator
+
+    model = tiny("llama", "sdpa").eval()
+    ds = pv.to_hf_dataset(arrays)
+    rows = [ds[i] for i in range(len(ds))]
+    with torch.no_grad():
+        want, _ = reference(model, arrays)
+        naive = default_data_collator(rows)
+        assert naive["attention_mask"].shape == (arrays.n_rows, arrays.max_len)  # 2-D
+        leaked = packed_logits(model(**naive).logits, arrays, flattened=False)
+        assert max_logit_gap(leaked, want) > 1e-2
+        for mode in ("dense", "flattened"):
+            out = model(**pv.collate_with(mode)(rows)).logits
+            assert max_logit_gap(packed_logits(out, arrays, mode == "flattened"), want) < 1e-4

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from packed_files import raw_bytes
+from packed_files import raw_bytes, sealed
 
 import packviz as pv
 from packviz import export
@@ -107,10 +107,58 @@ def test_a_broken_row_is_refused_when_read(tmp_path, arrays, fmt, small_groups):
         pv.load(path)
 
 
+def test_parquet_seq_lengths_that_disagree_with_the_doc_ids_are_refused(tmp_path, arrays):
+    """A file whose seq_lengths were changed (same row total, other cuts) fails `pv.open`
+    when the row is read, as it fails `pv.load`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    pv.save(arrays, path)
+    table = pq.read_table(path)
+    lengths = table.column("seq_lengths").to_pylist()
+    row = next(r for r, lens in enumerate(lengths) if len(set(lens)) > 1)
+    lengths[row] = lengths[row][::-1]  # same tokens, other piece lengths
+    column = pa.array(lengths, pa.large_list(pa.int32()))
+    table = table.set_column(table.schema.get_field_index("seq_lengths"), "seq_lengths", column)
+    pq.write_table(table, path)
+    with pytest.raises(ValueError, match="cu_seqlens gives piece .* but its run of doc_ids has"):
+        pv.load(path)
+    f = pv.open(path)
+    with pytest.raises(ValueError, match=f"{path}: cu_seqlens gives piece .* run of doc_ids"):
+        f.rows(row, row + 1)
+    with pytest.raises(ValueError, match="cu_seqlens gives piece"):
+        f.row(row)
+    f.rows(0, row)  # the rows before it are fine
+
+
+def test_row_numbers_are_integers_in_range(tmp_path, arrays):
+    path = tmp_path / "rows.npz"
+    pv.save(arrays, path)
+    f = pv.open(path)
+    n = arrays.n_rows
+    assert f.rows(n - 2, n + 5).n_rows == 2 and f.rows(n + 1, n + 3).n_rows == 0
+    for start, stop in ((-1, 3), (0, -1), (5, 4)):
+        with pytest.raises(ValueError, match=f"0 <= start <= stop, got start={start}, stop"):
+            f.rows(start, stop)
+    with pytest.raises(TypeError, match="start must be an integer row number, got 1.5"):
+        f.rows(1.5, 3)
+    with pytest.raises(TypeError, match="row indices must be integers, got float64"):
+        f.take([1.7])
+    with pytest.raises(TypeError, match="row indices must be integers, got bool"):
+        f.take([True])
+    with pytest.raises(IndexError, match=rf"row indices must be in \[0, {n}\)"):
+        f.take([-1])
+    with pytest.raises(TypeError, match="row must be an integer row number, got 2.0"):
+        f.row(2.0)
+    assert f.take(np.array([2], np.uint8)).input_ids.tolist() == [arrays.input_ids[2].tolist()]
+
+
 def test_compressed_npz_is_read_whole_not_mapped(tmp_path, arrays):
     path = tmp_path / "rows.npz"
     payload = export._payload(arrays, pv.FIELDS)
     meta = {"fields": list(pv.FIELDS), "max_len": 32}
+    meta = sealed(meta, payload, payload["cu_seqlens"], payload["max_seqlen"])
     np.savez_compressed(path, **payload, metadata=np.array(json.dumps(meta)))
     same_rows(pv.load(path), arrays)
     with pytest.raises(ValueError, match="input_ids.npy is compressed; pv.open maps only"):
@@ -175,9 +223,8 @@ def big_files(tmp_path_factory):
     """The same ~40 MiB of rows (512 slots) in each format, and a small file to warm up."""
     out = tmp_path_factory.mktemp("big")
     rng = np.random.default_rng(0)
-    saved = export._PARQUET_GROUP_BYTES
-    export._PARQUET_GROUP_BYTES = 256 << 10
-    try:
+    with pytest.MonkeyPatch.context() as m:  # (a module-scoped fixture)
+        m.setattr(export, "_PARQUET_GROUP_BYTES", 256 << 10)
         for name, n_docs in (("small", 600), ("big", 8000)):
             lengths = rng.integers(1, 700, size=n_docs)
             offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -185,8 +232,6 @@ def big_files(tmp_path_factory):
             a = pv.materialize(pv.pack(lengths, 512), pv.TokenIds(values, offsets), pad_id=0)
             for fmt in pv.FORMATS:
                 pv.save(a, out / f"{name}.{fmt}")
-    finally:
-        export._PARQUET_GROUP_BYTES = saved
     return out, int(a.cu_seqlens.size - 1)
 
 

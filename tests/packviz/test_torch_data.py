@@ -15,11 +15,12 @@ from hf_models import (
     reference,
     tiny,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 import packviz as pv
+from packviz._reference import reference_collate, reference_pool_any
 from packviz.torch_data import piece_ids
 
 TOL = 1e-4
@@ -225,27 +226,134 @@ def test_flex_mode_is_exact(models, family):
         assert abs(float(out.loss) - float(want_loss)) < TOL
 
 
-@given(
-    st.lists(
-        st.fixed_dictionaries(
-            {
-                "input_ids": st.lists(st.integers(0, 9), min_size=4, max_size=4),
-                "labels": st.lists(st.integers(-100, 9), min_size=4, max_size=4),
-                "position_ids": st.lists(st.integers(-1, 4), min_size=4, max_size=4),
-                "attention_mask": st.lists(st.integers(0, 1), min_size=4, max_size=4),
-            }
-        ),
-        min_size=0,
-        max_size=3,
-    ),
-    st.sampled_from(pv.COLLATE_MODES),
-)
-def test_collate_fuzz_gives_a_batch_or_a_value_error(items, mode):
-    try:
-        batch = pv.collate(
-            [{k: np.array(v) for k, v in it.items()} for it in items], attention=mode
-        )
-    except ValueError as exc:
-        assert str(exc)
+@st.composite
+def collate_batches(draw):
+    """0-3 items of one width: packed rows (pieces, padding, -100 at piece starts and
+    here and there), or random values; then, maybe, one slot of one field changed."""
+    width = draw(st.integers(1, 8))
+    items = []
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.integers(0, 3)) == 0:
+            items.append(
+                {
+                    k: draw(st.lists(st.integers(lo, hi), min_size=width, max_size=width))
+                    for k, lo, hi in (
+                        ("input_ids", 0, 9),
+                        ("labels", -100, 9),
+                        ("position_ids", -1, 4),
+                        ("attention_mask", 0, 1),
+                    )
+                }
+            )
+            continue
+        item = {"input_ids": [], "labels": [], "position_ids": [], "attention_mask": []}
+        for n in draw(st.lists(st.integers(1, width), max_size=width)):
+            if len(item["input_ids"]) + n > width:
+                break
+            ids = draw(st.lists(st.integers(0, 9), min_size=n, max_size=n))
+            trained = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+            item["input_ids"] += ids
+            item["labels"] += [
+                t if j and keep else -100
+                for j, (t, keep) in enumerate(zip(ids, trained, strict=True))
+            ]
+            item["position_ids"] += list(range(n))
+            item["attention_mask"] += [1] * n
+        pad = width - len(item["input_ids"])
+        for k, v in (
+            ("input_ids", 0),
+            ("labels", -100),
+            ("position_ids", 0),
+            ("attention_mask", 0),
+        ):
+            item[k] += [v] * pad
+        items.append(item)
+    if items and draw(st.booleans()):
+        item = items[draw(st.integers(0, len(items) - 1))]
+        key = draw(st.sampled_from(sorted(item)))
+        item[key][draw(st.integers(0, width - 1))] = draw(st.integers(-100, 9))
+    return items
+
+
+@given(collate_batches(), st.sampled_from(pv.COLLATE_MODES))
+@settings(max_examples=150, deadline=None)
+def test_collate_agrees_with_the_slot_by_slot_reference(items, mode):
+    """Pieces, the dense mask, the flattened batch and the BlockMask against
+    `reference_collate`; what it refuses is a ValueError naming row and slot."""
+    want = reference_collate(items)
+    arrays = [{k: np.array(v) for k, v in it.items()} for it in items]
+    if want is None:
+        with pytest.raises(ValueError, match=r"(position_ids|labels) at row \d+, slot \d+|empty"):
+            pv.collate(arrays, attention=mode, block_size=4)
+        return
+    batch = pv.collate(arrays, attention=mode, block_size=4)
+    pos = np.array([it["position_ids"] for it in items])
+    real = np.array([it["attention_mask"] for it in items]) != 0
+    assert piece_ids(pos, real).tolist() == want["pieces"]
+    if mode == "dense":
+        mask = batch["attention_mask"][:, 0]
+        assert torch.equal(mask == 0, torch.from_numpy(want["dense"]))
+        assert torch.equal(mask != 0, mask == torch.finfo(torch.float32).min)
+    elif mode == "flex":
+        bm = batch["attention_mask"]
+        b, n = len(items), pos.shape[1]
+        ar = torch.arange(n)
+        cells = bm.mask_mod(torch.arange(b)[:, None, None], 0, ar[None, :, None], ar[None, None, :])
+        assert torch.equal(cells, torch.from_numpy(want["dense"]))
+        blocks = [reference_pool_any(want["dense"][r], 4) for r in range(b)]
+        assert bm.to_dense()[:, 0].bool().tolist() == np.array(blocks).tolist()
     else:
-        assert batch["input_ids"].dtype == torch.long
+        for key in ("input_ids", "labels", "position_ids"):
+            assert batch[key].tolist() == [want[key]], key
+        assert batch["cu_seq_lens_q"].tolist() == want["cu_seqlens"]
+        assert batch["max_length_q"] == max(np.diff(want["cu_seqlens"]), default=0)
+
+
+def test_a_target_across_documents_is_refused():
+    """labels == input_ids with positions restarting: token 6 would be trained to predict
+    token 7, the first of the next document."""
+    item = {
+        "input_ids": np.array([5, 6, 7, 8]),
+        "labels": np.array([5, 6, 7, 8]),
+        "position_ids": np.array([0, 1, 0, 1]),
+        "attention_mask": np.array([1, 1, 1, 1]),
+    }
+    for mode in pv.COLLATE_MODES:
+        with pytest.raises(ValueError, match="labels at row 0, slot 0 is 5 where a piece starts"):
+            pv.collate([item], attention=mode)
+    item["labels"] = np.array([-100, 6, 7, 8])
+    with pytest.raises(ValueError, match="labels at row 0, slot 2 is 7 where a piece starts"):
+        pv.collate([item])
+    item["labels"] = np.array([-100, 6, -100, 8])
+    assert pv.collate([item])["labels"].tolist() == [[-100, 6, -100, 8]]
+    padded = dict(item, attention_mask=np.array([1, 1, 1, 0]))
+    with pytest.raises(ValueError, match="labels at row 0, slot 3 is 8 where .* or at padding"):
+        pv.collate([padded], attention="dense")
+
+
+def test_a_dense_mask_too_large_is_refused_first(arrays, monkeypatch):
+    """The size is checked before anything is allocated, and the message points to the
+    modes without an L x L mask; the bool mask beside the float one is a block of rows."""
+    import packviz.limits
+    import packviz.masks
+    from packviz import torch_data
+
+    items = items_of(arrays)
+    monkeypatch.setattr(packviz.limits, "available_memory", lambda device="cpu": 4000)
+    with pytest.raises(
+        ValueError,
+        match=r'dense \[2, 1, 24, 24\] torch.float32 attention mask needs 5.*collate_with\("flattened"\)',
+    ):
+        pv.collate(items, attention="dense")
+    monkeypatch.undo()
+    shapes = []
+    real = packviz.masks.document_mask
+    monkeypatch.setattr(
+        packviz.masks, "document_mask", lambda d, **k: shapes.append(np.shape(d)) or real(d, **k)
+    )
+    monkeypatch.setattr(torch_data, "_BOOL_CHUNK_BYTES", 24 * 24)  # one row at a time
+    mask = pv.collate(items, attention="dense")["attention_mask"]
+    assert shapes == [(1, 24), (1, 24)]
+    low = torch.finfo(torch.float32).min
+    want = torch.where(pv.document_mask(arrays.doc_ids, device="cpu"), 0.0, low)
+    assert torch.equal(mask[:, 0], want)

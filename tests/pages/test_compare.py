@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from apptest import (
+    app,
     buttons,
     download_labels,
     errors,
@@ -12,6 +13,7 @@ from apptest import (
     metrics,
     number,
     plotly_array,
+    records_ids,
     synthetic,
 )
 from apptest import synthetic_lengths as lengths
@@ -120,3 +122,23 @@ def test_sweep_points_too_big_to_plan_are_named(monkeypatch):
     assert not at.exception and not errors(at)
     left = [c.value for c in at.caption if c.value.startswith("Left out:")]
     assert left == ["Left out: max length 32, 64, 128 (too many pieces to plan here)."]
+
+
+def test_fine_tuning_compare_and_sweep_count_trained_targets():
+    at = app(builtin_name="python-docs-qa", max_len=256, overflow="truncate").run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and not errors(at)
+    _, ids = records_ids("python-docs-qa", "completion")
+    expected = pv.compare_strategies(ids.lengths, 256, overflow="truncate", token_ids=ids)
+    table = at.dataframe[0].value.set_index("Strategy")
+    assert [int(table.loc[s.strategy, "Trained targets"]) for s in expected] == [
+        s.trained_targets for s in expected
+    ]
+    assert expected[0].trained_targets < pv.compare_strategies(ids.lengths, 256)[0].trained_targets
+    sweep = at.dataframe[1].value
+    max_lens = sorted(set(sweep["max_len"]))
+    lib = pv.sweep(ids.lengths, max_lens, overflow="truncate", token_ids=ids)
+    got = {
+        (int(m), x): int(t) for m, x, t in sweep[["max_len", "strategy", "trained_targets"]].values
+    }
+    assert got == {(s.max_len, s.strategy): s.trained_targets for s in lib}

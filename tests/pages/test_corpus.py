@@ -9,19 +9,24 @@ import json
 import numpy as np
 import pytest
 from apptest import (
+    APP,
     PAGES,
     WORDLEVEL_NO_UNK,
     WORDLEVEL_PAD_0,
     app,
+    captions,
     errors,
     figures,
     markdown,
     metrics,
     number,
     plotly_array,
+    records_ids,
     synthetic,
     synthetic_lengths,
+    train_on,
 )
+from streamlit.testing.v1 import AppTest
 
 import packviz as pv
 from dashboard import corpus as dcorpus
@@ -236,3 +241,181 @@ def test_histogram_axis_spans_the_data_and_the_marks(max_len):
     assert hi - lo < 7
     for a in fig["layout"]["annotations"]:
         assert lo <= a["x"] <= hi
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _preview(at) -> str:
+    return [c for c in captions(at) if c.startswith("Record ")][0]
+
+
+def test_builtin_chat_corpus_is_records_and_train_on_follows_the_kinds():
+    at = app(builtin_name="python-docs-chat", doc_index=3).run()
+    assert not at.exception and not errors(at)
+    assert "**Records:** 79 chats · **train on:** assistant turns" in markdown(at)
+    box = at.sidebar.selectbox(key="train_on")
+    assert box.options == ["all tokens", "assistant turns", "last assistant turn"]
+    assert box.value == "assistant" and not box.disabled
+    assert "special tokens <|im_start|>, <|im_end|>" in markdown(at)
+    for choice in ("assistant", "last_assistant"):
+        train_on(at, choice)
+        _, ids = records_ids("python-docs-chat", choice)
+        assert number(metrics(at)["Tokens"]) == ids.n_tokens
+        flags = ids.trained[ids.offsets[3] : ids.offsets[4]]
+        assert _preview(at).startswith(f"Record 3: {flags.size:,} tokens")
+        assert f"; {int(flags.sum()):,} trained" in _preview(at)
+        html = at.get("html")[0].proto.body
+        assert html.count("· trained") == int(flags[:400].sum())
+    train_on(at, "all")
+    assert "trained" not in _preview(at)  # every token trained: nothing to tell apart
+
+    at.selectbox(key="builtin_name").set_value("python-docs-qa").run()
+    box = at.sidebar.selectbox(key="train_on")
+    assert box.options == ["all tokens", "completions"]
+    assert box.value == "all"  # the kept choice applies where the corpus allows it
+    at.selectbox(key="builtin_name").set_value("python-docs").run()
+    box = at.sidebar.selectbox(key="train_on")
+    assert box.options == ["all tokens"] and box.disabled
+    assert "**Records:**" not in markdown(at)
+
+
+def test_qa_corpus_opens_on_completions():
+    at = app(builtin_name="python-docs-qa").run()
+    assert at.sidebar.selectbox(key="train_on").value == "completion"
+    assert "**Records:** 79 prompt/completion records · **train on:** completions" in markdown(at)
+    assert at.query_params.get("builtin_name") == "python-docs-qa"
+
+
+def test_train_on_travels_in_the_url():
+    at = app(builtin_name="python-docs-chat").run()
+    train_on(at, "last_assistant")
+    assert at.query_params["train_on"] == "last_assistant"
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    for k, v in dict(at.query_params).items():
+        fresh.query_params[k] = v
+    fresh.run()
+    assert fresh.sidebar.selectbox(key="train_on").value == "last_assistant"
+
+
+CHATS = pv.load_builtin_records("python-docs-chat")[:12]
+CHAT_LINES = "\n".join(json.dumps(r) for r in CHATS)
+
+
+def test_uploaded_chats_are_counted_by_kind():
+    at = upload(upload_page(vocab_size=512), "chats.jsonl", CHAT_LINES.encode())
+    assert not at.exception and not errors(at)
+    assert "**Records:** 12 chats" in markdown(at)
+    assert number(metrics(at)["Documents"]) == 12
+    assert at.sidebar.selectbox(key="train_on").value == "assistant"
+
+
+def test_uploaded_csv_chats_and_prompt_completion_parquet():
+    import pandas as pd
+
+    df = pd.DataFrame({"messages": [json.dumps(r["messages"]) for r in CHATS]})
+    at = upload(upload_page(vocab_size=512), "c.csv", df.to_csv(index=False).encode(), "text/csv")
+    assert not at.exception and not errors(at)
+    assert "**Records:** 12 chats" in markdown(at)
+    qa = pd.DataFrame({"prompt": ["2+2?", "3+3?"], "completion": [" 4", " 6"]})
+    buf = io.BytesIO()
+    qa.to_parquet(buf)
+    at = upload(
+        upload_page(vocab_size=512), "qa.parquet", buf.getvalue(), "application/octet-stream"
+    )
+    assert not at.exception and not errors(at)
+    assert "**Records:** 2 prompt/completion records" in markdown(at)
+    assert at.sidebar.selectbox(key="train_on").options == ["all tokens", "completions"]
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (
+            '{"messages": [{"role": "tool", "content": "x"}]}',
+            "bad.jsonl line 13: message 0 has role 'tool'",
+        ),
+        ('{"messages": [{"role": "user"}]}', "bad.jsonl line 13"),
+        (
+            '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]}',
+            "bad.jsonl line 13: assistant message 1 is empty",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "Hi"}]}',
+            "bad.jsonl line 13 has no assistant turn",
+        ),
+    ],
+)
+def test_bad_records_are_named_in_an_error_box(line, says):
+    at = upload(upload_page(vocab_size=512), "bad.jsonl", (CHAT_LINES + "\n" + line).encode())
+    assert not at.exception, at.exception
+    assert [e for e in errors(at) if says in e], errors(at)
+
+
+LLAMA_CONFIG = {
+    "chat_template": "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}"
+    "<|end_header_id|>\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}",
+    "bos_token": "<|begin_of_text|>",
+    "eos_token": "<|eot_id|>",
+}
+
+
+def test_chat_template_from_a_tokenizer_config():
+    at = app(builtin_name="python-docs-chat", template_source="Upload tokenizer_config.json").run()
+    assert [e for e in errors(at) if "Upload a tokenizer_config.json" in e]
+    config = json.dumps(LLAMA_CONFIG).encode()
+    at.file_uploader(key="template_file").upload(
+        "tokenizer_config.json", config, "application/json"
+    )
+    at.run()
+    assert not at.exception and not errors(at)
+    assert "**chat template:** chat template of tokenizer_config.json" in markdown(at)
+    assert "special tokens <|begin_of_text|>, <|eot_id|>" in markdown(at)
+    # the same records through the library, with that template
+    recs = pv.load_builtin_records("python-docs-chat")
+    template = pv.load_chat_template(config)
+    texts = [r.text for r in pv.render_records(recs, train_on="all", chat_template=template)]
+    tok = pv.train_tokenizer(
+        texts,
+        vocab_size=4096,
+        cache_dir=False,
+        extra_special_tokens=("<|begin_of_text|>", "<|eot_id|>"),
+    )
+    ids = pv.encode_records(tok, recs, train_on="assistant", chat_template=template)
+    assert number(metrics(at)["Tokens"]) == ids.n_tokens
+    assert f"; {int(ids.trained[: ids.offsets[1]].sum()):,} trained" in _preview(at)
+    at.button(key="remove_template").click().run()
+    assert [e for e in errors(at) if "Upload a tokenizer_config.json" in e]
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (b"{", "the tokenizer config is not valid JSON"),
+        (b'{"eos_token": "</s>"}', "has no chat_template"),
+        (
+            json.dumps({"chat_template": "{{ messages.__class__.__mro__ }}"}).encode(),
+            "record 0: the chat template of the tokenizer config tried to reach outside its sandbox",
+        ),
+    ],
+)
+def test_bad_chat_templates_say_why(config, says):
+    at = app(builtin_name="python-docs-chat", template_source="Upload tokenizer_config.json").run()
+    at.file_uploader(key="template_file").upload("tc.json", config, "application/json").run()
+    assert not at.exception, at.exception
+    assert [e for e in errors(at) if says in e], errors(at)
+
+
+def test_slow_encoding_is_offered_then_runs_in_a_worker(monkeypatch):
+    from dashboard import records
+
+    monkeypatch.setattr(records, "ENCODE_SECONDS_PER_CHAR", 1e-3)
+    at = app(builtin_name="python-docs-qa").run()
+    assert not at.exception and not errors(at)
+    offer = [b for b in at.button if b.label.startswith("Encode the records (about")]
+    assert offer and not metrics(at)  # nothing computed yet
+    assert "Encoding 79 records (train on completions)" in markdown(at)
+    offer[0].click().run(timeout=120)
+    assert not at.exception and not errors(at)
+    _, ids = records_ids("python-docs-qa", "completion")
+    assert number(metrics(at)["Tokens"]) == ids.n_tokens

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from apptest import app, download_labels, errors, metrics, number, synthetic
+from apptest import app, download_labels, errors, metrics, number, records_ids, synthetic, train_on
 
 import packviz as pv
 from dashboard import jobs
@@ -98,3 +98,22 @@ def test_too_big_to_build_says_what_to_do():
     assert not at.exception
     msg = [e for e in errors(at) if "more than the dashboard builds" in e]
     assert msg and "pv.save(pv.materialize(" in msg[0]
+
+
+def test_fine_tuning_export_carries_train_on_and_the_masked_labels():
+    at = app(builtin_name="python-docs-chat", max_len=1024).run()
+    train_on(at, "last_assistant")
+    at.switch_page("pages/export.py").run()
+    assert not at.exception and not errors(at)
+    meta = json.loads(at.expander[0].code[0].value)
+    tok, ids = records_ids("python-docs-chat", "last_assistant")
+    plan = pv.pack(ids.lengths, 1024)
+    sft = pv.sft_stats(plan, ids, warn=False)
+    assert meta["train_on"] == "last_assistant"
+    assert meta["chat_template"] == "built-in ChatML"
+    assert meta["sft"] == json.loads(json.dumps(sft.as_dict()))
+    assert meta["statistics"]["trained_targets"] == sft.trained_targets
+    # the file the page builds: labels are -100 off the last assistant turns
+    arrays = pv.materialize(plan, ids, pad_id=pv.pad_token_id(tok))
+    assert int((arrays.labels != pv.IGNORE_INDEX).sum()) == sft.trained_targets
+    assert sft.trained_targets < int((arrays.doc_ids >= 0).sum()) // 2

@@ -4,7 +4,7 @@ and the memory of each format at the current max length."""
 from __future__ import annotations
 
 import numpy as np
-from apptest import captions, figures, synthetic, synthetic_lengths
+from apptest import app, captions, errors, figures, records_ids, synthetic, synthetic_lengths
 
 import packviz as pv
 
@@ -57,3 +57,23 @@ def test_mask_axes_span_the_row_and_labels_do_not_crowd():
     assert min(b - a for a, b in zip(ticks, ticks[1:], strict=False)) >= 4096 / 16
     lo, hi = block["layout"]["xaxis"]["range"]
     assert lo == 0 and hi >= 4096 - 128 and hi <= 4096 + 128  # not -1000 … 3000
+
+
+def test_masks_mark_the_rows_trained_tokens():
+    at = app(builtin_name="python-docs-chat", max_len=256).run()
+    at.switch_page("pages/masks.py").run()
+    assert not at.exception and not errors(at)
+    _, ids = records_ids("python-docs-chat", "assistant")
+    plan = pv.pack(ids.lengths, 256)
+    r = int(np.argmax(plan.pieces_per_row))
+    trained = pv.trained_slots(plan, ids, rows=[r])[0]
+    on = np.diff(np.r_[0, trained.astype(np.int8), 0])
+    expected = []
+    for a, b in zip(np.flatnonzero(on == 1), np.flatnonzero(on == -1), strict=True):
+        expected += [a - 0.5, b - 0.5, None]
+    bars = [t for t in figures(at)[0]["data"] if t.get("mode") == "lines"]
+    assert len(bars) == 6
+    assert bars[0]["x"] == expected and bars[1]["y"] == expected
+    assert [c for c in captions(at) if c.startswith("Green bars")][0].startswith(
+        f"Green bars along the top and left edges: the row's {int(trained.sum()):,} trained"
+    )

@@ -4,6 +4,7 @@ settings side by side."""
 
 from __future__ import annotations
 
+import numpy as np
 from apptest import (
     WORDLEVEL_PAD_0,
     app,
@@ -14,11 +15,14 @@ from apptest import (
     metrics,
     number,
     plotly_array,
+    records_ids,
     synthetic,
     synthetic_lengths,
+    train_on,
 )
 
 import packviz as pv
+from dashboard.figures._style import PALETTE
 
 
 def test_packing_numbers_follow_max_len_and_strategy():
@@ -133,3 +137,50 @@ def test_a_b_pins_the_settings_and_shows_both():
     assert "**A**: 1,024 · best_fit" in shown and "**B**: 512 · next_fit" in shown
     buttons(at)["Unpin A"].click().run()
     assert not [f for f in figures(at) if f["layout"]["title"]["text"].startswith("A: ")]
+
+
+def test_fine_tuning_numbers_rows_and_overview_follow_train_on():
+    """On the built-in chats, each Train on choice gives the library's SFT numbers and
+    warnings, dims exactly the untrained slots, and the overview counts trained slots."""
+    at = app(builtin_name="python-docs-chat", max_len=512, overflow="truncate").run()
+    at.switch_page("pages/packing.py").run()
+    k = len(PALETTE)
+    for choice in ("assistant", "last_assistant"):
+        train_on(at, choice)
+        assert not at.exception and not errors(at)
+        _, ids = records_ids("python-docs-chat", choice)
+        plan = pv.pack(ids.lengths, 512, overflow="truncate")
+        sft = pv.sft_stats(plan, ids, warn=False)
+        m = metrics(at)
+        assert number(m["Trained tokens"]) == sft.trained_tokens
+        assert number(m["Trained targets"]) == sft.trained_targets
+        assert sft.trained_targets == plan.stats(ids).trained_targets
+        assert m["Target efficiency"] == f"{sft.target_efficiency:.2%}"
+        assert number(m["Examples that train nothing"]) == sft.lost_completions
+        shown = [w.value for w in at.warning]
+        assert shown == [w[0].upper() + w[1:] + "." for w in sft.warnings()]
+        hist, heat, overview = figures(at)[:3]
+        assert [int(plotly_array(t["y"]).sum()) for t in hist["data"]] == [
+            int((sft.prompt_lengths > 0).sum()),
+            int((sft.completion_lengths > 0).sum()),
+        ]
+        trace = heat["data"][0]
+        rows = plotly_array(trace["y"]).astype(np.int64)
+        doc = plotly_array(trace["customdata"])
+        trained = pv.trained_slots(plan, ids, rows=rows)
+        assert np.array_equal(plotly_array(trace["z"]) > k, (doc >= 0) & ~trained)
+        text = trace["text"]
+        labels = pv.materialize(plan, ids, pad_id=1, rows=rows).labels
+        r, c = np.argwhere(labels >= 0)[0]
+        assert text[r][c].endswith("trained · target")
+        fill = pv.trained_row_fill(plan, ids)
+        share = plotly_array(overview["data"][-1]["z"]).ravel()
+        assert share.tolist() == np.round(100 * fill / 512).astype(int).tolist()
+    assert number(metrics(at)["Examples that train nothing"]) > 0  # last turns cut away
+
+
+def test_documents_have_no_fine_tuning_panel():
+    at = synthetic().run()
+    at.switch_page("pages/packing.py").run()
+    assert "Trained tokens" not in metrics(at)
+    assert len(figures(at)[1]["data"]) <= 2  # overview: no trained column
