@@ -58,17 +58,6 @@ _PRELOAD = (
 )
 
 
-def _warm() -> None:
-    """Import what tasks use, so the first real task does not wait for it."""
-    import importlib
-
-    for name in _PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # pandas is optional; the fork server skips it the same way
-            pass
-
-
 class LocalEngine:
     """Tasks in this process (``workers == 1``) or in spawned worker processes."""
 
@@ -101,11 +90,15 @@ class LocalEngine:
         return self._pool
 
     def warm_up(self) -> None:
-        """Start the worker processes now (they import in the background)."""
+        """Start the fork server now, without waiting for it: it imports while the driver
+        examines the inputs, and the first stage's tasks fork the workers from it. (A
+        task submitted now would wait for those imports: starting a pool process
+        blocks until the fork server has forked it.)"""
         if self.workers > 1:
-            pool = self._executor()
-            for _ in range(self.workers):
-                pool.submit(_warm)
+            from multiprocessing import forkserver
+
+            self._executor()  # sets the fork server's preload
+            forkserver.ensure_running()
 
     def run(
         self,

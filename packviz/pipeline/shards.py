@@ -41,6 +41,10 @@ from packviz._ranges import expand_ranges
 from packviz.layout import IGNORE_INDEX, PackedArrays, cu_seqlens_from_lengths
 from packviz.pipeline.store import TokenStore
 
+#: The plan's per-piece arrays a shard needs (pieces start where the previous one ends:
+#: the plan's ``offset`` is implied).
+PIECE_ARRAYS = ("row", "doc", "start", "length")
+
 
 def shard_arrays(
     pieces: dict[str, np.ndarray],

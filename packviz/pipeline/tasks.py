@@ -26,7 +26,6 @@ from packviz.pipeline.files import read_json, sha256_file, write_atomic, write_j
 from packviz.pipeline.inputs import InputFile
 from packviz.pipeline.readers import TokenBatch, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
-from packviz.plan import PIECE_FIELDS
 
 _CACHE: dict[tuple[str, str, str], tuple[int, object]] = {}
 
@@ -160,7 +159,7 @@ def _plan(work: str) -> dict[str, np.ndarray]:
     folder = Path(work) / "plan"
     return {
         name: np.load(folder / f"{name}.npy", mmap_mode="r")
-        for name in (*PIECE_FIELDS, "row_starts")
+        for name in (*shards.PIECE_ARRAYS, "row_starts")
     }
 
 
@@ -176,7 +175,7 @@ def shard_arrays(work: str, index: int):
     p0, p1 = int(plan["row_starts"][r0]), int(plan["row_starts"][r1])
     settings = p2["plan"]
     return shards.shard_arrays(
-        {k: plan[k][p0:p1] for k in ("row", "doc", "start", "length")},
+        {k: plan[k][p0:p1] for k in shards.PIECE_ARRAYS},
         store,
         r0,
         r1,
