@@ -37,6 +37,8 @@ from packviz.pipeline.files import AtomicWriter, read_json, sha256_file, write_j
 from packviz.ragged import TokenIds
 
 _SUFFIXES = ("ids", "offsets", "trained")
+#: Tokens copied per block by `TokenStore.copy_pieces` (2 MiB of int64 indices each).
+_COPY_BLOCK = 1 << 18
 
 
 def part_name(index: int) -> str:
@@ -177,9 +179,13 @@ class TokenStore:
         bounds = np.searchsorted(part[order], np.arange(len(self.records) + 1))
         for p in np.flatnonzero(np.diff(bounds)):
             which = order[bounds[p] : bounds[p + 1]]  # the pieces stored in part p
-            local = doc[which] - self.doc_starts[p]
-            src = expand_ranges(self._map(p, "offsets")[local] + start[which], length[which])
-            dst = expand_ranges(to[which], length[which])
-            out[dst] = self._map(p, "ids")[src]
-            if trained is not None and "trained" in self.records[p]["sha256"]:
-                trained[dst] = self._map(p, "trained")[src].view(bool)
+            # a block of pieces at a time: the index arrays stay small and in cache
+            ends = np.cumsum(length[which])
+            cuts = np.searchsorted(ends, np.arange(_COPY_BLOCK, int(ends[-1]), _COPY_BLOCK))
+            for block in np.split(which, cuts):
+                local = doc[block] - self.doc_starts[p]
+                src = expand_ranges(self._map(p, "offsets")[local] + start[block], length[block])
+                dst = expand_ranges(to[block], length[block])
+                out[dst] = self._map(p, "ids")[src]
+                if trained is not None and "trained" in self.records[p]["sha256"]:
+                    trained[dst] = self._map(p, "trained")[src].view(bool)
