@@ -73,7 +73,9 @@ def test_pieces_are_copied_the_same_in_small_blocks(tmp_path, monkeypatch):
     s = _store(tmp_path, docs, [np.ones(len(d), bool) for d in docs], [20, 45], set())
     doc = rng.integers(0, len(docs), 80)
     start = np.array([rng.integers(0, len(docs[d]) + 1) for d in doc])
-    length = np.array([rng.integers(0, len(docs[d]) - a + 1) for d, a in zip(doc, start)])
+    length = np.array(
+        [rng.integers(0, len(docs[d]) - a + 1) for d, a in zip(doc, start, strict=True)]
+    )
     want = s.pieces(doc, start, length)
     monkeypatch.setattr(store, "_COPY_BLOCK", 7)
     got = s.pieces(doc, start, length)
