@@ -315,8 +315,11 @@ def _pack_cli(args: list[str]) -> dict:
 
 
 def _launch(argv: list[str]) -> dict:
-    """``python ARGV`` in a fresh process, timed from launch to exit; CPU seconds and
-    memory of its whole process tree."""
+    """``python ARGV`` in a fresh process, timed from launch to its exit (when a shell
+    would return: a fork server and resource tracker it leaves behind end on their own a
+    moment later); CPU seconds and memory of its whole process tree, those included."""
+    import threading
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
     t0 = time.perf_counter()
@@ -327,9 +330,18 @@ def _launch(argv: list[str]) -> dict:
         text=True,
         env=env,
     )
+    exited = []
+
+    def wait() -> None:
+        proc.wait()
+        exited.append(time.perf_counter())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
     with TreeMemory(proc.pid, every=0.01) as mem:
-        stdout, stderr = proc.communicate()
-    t = time.perf_counter() - t0
+        stdout, stderr = proc.communicate()  # until every process holding the pipes ends
+    waiter.join()
+    t = exited[0] - t0
     cpu = mem.cpu_total  # every process of the tree, Ray's workers included
     if proc.returncode != 0:
         return {"error": (stderr.strip().splitlines() or ["?"])[-1][:200]}
