@@ -12,14 +12,20 @@ Comparisons (issue 12):
    write shards, manifest) vs tokenizing the same documents alone with the same tokenizer
    (`packviz.encode`) on the same number of worker processes, the documents already in
    memory: the floor.
-2. ``packviz pack`` on the pre-tokenized parquet vs reading that input once (pyarrow, to
-   arrays) and writing the output once — the same shards, encoded by `packviz.to_bytes`
-   from arrays already in memory and written with fsync, as the pipeline does — on the
-   same number of processes: the floor of a job with nothing to tokenize.
+2. ``packviz pack`` on the pre-tokenized parquet vs a job that reads that input once and
+   writes the output once: a fresh ``python`` process started the same way and timed the
+   same way (launch to exit, CPU of every process), on the same number of worker processes
+   started like the packer's (a fork server that imports pyarrow, pandas and packviz once),
+   each reading its share of the input files (``input_ids`` to numpy) and encoding
+   (`packviz.to_bytes`: the same format, compression and bytes as the shards) and writing
+   (fsync) its share of the same shards from arrays already on disk, memory-mapped — the
+   floor of a job with nothing to tokenize. The work alone (imports done, processes
+   started) is reported next to it.
 3. Planning at L = 2048 (``packviz.pack``, best fit, descending) vs ``np.sort`` of the same
    lengths, interleaved in one process, and planning's memory beyond the plan per piece.
 
     python benchmarks/bench_cli.py [--docs 1000000] [--workers 2] [--planning-docs 10000000]
+    python benchmarks/bench_cli.py --docs 5000000 --pre-only   # comparison 2 alone
 """
 
 from __future__ import annotations
@@ -60,8 +66,10 @@ def _words():
     return words
 
 
-def make_corpus(folder: Path, n_docs: int) -> dict:
-    """Text JSONL, pre-tokenized parquet and a tokenizer under ``folder`` (cached)."""
+def make_corpus(folder: Path, n_docs: int, *, text: bool = True) -> dict:
+    """Text JSONL (unless ``text=False``), pre-tokenized parquet and a tokenizer under
+    ``folder`` (cached). Text and ids come from separate random streams, so the
+    pre-tokenized files are the same with or without the text."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -70,35 +78,37 @@ def make_corpus(folder: Path, n_docs: int) -> dict:
 
     done = folder / "corpus.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        info = json.loads(done.read_text())
+        if info.get("text", True) or not text:
+            return info
     shutil.rmtree(folder, ignore_errors=True)
-    (folder / "text").mkdir(parents=True)
-    (folder / "tokens").mkdir()
-    words = np.array(_words())
-    rng = np.random.default_rng(0)
-    sample = []
+    (folder / "tokens").mkdir(parents=True)
+    rng, id_rng = np.random.default_rng(0), np.random.default_rng(1)
     for f in range(FILES):
         n = n_docs // FILES + (f < n_docs % FILES)
-        counts = np.clip(rng.lognormal(np.log(12), 1.0, n).astype(np.int64), 1, 2000)
-        picks = words[rng.integers(0, words.size, int(counts.sum()))]
-        docs = [" ".join(x) for x in np.split(picks, np.cumsum(counts)[:-1])]
-        if len(sample) < 20_000:
-            sample += docs[: 20_000 - len(sample)]
-        with open(folder / "text" / f"part-{f:02d}.jsonl", "w") as fh:
-            fh.writelines(f'{{"text": "{d}"}}\n' for d in docs)
-        lengths = np.clip(rng.lognormal(np.log(25), 1.0, n).astype(np.int64), 1, 8000)
+        lengths = np.clip(id_rng.lognormal(np.log(25), 1.0, n).astype(np.int64), 1, 8000)
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(lengths, out=offsets[1:])
-        values = rng.integers(0, 8192, int(offsets[-1]), dtype=np.int32)
+        values = id_rng.integers(0, 8192, int(offsets[-1]), dtype=np.int32)
         table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
         pq.write_table(table, folder / "tokens" / f"part-{f:02d}.parquet", row_group_size=1 << 16)
-    tok = pv.train_tokenizer(sample, vocab_size=8192, cache_dir=False)
-    tok.save(str(folder / "tokenizer.json"))
-    info = {
-        "docs": n_docs,
-        "text_bytes": _size(folder / "text"),
-        "tokens_bytes": _size(folder / "tokens"),
-    }
+    info = {"docs": n_docs, "tokens_bytes": _size(folder / "tokens"), "text": text}
+    if text:
+        (folder / "text").mkdir()
+        words = np.array(_words())
+        sample = []
+        for f in range(FILES):
+            n = n_docs // FILES + (f < n_docs % FILES)
+            counts = np.clip(rng.lognormal(np.log(12), 1.0, n).astype(np.int64), 1, 2000)
+            picks = words[rng.integers(0, words.size, int(counts.sum()))]
+            docs = [" ".join(x) for x in np.split(picks, np.cumsum(counts)[:-1])]
+            if len(sample) < 20_000:
+                sample += docs[: 20_000 - len(sample)]
+            with open(folder / "text" / f"part-{f:02d}.jsonl", "w") as fh:
+                fh.writelines(f'{{"text": "{d}"}}\n' for d in docs)
+        tok = pv.train_tokenizer(sample, vocab_size=8192, cache_dir=False)
+        tok.save(str(folder / "tokenizer.json"))
+        info["text_bytes"] = _size(folder / "text")
     done.write_text(json.dumps(info))
     return info
 
@@ -149,52 +159,105 @@ def _tokenize_alone(spec) -> dict:
     }
 
 
+#: What the floor's fork server imports before forking its workers (as the packer's does).
+_FLOOR_PRELOAD = ["numpy", "pyarrow.parquet", "pandas", "packviz"]
+
+
+def prepare_floor_arrays(out: Path, target: Path) -> None:
+    """The packer's shards as one folder of ``.npy`` arrays each (untimed): what the
+    floor encodes and writes again, memory-mapped."""
+    import numpy as np
+
+    import packviz as pv
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for shard in sorted(out.glob("shard-*")):
+        a = pv.load(shard)
+        d = target / shard.stem
+        d.mkdir()
+        for name in ("input_ids", "labels", "position_ids", "doc_ids", "cu_seqlens", "row_index"):
+            np.save(d / f"{name}.npy", getattr(a, name))
+        meta = {k: v for k, v in a.metadata.items() if k != "plan"}
+        meta = {"format": shard.suffix[1:], "max_seqlen": a.max_seqlen, "metadata": meta}
+        (d / "meta.json").write_text(json.dumps(meta))
+
+
 def _read_write_share(args) -> dict:
-    """One worker of the pre-tokenized floor: read its input files, encode and write its
-    output shards once (the arrays are loaded beforehand, not timed)."""
-    inputs, outputs, target = args
+    """One worker of the pre-tokenized floor: read its input files once, then encode and
+    write its shards once (from memory-mapped arrays); times the work alone too."""
+    inputs, arrays, target = args
+    import numpy as np
     import pyarrow.parquet as pq
 
     import packviz as pv
 
-    arrays = [(pv.load(p), p.suffix[1:]) for p in map(Path, outputs)]
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = sum(pq.read_table(f).column("input_ids").combine_chunks().values.to_numpy().size
-               for f in inputs)  # fmt: skip
+    tokens = 0
+    for f in inputs:
+        column = pq.read_table(f, columns=["input_ids"]).column("input_ids")
+        tokens += sum(chunk.values.to_numpy().size for chunk in column.chunks)
     t_read = time.perf_counter() - t0
     written = 0
-    for i, (a, fmt) in enumerate(arrays):
-        data = pv.to_bytes(a, fmt, metadata={k: v for k, v in a.metadata.items() if k != "plan"})
-        with open(Path(target) / f"{os.getpid()}-{i}.bin", "wb") as fh:
+    for d in map(Path, arrays):
+        meta = json.loads((d / "meta.json").read_text())
+        load = lambda name, d=d: np.load(d / f"{name}.npy", mmap_mode="r")  # noqa: E731
+        a = pv.PackedArrays(
+            **{k: load(k) for k in ("input_ids", "labels", "position_ids", "doc_ids")},
+            cu_seqlens=load("cu_seqlens"),
+            max_seqlen=meta["max_seqlen"],
+            row_index=load("row_index"),
+        )
+        data = pv.to_bytes(a, meta["format"], metadata=meta["metadata"])
+        with open(Path(target) / f"{d.name}.bin", "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         written += len(data)
     return {"time": time.perf_counter() - t0, "cpu": time.process_time() - c0, "read": t_read,
-            "tokens": rows, "bytes": written}  # fmt: skip
+            "tokens": tokens, "bytes": written}  # fmt: skip
 
 
-def _read_write_once(spec) -> dict:
-    """Read the pre-tokenized input and write the packed output once, on the same number
-    of processes: the floor of a job that has nothing to tokenize."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+def _floor_job(spec: dict) -> None:
+    """``bench_cli.py --floor-job SPEC``: the pre-tokenized floor as a command of its own,
+    shares spread over ``workers`` processes (in this one when there is one, as the
+    packer does); prints the work-alone figures as JSON."""
     files = sorted(str(p) for p in Path(spec["corpus"], "tokens").glob("*.parquet"))
-    outputs = sorted(str(p) for p in Path(spec["output"]).glob("shard-*"))
-    target = Path(spec["output"]).parent / "write-once"
-    target.mkdir(exist_ok=True)
+    arrays = sorted(str(p) for p in Path(spec["arrays"]).iterdir())
+    target = Path(spec["target"])
+    target.mkdir(parents=True, exist_ok=True)
     w = spec["workers"]
-    shares = [(files[i::w], outputs[i::w], str(target)) for i in range(w)]
-    with ProcessPoolExecutor(w, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(_read_write_share, shares))
-    shutil.rmtree(target)
-    return {
-        "time": max(r["time"] for r in results),
-        "cpu": sum(r["cpu"] for r in results),
+    shares = [(files[i::w], arrays[i::w], str(target)) for i in range(w)]
+    if w == 1:
+        results = [_read_write_share(shares[0])]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_FLOOR_PRELOAD)
+        with ProcessPoolExecutor(w, mp_context=context) as pool:
+            results = list(pool.map(_read_write_share, shares))
+    print(json.dumps({
+        "work_time": max(r["time"] for r in results),  # side by side
+        "work_cpu": sum(r["cpu"] for r in results),
         "read": max(r["read"] for r in results),
         "bytes": sum(r["bytes"] for r in results),
-    }
+        "tokens": sum(r["tokens"] for r in results),
+    }))  # fmt: skip
+
+
+def _read_write_once(corpus: Path, arrays: Path, workers: int) -> dict:
+    """The floor job, timed from launch to exit with every process's CPU (as the packer)."""
+    target = corpus / "write-once"
+    spec = {"corpus": str(corpus), "arrays": str(arrays), "target": str(target),
+            "workers": workers}  # fmt: skip
+    r = _launch([str(Path(__file__).resolve()), "--floor-job", json.dumps(spec)])
+    shutil.rmtree(target, ignore_errors=True)
+    if "error" in r:
+        return r
+    work = json.loads(r.pop("stdout").strip().splitlines()[-1])
+    return {**r, **work}
 
 
 def _planning(spec) -> dict:
@@ -238,37 +301,58 @@ def _planning(spec) -> dict:
     }
 
 
-HANDLERS = {"tokenize": _tokenize_alone, "read_write": _read_write_once, "planning": _planning}
+HANDLERS = {"tokenize": _tokenize_alone, "planning": _planning}
 
 
 def _pack_cli(args: list[str]) -> dict:
     """``packviz pack ...`` in a fresh process, memory sampled over its process tree (with
     ``--engine ray`` that includes the local Ray instance the command starts)."""
+    r = _launch(["-m", "packviz", "pack", *args])
+    if "error" not in r:
+        r["summary"] = r.pop("stdout").strip()
+        r["stages"] = _stage_seconds(r["summary"])
+    return r
+
+
+def _launch(argv: list[str]) -> dict:
+    """``python ARGV`` in a fresh process, timed from launch to its exit (when a shell
+    would return: a fork server and resource tracker it leaves behind end on their own a
+    moment later); CPU seconds and memory of its whole process tree, those included."""
+    import threading
+
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "packviz", "pack", *args],
+        [sys.executable, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    exited = []
+
+    def wait() -> None:
+        proc.wait()
+        exited.append(time.perf_counter())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
     with TreeMemory(proc.pid, every=0.01) as mem:
-        stdout, stderr = proc.communicate()
-    t = time.perf_counter() - t0
+        stdout, stderr = proc.communicate()  # until every process holding the pipes ends
+    waiter.join()
+    t = exited[0] - t0
     cpu = mem.cpu_total  # every process of the tree, Ray's workers included
     if proc.returncode != 0:
         return {"error": (stderr.strip().splitlines() or ["?"])[-1][:200]}
     return {
         "time": t,
         "cpu": cpu,
-        "summary": stdout.strip(),
+        "stdout": stdout,
         "hwm_total": mem.hwm_total,
         "anon_peak": mem.anon_sum_peak,
         "driver_hwm": mem.hwm.get(proc.pid, 0),
         "processes": len(mem.hwm),
-        "stages": _stage_seconds(stdout),
     }
 
 
@@ -299,12 +383,18 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus")
     ap.add_argument("--no-ray", action="store_true", help="skip the --engine ray run")
     ap.add_argument("--rounds", type=int, default=3, help="alternations of run and floor")
+    ap.add_argument(
+        "--pre-only",
+        action="store_true",
+        help="only the pre-tokenized comparison (no text, Ray or planning)",
+    )
     args = ap.parse_args()
     print(f"machine: {machine()}\n", flush=True)
     folder = OUT / f"cli-corpus-{args.docs}"
     t0 = time.perf_counter()
-    info = make_corpus(folder, args.docs)
-    print(f"corpus: {args.docs:,} documents, {info['text_bytes'] / MB:,.0f} MiB of JSONL, "
+    info = make_corpus(folder, args.docs, text=not args.pre_only)
+    text_size = f"{info['text_bytes'] / MB:,.0f} MiB of JSONL, " if "text_bytes" in info else ""
+    print(f"corpus: {args.docs:,} documents, {text_size}"
           f"{info['tokens_bytes'] / MB:,.0f} MiB pre-tokenized parquet "
           f"(made in {time.perf_counter() - t0:.0f} s)\n", flush=True)  # fmt: skip
     w, tok = args.workers, str(folder / "tokenizer.json")
@@ -315,23 +405,30 @@ def main() -> None:
     # each run and its floor alternate, ``--rounds`` times; the best of each is compared
     # (other work on a shared machine only ever slows a run down)
     out_text, out_tok = folder / "out-text", folder / "out-tokens"
+    arrays = folder / "floor-arrays"
     runs: dict[str, list[dict]] = {"e2e": [], "floor": [], "pre": [], "bar": []}
+    prepared = False
     for _ in range(args.rounds):
-        runs["floor"].append(run_worker(__file__, {"method": "tokenize", "corpus": str(folder),
-                                                   "tokenizer": tok, "workers": w},
-                                        timeout=3600))  # fmt: skip
-        shutil.rmtree(out_text, ignore_errors=True)
-        runs["e2e"].append(_pack_cli([str(folder / "text"), "--out", str(out_text),
-                                      "--tokenizer", tok, *common]))  # fmt: skip
+        if not args.pre_only:
+            runs["floor"].append(run_worker(__file__, {"method": "tokenize",
+                                                       "corpus": str(folder), "tokenizer": tok,
+                                                       "workers": w}, timeout=3600))  # fmt: skip
+            shutil.rmtree(out_text, ignore_errors=True)
+            runs["e2e"].append(_pack_cli([str(folder / "text"), "--out", str(out_text),
+                                          "--tokenizer", tok, *common]))  # fmt: skip
         shutil.rmtree(out_tok, ignore_errors=True)
         runs["pre"].append(_pack_cli([str(folder / "tokens"), "--out", str(out_tok), *common]))
-        runs["bar"].append(run_worker(__file__, {"method": "read_write", "corpus": str(folder),
-                                                 "output": str(out_tok), "workers": w},
-                                      timeout=3600))  # fmt: skip
+        if "time" in runs["pre"][-1] and not prepared:  # the same shards every round
+            prepare_floor_arrays(out_tok, arrays)
+            prepared = True
+        runs["bar"].append(_read_write_once(folder, arrays, w))
     e2e, floor, pre, bar = (_best(runs[k]) for k in ("e2e", "floor", "pre", "bar"))
-    rows.append(_row("packviz pack, text (end to end)", e2e, floor, "tokenizing alone"))
-    rows.append(_row(f"tokenize alone (pv.encode, {w} processes)", floor, floor, ""))
-    if not args.no_ray:
+    if not args.pre_only:
+        rows.append(_row("packviz pack, text (end to end)", e2e, floor, "tokenizing alone",
+                         runs["e2e"]))  # fmt: skip
+        rows.append(_row(f"tokenize alone (pv.encode, {w} processes)", floor, floor, "",
+                         runs["floor"]))  # fmt: skip
+    if not (args.no_ray or args.pre_only):
         out_ray = folder / "out-ray"
         shutil.rmtree(out_ray, ignore_errors=True)
         ray = _pack_cli([str(folder / "text"), "--out", str(out_ray), "--tokenizer", tok,
@@ -341,27 +438,32 @@ def main() -> None:
                          + ("" if same else " — OUTPUT DIFFERS"), ray, floor,
                          "tokenizing alone"))  # fmt: skip
         shutil.rmtree(out_ray, ignore_errors=True)
-    rows.append(_row("packviz pack, pre-tokenized (end to end)", pre, bar, "read + write once"))
-    rows.append(_row(f"read the input + encode and write the output once ({w} processes)",
-                     bar, bar, ""))  # fmt: skip
-    for r in rows:
-        key = {"packviz pack, text (end to end)": "e2e", "packviz pack, pre-tokenized (end to "
-               "end)": "pre"}.get(r["label"]) or ("floor" if r["label"].startswith("tokenize")
-               else "bar" if r["label"].startswith("read") else None)  # fmt: skip
-        if key:
-            r["all"] = " / ".join(f"{x['time']:.1f}" for x in runs[key] if "time" in x)
+    work = {"time": bar["work_time"], "cpu": bar["work_cpu"]} if "work_time" in bar else bar
+    pre_row = _row("packviz pack, pre-tokenized (end to end)", pre, bar, "read + write once",
+                   runs["pre"])  # fmt: skip
+    if "time" in pre and "time" in work:
+        pre_row["ratio_work"] = (f"{pre['time'] / work['time']:.2f}× / "
+                                 f"{pre['cpu'] / work['cpu']:.2f}×")  # fmt: skip
+    rows.append(pre_row)
+    rows.append(_row(f"read the input + encode and write the output once: a job, launch to "
+                     f"exit ({w} worker processes)", bar, bar, "", runs["bar"]))  # fmt: skip
+    rows.append(_row("  the same work alone (processes started, imports done)", work, work, "",
+                     [{"time": r["work_time"], "cpu": r["work_cpu"]} for r in runs["bar"]
+                      if "work_time" in r]))  # fmt: skip
     table = print_table(
         rows,
         [("label", "run"), ("t", "time (best)"), ("ratio", "÷ floor"), ("floor", "floor"),
-         ("all", "each round (s)"), ("cpu_s", "CPU, all processes"), ("cpu_ratio", "CPU ÷ floor"), ("mem", "peak memory, all processes (anon / VmHWM)"),
-         ("rate", "throughput"), ("stages", "stages (s)")],
+         ("all", "each round: time / CPU (s)"), ("cpu_s", "CPU, all processes"),
+         ("cpu_ratio", "CPU ÷ floor"), ("ratio_work", "÷ the floor's work alone (time / CPU)"),
+         ("mem", "peak memory, all processes (anon / VmHWM)"), ("rate", "throughput"),
+         ("stages", "stages (s)")],
     )  # fmt: skip
     for name, r in (("text", e2e), ("pre-tokenized", pre)):
         if "summary" in r:
             print(f"\n{name}:\n{r['summary']}")
 
     plan_rows = []
-    for n in args.planning_docs:
+    for n in [] if args.pre_only else args.planning_docs:
         p = run_worker(__file__, {"method": "planning", "n": n, "L": 2048,
                                   "repeats": args.repeats}, timeout=3600)  # fmt: skip
         if "error" in p:
@@ -383,7 +485,7 @@ def main() -> None:
          ("plan", "the plan per piece")],
     )  # fmt: skip
     save_results("cli", [*rows, *plan_rows], table + "\n\n" + plan_table)
-    for d in (out_text, out_tok):
+    for d in (out_text, out_tok, arrays):
         shutil.rmtree(d, ignore_errors=True)
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
@@ -391,7 +493,7 @@ def main() -> None:
 
 def _best(results: list[dict]) -> dict:
     ok = [r for r in results if "time" in r]
-    return min(ok, key=lambda r: r["time"]) if ok else results[-1]
+    return min(ok, key=lambda r: r["time"]) if ok else (results[-1] if results else {})
 
 
 def _same_files(a: Path, b: Path) -> bool:
@@ -401,8 +503,9 @@ def _same_files(a: Path, b: Path) -> bool:
     )
 
 
-def _row(label: str, r: dict, floor: dict, floor_name: str) -> dict:
-    row = {"label": label, **{k: v for k, v in r.items() if k != "summary"}}
+def _row(label: str, r: dict, floor: dict, floor_name: str, rounds=()) -> dict:
+    row = {"label": label, **{k: v for k, v in r.items() if k not in ("summary", "stdout")}}
+    row["all"] = " · ".join(f"{x['time']:.1f} / {x['cpu']:.1f}" for x in rounds if "time" in x)
     if "error" in r:
         row["t"] = r["error"]
         return row
@@ -424,5 +527,7 @@ def _row(label: str, r: dict, floor: dict, floor_name: str) -> dict:
 
 
 if __name__ == "__main__":
-    if not worker_main(HANDLERS):
+    if len(sys.argv) >= 3 and sys.argv[1] == "--floor-job":
+        _floor_job(json.loads(sys.argv[2]))
+    elif not worker_main(HANDLERS):
         main()

@@ -62,14 +62,17 @@ def write_error(path: str | os.PathLike, exc: OSError) -> OSError:
 
 
 class AtomicWriter:
-    """Write a file in pieces under a temporary name, hashing as it goes; `commit` makes
-    it final, `abort` (or leaving the ``with`` block on an error) removes it."""
+    """Write a file in pieces under a temporary name, hashing as it goes (unless
+    ``checksum=False``); `commit` makes it final, `abort` (or leaving the ``with`` block
+    on an error) removes it."""
 
-    def __init__(self, path: str | os.PathLike, *, durable: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, durable: bool = True, checksum: bool = True
+    ) -> None:
         self.path = Path(path)
         self.durable = durable
         self.tmp = temp_name(self.path)
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256() if checksum else None
         self.size = 0
         try:
             self._fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
@@ -83,11 +86,13 @@ class AtomicWriter:
         except OSError as exc:
             self.abort()
             raise write_error(self.path, exc) from None
-        self.sha.update(view)
+        if self.sha is not None:
+            self.sha.update(view)
         self.size += view.nbytes
 
-    def commit(self) -> str:
-        """Flush (and fsync when durable), rename to the final name; return the sha256."""
+    def commit(self) -> str | None:
+        """Flush (and fsync when durable), rename to the final name; return the sha256
+        (None without ``checksum``)."""
         try:
             self._fh.flush()
             if self.durable:
@@ -99,7 +104,7 @@ class AtomicWriter:
             raise write_error(self.path, exc) from None
         if self.durable:
             fsync_dir(self.path.parent)
-        return self.sha.hexdigest()
+        return None if self.sha is None else self.sha.hexdigest()
 
     def abort(self) -> None:
         try:
@@ -116,9 +121,12 @@ class AtomicWriter:
             self.abort()
 
 
-def write_atomic(path: str | os.PathLike, chunks: Iterable, *, durable: bool = True) -> str:
-    """Write ``chunks`` (bytes-like) as one file, atomically; return its sha256."""
-    with AtomicWriter(path, durable=durable) as w:
+def write_atomic(
+    path: str | os.PathLike, chunks: Iterable, *, durable: bool = True, checksum: bool = True
+) -> str | None:
+    """Write ``chunks`` (bytes-like) as one file, atomically; return its sha256 (None
+    without ``checksum``)."""
+    with AtomicWriter(path, durable=durable, checksum=checksum) as w:
         for chunk in chunks:
             w.write(chunk)
         return w.commit()

@@ -64,7 +64,7 @@ from packviz.pipeline.manifest import (
 )
 from packviz.pipeline.progress import Progress, log_to_stderr
 from packviz.pipeline.report import PackReport
-from packviz.plan import PIECE_FIELDS
+from packviz.pipeline.shards import PIECE_ARRAYS
 
 #: Token slots per shard when ``rows_per_shard`` is not given (4 MiB slots = 64 MiB of
 #: int32 arrays: 2,048 rows at max_len 2048).
@@ -357,7 +357,7 @@ def _plan(work: Path, records: list[dict], settings: dict, files):
         seed=settings["seed"],
     )
     del lengths  # the plan keeps its own copy
-    for name in PIECE_FIELDS:
+    for name in PIECE_ARRAYS:
         _save_npy(work / "plan" / f"{name}.npy", getattr(plan, name))
     _save_npy(work / "plan" / "row_starts.npy", plan.row_starts)  # last: marks a new plan
     return plan
@@ -368,4 +368,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(array))
-    write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)], durable=False)
+    # no checksum: a plan is made again by every run that does not find it complete
+    write_atomic(path, [head.getvalue(), np.ascontiguousarray(array)], durable=False,
+                 checksum=False)  # fmt: skip

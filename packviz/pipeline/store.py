@@ -37,6 +37,8 @@ from packviz.pipeline.files import AtomicWriter, read_json, sha256_file, write_j
 from packviz.ragged import TokenIds
 
 _SUFFIXES = ("ids", "offsets", "trained")
+#: Tokens copied per block by `TokenStore.copy_pieces` (2 MiB of int64 indices each).
+_COPY_BLOCK = 1 << 18
 
 
 def part_name(index: int) -> str:
@@ -135,7 +137,8 @@ class TokenStore:
             if path.stat().st_size == 0:
                 self._maps[key] = np.zeros(0, dtype)
             else:
-                self._maps[key] = np.memmap(path, dtype=dtype, mode="r")
+                # a plain array over the map: no memmap subclass on every slice taken
+                self._maps[key] = np.memmap(path, dtype=dtype, mode="r").view(np.ndarray)
         return self._maps[key]
 
     def lengths(self) -> np.ndarray:
@@ -153,19 +156,36 @@ class TokenStore:
         offsets = np.zeros(length.size + 1, dtype=np.int64)
         np.cumsum(length, out=offsets[1:])
         values = np.empty(int(offsets[-1]), dtype=np.int32)
-        trained = np.empty(values.size, dtype=bool) if self.has_trained else None
+        trained = np.ones(values.size, dtype=bool) if self.has_trained else None
+        self.copy_pieces(doc, start, length, offsets[:-1], values, trained)
+        return TokenIds(values, offsets, trained)
+
+    def copy_pieces(
+        self,
+        doc: np.ndarray,
+        start: np.ndarray,
+        length: np.ndarray,
+        to: np.ndarray,
+        out: np.ndarray,
+        trained: np.ndarray | None = None,
+    ) -> None:
+        """Copy each piece's tokens (document ``doc``, from ``start``, ``length`` tokens)
+        to ``out[to : to + length]`` — straight from the part it is stored in, one part
+        at a time — and, when given, its trained flags to ``trained`` likewise (True
+        for parts stored without flags)."""
+        doc, start, length, to = (np.asarray(a, dtype=np.int64) for a in (doc, start, length, to))
         part = np.searchsorted(self.doc_starts, doc, side="right") - 1
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange(len(self.records) + 1))
         for p in np.flatnonzero(np.diff(bounds)):
             which = order[bounds[p] : bounds[p + 1]]  # the pieces stored in part p
-            local = doc[which] - self.doc_starts[p]
-            src = expand_ranges(self._map(p, "offsets")[local] + start[which], length[which])
-            dst = expand_ranges(offsets[which], length[which])
-            values[dst] = self._map(p, "ids")[src]
-            if trained is not None:
-                if "trained" in self.records[p]["sha256"]:
-                    trained[dst] = self._map(p, "trained")[src].astype(bool)
-                else:
-                    trained[dst] = True
-        return TokenIds(values, offsets, trained)
+            # a block of pieces at a time: the index arrays stay small and in cache
+            ends = np.cumsum(length[which])
+            cuts = np.searchsorted(ends, np.arange(_COPY_BLOCK, int(ends[-1]), _COPY_BLOCK))
+            for block in np.split(which, cuts):
+                local = doc[block] - self.doc_starts[p]
+                src = expand_ranges(self._map(p, "offsets")[local] + start[block], length[block])
+                dst = expand_ranges(to[block], length[block])
+                out[dst] = self._map(p, "ids")[src]
+                if trained is not None and "trained" in self.records[p]["sha256"]:
+                    trained[dst] = self._map(p, "trained")[src].view(bool)

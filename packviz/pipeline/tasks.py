@@ -8,10 +8,9 @@ folder, written there by the driver beforehand: ``spec.json`` for pass 1, ``pass
 and ``plan/*.npy`` (memory-mapped) for pass 2. A task writes its output atomically and
 its record last, so a task killed half way leaves nothing that looks finished.
 
-A shard is built by the library's own `packviz.materialize` and `packviz.to_bytes`: the
-shard's pieces become the documents of a small plan (one document per piece), their tokens
-come from the memory-mapped store, and the document numbers are mapped back to the
-corpus's afterwards — the same arrays as ``materialize(plan, all_ids, rows=...)``.
+A shard's arrays are built by `packviz.pipeline.shards` straight from the memory-mapped
+store — the same arrays as ``materialize(plan, all_ids, rows=...)`` — and encoded by the
+library's own `packviz.to_bytes`.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from packviz.corpus import CorpusError
+from packviz.pipeline import shards
 from packviz.pipeline.files import read_json, sha256_file, write_atomic, write_json
 from packviz.pipeline.inputs import InputFile
 from packviz.pipeline.readers import TokenBatch, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
-from packviz.plan import PIECE_FIELDS
 
 _CACHE: dict[tuple[str, str, str], tuple[int, object]] = {}
 
@@ -160,14 +159,12 @@ def _plan(work: str) -> dict[str, np.ndarray]:
     folder = Path(work) / "plan"
     return {
         name: np.load(folder / f"{name}.npy", mmap_mode="r")
-        for name in (*PIECE_FIELDS, "row_starts")
+        for name in (*shards.PIECE_ARRAYS, "row_starts")
     }
 
 
 def shard_arrays(work: str, index: int):
     """The `PackedArrays` of shard ``index`` (rows ``[index * R, (index + 1) * R)``)."""
-    import packviz as pv
-
     p2 = _cached(work, "pass2.json", read_json)
     plan = _cached(work, "plan/row_starts.npy", lambda _: _plan(work))
     store = _cached(
@@ -176,34 +173,17 @@ def shard_arrays(work: str, index: int):
     rows = p2["rows_per_shard"]
     r0, r1 = index * rows, min((index + 1) * rows, p2["n_rows"])
     p0, p1 = int(plan["row_starts"][r0]), int(plan["row_starts"][r1])
-    doc, start, length, offset = (
-        np.array(plan[k][p0:p1]) for k in ("doc", "start", "length", "offset")
-    )
-    row = np.array(plan["row"][p0:p1]) - r0
-    k = p1 - p0
     settings = p2["plan"]
-    local = pv.PackPlan(
-        settings["max_len"],
-        r1 - r0,
-        k,
-        row,
-        np.arange(k),
-        np.zeros(k, dtype=np.int64),
-        length,
-        offset,
-        doc_lengths=length,
-        strategy=settings["strategy"],
-        sort=settings["sort"],
-        overflow=settings["overflow"],
-        seed=settings["seed"],
+    return shards.shard_arrays(
+        {k: plan[k][p0:p1] for k in shards.PIECE_ARRAYS},
+        store,
+        r0,
+        r1,
+        max_len=settings["max_len"],
+        pad_id=p2["pad_id"],
+        n_docs=p2["n_docs"],
+        settings=settings,
     )
-    arrays = pv.materialize(local, store.pieces(doc, start, length), pad_id=p2["pad_id"])
-    # local document numbers (one per piece) back to the corpus's; -1 (padding) stays -1
-    table = np.append(doc, -1).astype(np.int32 if p2["n_docs"] < 2**31 else np.int64)
-    arrays.doc_ids = table[arrays.doc_ids]
-    arrays.row_index = np.arange(r0, r1, dtype=np.int64)
-    arrays.metadata = {"plan": settings}
-    return arrays
 
 
 def write_shard(work: str, index: int) -> dict:
