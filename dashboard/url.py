@@ -23,9 +23,9 @@ _LOADED = "url.loaded"
 _WARNINGS = "url.warnings"
 
 
-def _int(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        v = int(text)
+def _bounded(kind: Callable[[str], float], lo: float, hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        v = kind(text)
         if not lo <= v <= hi:
             raise ValueError(f"must be between {lo:,} and {hi:,}")
         return v
@@ -33,14 +33,12 @@ def _int(lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        v = float(text)
-        if not lo <= v <= hi:
-            raise ValueError(f"must be between {lo} and {hi}")
-        return v
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    return _bounded(int, lo, hi)
 
-    return parse
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    return _bounded(float, lo, hi)
 
 
 def _choice(options) -> Callable[[str], str]:

@@ -46,46 +46,37 @@ def strategy_bars(stats: Sequence[Mapping]) -> go.Figure:
         horizontal_spacing=0.08,
     )
     rows = [int(s["n_rows"]) for s in stats]
-    fig.add_bar(
-        x=names,
-        y=rows,
-        marker_color=colors,
-        text=[f"{r:,}" for r in rows],
-        textposition="outside",
-        cliponaxis=False,
-        name="rows",
-        hovertemplate="%{x}: %{y:,} rows<extra></extra>",
-        row=1,
-        col=1,
+    frag = [float(s["fragmented_share"]) for s in stats]
+    panels = (
+        (rows, [f"{r:,}" for r in rows], "rows", "%{x}: %{y:,} rows"),
+        (
+            [float(s["efficiency"]) for s in stats],
+            [f"{float(s['efficiency']):.1%}" for s in stats],
+            "efficiency",
+            "%{x}: %{y:.2%}",
+        ),
+        (
+            frag,
+            [f"{v:.1%}" for v in frag],
+            "fragmented",
+            "%{x}: %{y:.2%} of the tokens cannot see their document's start",
+        ),
     )
+    for col, (values, labels, name, hover) in enumerate(panels, start=1):
+        fig.add_bar(
+            x=names,
+            y=values,
+            marker_color=colors,
+            text=labels,
+            textposition="outside",
+            cliponaxis=False,
+            name=name,
+            hovertemplate=hover + "<extra></extra>",
+            row=1,
+            col=col,
+        )
     if stats:
         fig.add_hline(y=lb, line_dash="dash", line_color="#333", row=1, col=1)
-    fig.add_bar(
-        x=names,
-        y=[float(s["efficiency"]) for s in stats],
-        marker_color=colors,
-        text=[f"{float(s['efficiency']):.1%}" for s in stats],
-        textposition="outside",
-        cliponaxis=False,
-        name="efficiency",
-        hovertemplate="%{x}: %{y:.2%}<extra></extra>",
-        row=1,
-        col=2,
-    )
-    frag = [float(s["fragmented_share"]) for s in stats]
-    fig.add_bar(
-        x=names,
-        y=frag,
-        marker_color=colors,
-        text=[f"{v:.1%}" for v in frag],
-        textposition="outside",
-        cliponaxis=False,
-        name="fragmented",
-        hovertemplate="%{x}: %{y:.2%} of the tokens cannot see their document's start"
-        "<extra></extra>",
-        row=1,
-        col=3,
-    )
     fig.update_yaxes(range=[0, 1.18 * max(rows + [1])], tickformat=",", row=1, col=1)
     fig.update_yaxes(tickformat=".0%", range=[0, 1.18], row=1, col=2)
     fig.update_yaxes(tickformat=".0%", range=[0, max(0.05, 1.25 * max(frag + [0]))], row=1, col=3)
