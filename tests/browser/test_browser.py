@@ -79,9 +79,14 @@ def test_audit_runs_and_shows_each_paths_verdict(page: Page, server: str):
     page.get_by_test_id("stSidebarNav").get_by_text("Audit").click()
     wait_for_app(page)
     expect(main(page).get_by_role("heading", name="Audit", exact=True)).to_be_visible()
-    page.get_by_role("button", name="Run the audit").click()
-    wait_for_app(page, timeout=180_000)
-    expect(main(page).get_by_role("heading", name="3 exact, 2 leaking")).to_be_visible()
+    run = page.get_by_role("button", name="Run the audit")
+    verdicts = main(page).get_by_role("heading", name="3 exact, 2 leaking")
+    # results are kept server-wide: after the first viewport the same audit is shown at once
+    expect(run.or_(verdicts)).to_be_visible(timeout=30_000)
+    if run.is_visible():
+        run.click()
+        wait_for_app(page, timeout=180_000)
+    expect(verdicts).to_be_visible()
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
     assert page.get_by_test_id("stException").count() == 0
