@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import os
-import shutil
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,14 +53,18 @@ from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
 from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
 from packviz.pipeline.engines import Engine, make_engine
-from packviz.pipeline.files import remove_temporaries, write_atomic, write_json
+from packviz.pipeline.files import write_atomic, write_json
 from packviz.pipeline.inputs import find_inputs, make_parts
+from packviz.pipeline.lock import JobLock
 from packviz.pipeline.manifest import (
     MANIFEST,
+    PACK_FORMAT,
     WORK,
     build_manifest,
     check_identity,
+    clear_work,
     prepare_out_dir,
+    remove_temporaries,
 )
 from packviz.pipeline.progress import Progress, log_to_stderr
 from packviz.pipeline.report import PackReport
@@ -69,6 +73,12 @@ from packviz.pipeline.shards import PIECE_ARRAYS
 #: Token slots per shard when ``rows_per_shard`` is not given (4 MiB slots = 64 MiB of
 #: int32 arrays: 2,048 rows at max_len 2048).
 DEFAULT_SHARD_SLOTS = 1 << 22
+
+
+def pv_version() -> str:
+    from packviz import __version__
+
+    return __version__
 
 
 def default_rows_per_shard(max_len: int) -> int:
@@ -126,27 +136,25 @@ def pack_corpus(
     runner = (
         make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
     )
+    lock = None
     try:
         mem = _memory_plan(runner, workers, budget, settings, log)
         runner.warm_up()  # local workers start (and import) while the inputs are examined
-        files = find_inputs(inputs, text_field=text_field)
-        if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
-            raise ValueError(
-                "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
-                "one on the corpus (--train-vocab N), not both"
-                if tokenizer is not None
-                else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
-            )
+        files = find_inputs(inputs, text_field=text_field, exclude=out)
+        tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
         if tokenizer is not None:
-            tokenizer = str(Path(tokenizer).resolve())
             settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
         parts = make_parts(files)
         prepare_out_dir(out)
+        lock = JobLock(out / WORK).acquire()  # before anything is written in the folder
         remove_temporaries(out)
         job = _Job(out, files, parts, settings, mem, budget, progress, log)
         job.overwrite = overwrite
         report = job.run(runner, tokenizer, train_vocab, pad_id)
     finally:
+        if lock is not None:
+            lock.release()
+        tasks.forget()  # no memory map of this job's files outlives it in this process
         if isinstance(engine, str):
             runner.close()
     report.seconds["total"] = time.monotonic() - started
@@ -174,6 +182,7 @@ class _Job:
         self.seconds: dict[str, float] = {}
         self.memory: dict[tuple, int] = {}  # (node, pid) -> peak resident bytes
         self.overwrite = False
+        self.job_id = secrets.token_hex(8)  # this run: what tasks may cache is keyed on it
         self.spec = {
             "files": [f.__dict__ for f in files],
             "parts": [p.segments for p in parts],
@@ -187,6 +196,7 @@ class _Job:
     def _write_spec(self) -> None:
         for sub in ("tokens", "shards", "plan"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
+        write_atomic(self.work / tasks.JOB_ID, [self.job_id.encode()], durable=False)
         write_json(self.work / "spec.json", self.spec, durable=False)
 
     def stage(self, runner, task, n: int, name: str, unit: str, limit: int, counter=None):
@@ -216,6 +226,8 @@ class _Job:
         hashes = self.stage(runner, tasks.hash_input, len(self.files), "hash inputs", "files",
                             mem.workers)  # fmt: skip
         identity = {
+            "pack_format": PACK_FORMAT,
+            "packviz_version": pv_version(),
             "settings": s,
             "inputs": [
                 {"path": f.path, "kind": f.kind, "size": h["size"], "sha256": h["sha256"]}
@@ -224,7 +236,7 @@ class _Job:
         }
         done = check_identity(out, identity, overwrite=self.overwrite)
         if done is not None:
-            shutil.rmtree(work, ignore_errors=True)
+            clear_work(work)
             self.log(f"{out} already holds this job's complete output (manifest.json verified)")
             return PackReport.from_manifest(out, done, 0.0)
         self._write_spec()  # again: overwrite may have cleared the folder
@@ -286,7 +298,7 @@ class _Job:
                                   stats=stats.as_dict(), shards=shards)  # fmt: skip
         remove_temporaries(out)  # left by a task attempt that was killed and retried
         write_json(out / MANIFEST, manifest)
-        shutil.rmtree(work, ignore_errors=True)
+        clear_work(work)
         return PackReport(out, manifest, stats, self.seconds, self._memory_summary())
 
     def _memory_summary(self) -> dict:
