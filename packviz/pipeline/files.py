@@ -22,6 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,9 +34,12 @@ _CHUNK = 1 << 20
 
 
 def temp_name(path: str | os.PathLike) -> Path:
-    """A temporary name next to ``path``, unique to this process."""
+    """A temporary name next to ``path``, unique to this call: the host, the process and
+    a random token (on a cluster or a shared file system, two processes on different
+    hosts may have the same pid)."""
     path = Path(path)
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64] or "host"
+    return path.with_name(f"{path.name}{TMP_MARK}{host}-{os.getpid()}-{secrets.token_hex(6)}")
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

@@ -89,34 +89,53 @@ def kind_of(path: str) -> Kind | None:
     return None
 
 
-def _expand(spec: str) -> list[str]:
-    """Paths for one argument: a file, a folder (recursive) or a glob pattern."""
+def _expand(spec: str, exclude: str | None = None) -> list[str]:
+    """Paths for one argument: a file, a folder (recursive) or a glob pattern; never a
+    hidden file (a name starting with ".", below a folder given) nor anything under
+    ``exclude`` (the output folder: its shards are not inputs)."""
+
+    def wanted(p: str) -> bool:
+        return exclude is None or not _under(p, exclude)
+
     path = Path(spec).expanduser()
     if path.is_dir():
-        found = [str(p) for p in path.rglob("*") if p.is_file() and kind_of(p.name)]
-        found = [p for p in found if not any(s.startswith(".") for s in Path(p).parts)]
+        found = [p for p in path.rglob("*") if p.is_file() and kind_of(p.name)]
+        found = [
+            str(p) for p in found if not any(s.startswith(".") for s in p.relative_to(path).parts)
+        ]
+        found = [p for p in found if wanted(p)]
         if not found:
             raise CorpusError(f"{spec}: no corpus files in this folder ({_kinds_text()})")
         return sorted(found)
     if path.is_file():
         if kind_of(path.name) is None:
             raise CorpusError(f"{spec}: unsupported file type; use {_kinds_text()}")
+        if not wanted(str(path)):
+            raise CorpusError(f"{spec} is inside the output folder {exclude}; it is not an input")
         return [str(path)]
     if glob.has_magic(spec):
         found = sorted(p for p in glob.glob(os.path.expanduser(spec), recursive=True))
-        found = [p for p in found if Path(p).is_file() and kind_of(p)]
+        found = [p for p in found if Path(p).is_file() and kind_of(p) and wanted(p)]
         if not found:
             raise CorpusError(f"{spec}: no corpus files match this pattern ({_kinds_text()})")
         return found
     raise CorpusError(f"{spec}: no such file or folder")
 
 
+def _under(path: str, folder: str) -> bool:
+    real = os.path.realpath(path)
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _kinds_text() -> str:
     return ", ".join(SUFFIX_KINDS)
 
 
-def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
-    """The corpus files named by ``specs``, in order, with their kind (and parquet layout).
+def find_inputs(
+    specs, *, text_field: str = "text", exclude: str | os.PathLike | None = None
+) -> list[InputFile]:
+    """The corpus files named by ``specs``, in order, with their kind (and parquet layout);
+    folders and globs skip everything under ``exclude`` (the output folder).
 
     Raises `CorpusError` for a missing path, an unsupported file, a file listed twice, a
     parquet file without the text column, or a corpus that mixes pre-tokenized parquet
@@ -126,8 +145,9 @@ def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
         specs = [specs]
     paths: list[str] = []
     seen: dict[str, str] = {}
+    exclude = None if exclude is None else os.path.realpath(exclude)
     for spec in map(str, specs):
-        for p in _expand(spec):
+        for p in _expand(spec, exclude):
             real = os.path.realpath(p)
             if real in seen:
                 raise CorpusError(f"{p} is listed twice (also as {seen[real]}); list it once")

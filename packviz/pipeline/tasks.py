@@ -27,14 +27,35 @@ from packviz.pipeline.inputs import InputFile
 from packviz.pipeline.readers import TokenBatch, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
 
-_CACHE: dict[tuple[str, str, str], tuple[int, object]] = {}
+#: What tasks made from work files, per process: (work, file, tag) -> (stamp, value).
+#: Only for the job named by ``job-id``; `forget` empties it when a job ends.
+_CACHE: dict[tuple[str, str, str], tuple[tuple, object]] = {}
+_JOB: list[str | None] = [None]
+JOB_ID = "job-id"
+
+
+def forget() -> None:
+    """Drop every cached value (the memory maps of a finished job's files with them)."""
+    _CACHE.clear()
+    _JOB[0] = None
+
+
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _cached(work: str, name: str, load, tag: str = ""):
-    """Per-process cache of what a task makes from a file of the work folder (made again
-    when the file was rewritten, e.g. by a resumed run)."""
+    """Per-process cache of what a task makes from a file of the work folder: made again
+    when the file was replaced (another inode, size or time) and dropped whole when the
+    work folder names another job (``job-id``, new for every run), so a later job never
+    reads a map of a file deleted or rewritten since."""
+    job = (Path(work) / JOB_ID).read_text()
+    if job != _JOB[0]:
+        forget()
+        _JOB[0] = job
     path = Path(work) / name
-    stamp = path.stat().st_mtime_ns
+    stamp = _stamp(path)
     hit = _CACHE.get((work, name, tag))
     if hit is None or hit[0] != stamp:
         hit = (stamp, load(path))

@@ -26,6 +26,33 @@ from packviz.pipeline.readers import read_segment
 TRAIN_SAMPLE_CHARS = 32 << 20
 
 
+def check_choice(files, tokenizer, train_vocab) -> str | None:
+    """The tokenizer file to use (an absolute path), or None: text needs exactly one of a
+    tokenizer and a vocabulary to train; pre-tokenized input takes neither (its ids are
+    used as they are). Raises ValueError saying which to drop or give."""
+    if files[0].kind == "tokens":
+        given = [
+            o
+            for o, v in (("--tokenizer", tokenizer), ("--train-vocab", train_vocab))
+            if v is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{files[0].path} is pre-tokenized (an 'input_ids' column): its ids are used as "
+                f"they are, so {' and '.join(given)} would do nothing; leave "
+                f"{'them' if len(given) > 1 else 'it'} out"
+            )
+        return None
+    if (tokenizer is None) == (train_vocab is None):
+        raise ValueError(
+            "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
+            "one on the corpus (--train-vocab N), not both"
+            if tokenizer is not None
+            else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
+        )
+    return None if tokenizer is None else str(Path(tokenizer).resolve())
+
+
 def file_digest(path: str) -> str:
     """sha256 of a tokenizer file (part of the job's identity)."""
     try:

@@ -220,3 +220,25 @@ def test_a_write_error_leaves_nothing_that_looks_complete(corpus, tmp_path, monk
     for shard in out.glob("shard-*"):  # every file under a final name is complete
         record = json.loads((records / f"{shard.name}.json").read_text())
         assert sha256_file(shard) == record["sha256"]
+
+
+def test_packing_again_into_a_folder_inside_the_corpus_reads_no_shard(corpus, tmp_path):
+    d, docs, _ = corpus
+    out = d / "packed"
+    first = _pack(corpus, out, max_len=64)
+    again = _pack(corpus, out, max_len=64)
+    assert again.already_complete and again.manifest == first.manifest
+    assert first.stats.n_docs == len(docs)
+
+
+def test_pre_tokenized_input_takes_no_tokenizer(tmp_path):
+    write_parquet(tmp_path / "ids.parquet", {"input_ids": [[5, 6], [7]]})
+    tok = tokenizer_file(tmp_path)
+    for kw, named in (({"tokenizer": tok}, "--tokenizer"), ({"train_vocab": 300}, "--train-vocab")):
+        with pytest.raises(
+            ValueError,
+            match=rf"ids\.parquet is pre-tokenized \(an 'input_ids' column\): its ids are used as "
+            rf"they are, so {named} would do nothing; leave it out",
+        ):
+            pv.pack_corpus(tmp_path / "ids.parquet", tmp_path / "o", progress=False, **kw)
+        assert not (tmp_path / "o").exists()
