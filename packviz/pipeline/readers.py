@@ -7,9 +7,12 @@ line in Python only to say exactly what is wrong and where (file and line). Text
 are split like the dashboard splits them (`packviz.corpus.split_text`), so a command
 copied from the dashboard sees the same documents.
 
-A record whose text is empty or whitespace only is kept as an *empty document* (length
-0, not tokenized): document numbers stay equal to record numbers, and the plan skips it
-(counted in ``n_empty_docs``).
+A record's text follows the library's one rule (`packviz.files.record_text`, the
+dashboard's): a missing field is an error naming the file and line (or row); a null,
+empty or whitespace-only text is kept as an *empty document* (length 0, not tokenized),
+so document numbers stay record numbers and the plan skips it (counted in
+``n_empty_docs``). JSONL lines the fast parser cannot take (nulls, a missing field, bad
+JSON) and CSV files are read by the library's own readers (`packviz.files`).
 
 Example:
     >>> import tempfile, pathlib
@@ -23,16 +26,15 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from packviz.corpus import CorpusError, split_text
+from packviz.files import Record, _read_jsonl, read_records, record_text
 from packviz.pipeline.inputs import IDS_COLUMN, TRAINED_COLUMN, InputFile
 
 #: Largest .txt/.md file read whole (bigger: convert it to JSONL, one document a line).
@@ -66,12 +68,14 @@ def read_segment(
     elif f.kind == "jsonl.gz":
         yield from _jsonl_gz(f.path, text_field, batch_bytes)
     elif f.kind == "csv":
-        yield from _csv(f.path, text_field, batch_bytes)
+        yield from _csv(f, text_field, batch_bytes)
     else:
         yield from _text(f, split, batch_bytes)
 
 
 def _blank_to_empty(docs: list) -> list[str]:
+    """`packviz.files.record_text`'s rule for values already known to be text (a column
+    that pyarrow parsed as strings, without nulls): blank is the empty document."""
     return [d if d.strip() else "" for d in docs]
 
 
@@ -80,7 +84,7 @@ def _blank_to_empty(docs: list) -> list[str]:
 
 def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
     """Texts of a block of whole lines; ``first_line()`` gives the line number of its
-    first line (computed only when reporting an error)."""
+    first line (computed only when the fast path cannot take the block)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -100,35 +104,22 @@ def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
             return _blank_to_empty(column.to_pylist())
     except (pa.ArrowException, UnicodeDecodeError):
         pass
-    return _parse_jsonl_slowly(data, field, path, first_line())
+    # nulls (a null or a missing field) or a problem: the library's own reading, line by
+    # line, says which record it is and reads it exactly as the dashboard does
+    return [record_text(r, field) for r in jsonl_records(data, path, first_line())]
 
 
-def _parse_jsonl_slowly(data: bytes, field: str, path: str, line0: int) -> list[str]:
-    docs = []
-    for n, raw in enumerate(data.split(b"\n"), start=line0):
-        if not raw.strip():
-            continue
-        where = f"{path} line {n}"
-        try:
-            record = json.loads(raw)
-        except UnicodeDecodeError:
-            raise CorpusError(f"{where} is not UTF-8 text; re-save the file as UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise CorpusError(
-                f"{where} is not valid JSON ({exc.msg}); each line must be one JSON object"
-            ) from None
-        if not isinstance(record, dict):
-            raise CorpusError(f"{where} is not a JSON object")
-        if field not in record:
-            keys = ", ".join(map(repr, list(record)[:10])) or "none"
-            raise CorpusError(
-                f"{where} has no field {field!r} (its fields: {keys}); pass --text-field NAME"
-            )
-        value = record[field]
-        if not isinstance(value, str):
-            raise CorpusError(f"{where}: field {field!r} is {type(value).__name__}, not text")
-        docs.append(value)
-    return _blank_to_empty(docs)
+def jsonl_records(data: bytes, path: str, line0: int) -> list[Record]:
+    """The records of a block of whole JSONL lines starting at line ``line0``, read by
+    `packviz.files` (the dashboard's reader): errors name the file and line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = line0 + data.count(b"\n", 0, exc.start)
+        raise CorpusError(
+            f"{path} line {line} is not UTF-8 text; re-save the file as UTF-8"
+        ) from None
+    return _read_jsonl(path, text, first_line=line0)
 
 
 def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
@@ -191,12 +182,16 @@ def _open(path: str):
 # ----------------------------------------------------------------------------- text, CSV
 
 
-def _text(f: InputFile, split: str, batch_bytes: int):
+def _check_whole(f: InputFile, what: str) -> None:
     if f.size > MAX_TEXT_FILE_BYTES:
         raise CorpusError(
-            f"{f.path} is {f.size / 2**30:.1f} GiB; text files are read whole, so above "
+            f"{f.path} is {f.size / 2**30:.1f} GiB; {what} files are read whole, so above "
             f"{MAX_TEXT_FILE_BYTES >> 30} GiB convert it to JSONL (one document a line)"
         )
+
+
+def _text(f: InputFile, split: str, batch_bytes: int):
+    _check_whole(f, "text")
     with _open(f.path) as fh:
         data = fh.read()
     if b"\x00" in data[:8192]:
@@ -221,32 +216,24 @@ def _text(f: InputFile, split: str, batch_bytes: int):
         yield batch
 
 
-def _csv(path: str, field: str, batch_bytes: int):
-    with _open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-        limit = csv.field_size_limit()
-        csv.field_size_limit(1 << 30)
-        try:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            if field not in columns:
-                shown = ", ".join(map(repr, columns[:10])) or "none"
-                raise CorpusError(
-                    f"{path} has no column {field!r} (its columns: {shown}); pass --text-field NAME"
-                )
+def _csv(f: InputFile, field: str, batch_bytes: int):
+    """A CSV file, read whole by the library's reader (`packviz.files.read_records`), as
+    the dashboard reads it; a file is one unit of work, at most `MAX_TEXT_FILE_BYTES`."""
+    _check_whole(f, "CSV")
+    with _open(f.path) as fh:
+        data = fh.read()
+    records = read_records(f.path, data, columns=None)
+    del data
+    batch, size = [], 0
+    for r in records:
+        text = record_text(r, field)
+        batch.append(text)
+        size += len(text)
+        if size >= batch_bytes:
+            yield batch
             batch, size = [], 0
-            for row in reader:
-                text = row[field] or ""
-                batch.append(text)
-                size += len(text)
-                if size >= batch_bytes:
-                    yield _blank_to_empty(batch)
-                    batch, size = [], 0
-            if batch:
-                yield _blank_to_empty(batch)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CorpusError(f"{path} is not valid UTF-8 CSV ({exc})") from None
-        finally:
-            csv.field_size_limit(limit)
+    if batch:
+        yield batch
 
 
 # ----------------------------------------------------------------------------- parquet

@@ -46,9 +46,9 @@ def test_jsonl_blank_records_stay_as_empty_documents_and_blank_lines_are_skipped
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"body": "x"}', r"line 40 has no field 'text' \(its fields: 'body'\); pass --text-field"),
+        ('{"body": "x"}', r"line 40 has no field 'text' \(its fields: 'body'\); choose the text"),
         ('{"text": 5}', r"line 40: field 'text' is int, not text"),
-        ('{"text": null}', r"line 40: field 'text' is NoneType, not text"),
+        ('{"text": "a\\ud800"}', r"line 40 contains a lone surrogate \(U\+D800\)"),
         ('{"text": "x"', r"line 40 is not valid JSON"),
         ("[1, 2]", r"line 40 is not a JSON object"),
     ],
@@ -88,9 +88,43 @@ def test_csv_reads_the_text_column(tmp_path):
     path.write_text('id,text\n1,"hello, world"\n2,"two\nlines"\n3,\n')
     assert _docs(path) == ["hello, world", "two\nlines", ""]
     with pytest.raises(
-        CorpusError, match=r"c\.csv has no column 'body' \(its columns: 'id', 'text'\)"
+        CorpusError, match=r"c\.csv row 1 has no field 'body' \(its fields: 'id', 'text'\)"
     ):
         _docs(path, text_field="body")
+    path.write_text("id,text\n1,a\n2\n")
+    with pytest.raises(CorpusError, match=r"c\.csv row 2 has 1 fields where the header has 2"):
+        _docs(path)
+
+
+BLANKS = ["first", "", "   ", None, "\t\n", "last one"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_blank_null_and_missing_text_follow_the_librarys_one_rule(tmp_path, suffix):
+    """`packviz.files.record_text`: null or blank text is the empty document, kept."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from packviz.files import read_records, record_text
+
+    path = tmp_path / f"c{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in BLANKS))
+    elif suffix == ".csv":
+        quoted = ['"' + t.replace('"', '""') + '"' if t is not None else "" for t in BLANKS]
+        rows = "".join(f"{i},{q}\n" for i, q in enumerate(quoted))
+        path.write_text("id,text\n" + rows)
+    else:
+        pq.write_table(pa.table({"text": BLANKS}), path)
+    library = [record_text(r, "text") for r in read_records(path.name, path.read_bytes())]
+    assert library == ["first", "", "", "", "", "last one"]
+    assert _docs(path, part_bytes=20, batch_bytes=10) == library
+    if suffix == ".jsonl":  # a record without the field is an error in both
+        path.write_text('{"text": "a"}\n{"id": 3}\n')
+        with pytest.raises(CorpusError, match=r"c\.jsonl line 2 has no field 'text'"):
+            _docs(path)
 
 
 def test_parquet_text_rows_in_any_part_size(tmp_path):

@@ -242,3 +242,30 @@ def test_pre_tokenized_input_takes_no_tokenizer(tmp_path):
         ):
             pv.pack_corpus(tmp_path / "ids.parquet", tmp_path / "o", progress=False, **kw)
         assert not (tmp_path / "o").exists()
+
+
+def test_blank_and_null_records_pack_as_the_library_reads_them(tmp_path):
+    """The dashboard's path (`pv.read_documents` → `pv.encode` → `pv.pack` →
+    `pv.materialize`) and `packviz pack` give the same rows for records with blank and
+    null text (empty documents: no tokens, kept so that numbers stay record numbers)."""
+    docs = documents(40, 4)
+    docs[3], docs[10], docs[11], docs[25] = "", "   ", None, "\n\t"
+    lines = [json.dumps({"text": d, "id": i}) for i, d in enumerate(docs)]
+    data = ("\n".join(lines) + "\n").encode()
+    (tmp_path / "c.jsonl").write_bytes(data)
+    tok_path = tokenizer_file(tmp_path)
+    tok = pv.load_tokenizer(tok_path)
+
+    read = pv.read_documents("c.jsonl", data)
+    assert len(read) == 40 and read[11] == "" and read[10] == ""
+    ids = pv.encode(tok, read)
+    plan = pv.pack(ids.lengths, 64)
+    want = pv.materialize(plan, ids, pad_id=pv.pad_token_id(tok))
+
+    report = pv.pack_corpus(tmp_path / "c.jsonl", tmp_path / "o", tokenizer=tok_path, max_len=64,
+                            progress=False, log=lambda line: None)  # fmt: skip
+    got = load_all(tmp_path / "o")
+    for name in FIELDS:
+        assert np.array_equal(stacked(got, name), getattr(want, name)), name
+    assert report.manifest["stats"] == plan.stats().as_dict()
+    assert report.stats.n_empty_docs == 4
