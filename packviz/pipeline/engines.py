@@ -82,7 +82,6 @@ class LocalEngine:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
-
             from multiprocessing import forkserver, resource_tracker
 
             self._helpers = [

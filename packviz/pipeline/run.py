@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import time
@@ -284,6 +285,9 @@ class _Job:
 
         # the manifest, last
         stats = plan.stats()
+        if any("trained" in r["sha256"] for r in parts):  # the labels the shards hold
+            targets = sum(r["targets"] for r in shards)
+            stats = dataclasses.replace(stats, trained_targets=targets)
         per_file = np.zeros(len(self.files), dtype=np.int64)
         for r in parts:
             for i, _, _, n in r["segments"]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from packviz.corpus import CorpusError
+from packviz.layout import IGNORE_INDEX
 from packviz.pipeline import shards
 from packviz.pipeline.files import read_json, sha256_file, write_atomic, write_json
 from packviz.pipeline.inputs import InputFile
@@ -221,10 +222,12 @@ def write_shard(work: str, index: int) -> dict:
     arrays = shard_arrays(work, index)
     r0 = int(arrays.row_index[0]) if arrays.n_rows else index * p2["rows_per_shard"]
     meta = {**p2["shard_metadata"], "shard": index, "rows": [r0, r0 + arrays.n_rows]}
+    targets = int(np.count_nonzero(arrays.labels != IGNORE_INDEX))
     data = pv.to_bytes(arrays, p2["format"], metadata=meta)
     del arrays
     digest = write_atomic(out, [data])
-    record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest}
+    record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest,
+              "targets": targets}  # fmt: skip
     write_json(record_path, record, durable=False)
     return {**record, "index": index, "memory": memory()}
 

@@ -196,6 +196,11 @@ def test_pre_tokenized_fine_tuning_records_keep_their_trained_flags(tmp_path):
     assert (a.labels == -100).sum() > (a.input_ids == 0).sum()  # prompts are not targets
     assert report.manifest["tokenizer"] == {"source": "pre-tokenized", "fingerprint": None}
     assert report.manifest["corpus"]["trained_flags"] is True
+    # labels that are targets: the trained tokens after each piece's first (2 + 1 + 2)
+    assert report.manifest["stats"]["trained_targets"] == (a.labels != -100).sum() == 5
+    plan = pv.pack([4, 2, 3], 8)
+    assert report.stats == plan.stats(pv.TokenIds.from_sequences(ids, trained))
+    assert report.manifest["shards"][0]["targets"] == 5
 
 
 def test_a_write_error_leaves_nothing_that_looks_complete(corpus, tmp_path, monkeypatch):
