@@ -70,6 +70,8 @@ class InputFile:
     size: int
     row_groups: tuple[tuple[int, int], ...] = ()
     has_trained: bool = False
+    #: The columns of a parquet file of fine-tuning records (read as records).
+    record_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,15 @@ def _kinds_text() -> str:
 
 
 def find_inputs(
-    specs, *, text_field: str = "text", exclude: str | os.PathLike | None = None
+    specs,
+    *,
+    text_field: str = "text",
+    exclude: str | os.PathLike | None = None,
+    records: bool = False,
 ) -> list[InputFile]:
     """The corpus files named by ``specs``, in order, with their kind (and parquet layout);
-    folders and globs skip everything under ``exclude`` (the output folder).
+    folders and globs skip everything under ``exclude`` (the output folder). With
+    ``records``, parquet files are read as fine-tuning records (their record columns).
 
     Raises `CorpusError` for a missing path, an unsupported file, a file listed twice, a
     parquet file without the text column, or a corpus that mixes pre-tokenized parquet
@@ -155,7 +162,7 @@ def find_inputs(
             paths.append(real)
     if not paths:
         raise CorpusError("no input files given")
-    files = [_describe(p, text_field) for p in paths]
+    files = [_describe(p, text_field, records) for p in paths]
     tokens = [f for f in files if f.kind == "tokens"]
     if tokens and len(tokens) < len(files):
         text = next(f for f in files if f.kind != "tokens")
@@ -166,7 +173,7 @@ def find_inputs(
     return files
 
 
-def _describe(path: str, text_field: str) -> InputFile:
+def _describe(path: str, text_field: str, records: bool = False) -> InputFile:
     kind = kind_of(path)
     try:
         size = os.path.getsize(path)
@@ -176,10 +183,10 @@ def _describe(path: str, text_field: str) -> InputFile:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if kind != "parquet":
         return InputFile(path, kind, size)
-    return _describe_parquet(path, size, text_field)
+    return _describe_parquet(path, size, text_field, records)
 
 
-def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
+def _describe_parquet(path: str, size: int, text_field: str, records: bool) -> InputFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -189,8 +196,9 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
     except (pa.ArrowException, OSError) as exc:
         raise CorpusError(f"{path} is not a readable Parquet file ({exc})") from None
     names = schema.names
+    record_columns: tuple[str, ...] = ()
     if IDS_COLUMN in names:
-        column, kind = IDS_COLUMN, "tokens"
+        columns, kind = [IDS_COLUMN], "tokens"
         t = schema.field(IDS_COLUMN).type
         if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_integer(
             t.value_type
@@ -203,8 +211,19 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
                 t.value_type
             ):
                 raise CorpusError(f"{path}: column {TRAINED_COLUMN!r} is {t}, not a list of bool")
+    elif records:
+        from packviz.pipeline.records import RECORD_COLUMNS
+
+        record_columns = tuple(c for c in RECORD_COLUMNS if c in names)
+        columns, kind, has_trained = list(record_columns), "parquet", False
+        if not columns:
+            shown = ", ".join(map(repr, names[:10])) or "none"
+            raise CorpusError(
+                f"{path} has no column of fine-tuning records: it needs 'messages', or "
+                f"'prompt' and 'completion', or 'text' (its columns: {shown})"
+            )
     elif text_field in names:
-        column, kind, has_trained = text_field, "parquet", False
+        columns, kind, has_trained = [text_field], "parquet", False
         t = schema.field(text_field).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             raise CorpusError(f"{path}: column {text_field!r} is {t}, not text")
@@ -214,18 +233,17 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
             f"{path} has no column {text_field!r} (its columns: {shown}); pass --text-field "
             f"NAME, or give pre-tokenized files an {IDS_COLUMN!r} column"
         )
-    index = names.index(column)
     groups = []
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
-        # leaf columns of a nested column follow its position; sum those of our column
+        # leaf columns of a nested column follow its position; sum those of our columns
         nbytes = sum(
             rg.column(c).total_uncompressed_size
             for c in range(rg.num_columns)
-            if rg.column(c).path_in_schema.split(".")[0] == names[index]
+            if rg.column(c).path_in_schema.split(".")[0] in columns
         )
         groups.append((rg.num_rows, nbytes))
-    return InputFile(path, kind, size, tuple(groups), has_trained)
+    return InputFile(path, kind, size, tuple(groups), has_trained, record_columns)
 
 
 def make_parts(files: list[InputFile], part_bytes: int | None = None) -> list[Part]:

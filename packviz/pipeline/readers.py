@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -58,19 +59,50 @@ def read_segment(
     text_field: str,
     split: str = "paragraph",
     batch_bytes: int = 4 << 20,
-) -> Iterator[list[str] | TokenBatch]:
-    """Batches of one segment of ``f``: lists of documents, or `TokenBatch` for
-    pre-tokenized parquet. Errors are `CorpusError` naming the file (and line or row)."""
+    records: bool = False,
+) -> Iterator[list[str] | list[Record] | TokenBatch]:
+    """Batches of one segment of ``f``: lists of documents, `TokenBatch` for
+    pre-tokenized parquet, or (``records``) lists of `packviz.files.Record` s, the
+    fine-tuning records. Errors are `CorpusError` naming the file (and line or row); a
+    record's ``where`` may hold a line mark that `name_lines` turns into its line."""
     if f.kind in ("parquet", "tokens"):
-        yield from _parquet(f, lo, hi, text_field, batch_bytes)
+        yield from _parquet(f, lo, hi, text_field, batch_bytes, records)
     elif f.kind == "jsonl":
-        yield from _jsonl_range(f.path, lo, hi, text_field, batch_bytes)
+        for start, chunk in _jsonl_range(f.path, lo, hi, batch_bytes):
+            if records:  # the line number is looked up only if a record is reported
+                yield jsonl_records(chunk, f"{f.path}{_MARK}{start}{_MARK}", 0)
+            else:
+                yield _parse_jsonl(
+                    chunk, text_field, f.path, lambda s=start: _line_number(f.path, s)
+                )
     elif f.kind == "jsonl.gz":
-        yield from _jsonl_gz(f.path, text_field, batch_bytes)
+        for line, chunk in _jsonl_gz(f.path, batch_bytes):
+            if records:
+                yield jsonl_records(chunk, f.path, line)
+            else:
+                yield _parse_jsonl(chunk, text_field, f.path, lambda n=line: n)
     elif f.kind == "csv":
-        yield from _csv(f, text_field, batch_bytes)
+        yield from _csv(f, text_field, batch_bytes, records)
     else:
         yield from _text(f, split, batch_bytes)
+
+
+#: Marks the byte offset of a JSONL block in its records' ``where`` ("PATH\0OFFSET\0
+#: line K"): counting the lines before a block costs a read of the file up to it, so it
+#: is done only when a record is reported (`name_lines`).
+_MARK = "\x00"
+_MARKED = re.compile("\x00(\\d+)\x00 line (\\d+)")
+
+
+def name_lines(exc: Exception) -> Exception:
+    """``exc`` again with its marked record names (``PATH\\0OFFSET\\0 line K``) turned
+    into line numbers; ``exc`` itself when it has none."""
+    message = str(exc)
+    if _MARK not in message:
+        return exc
+    path = message.split(_MARK, 1)[0].split(": ")[-1]
+    fixed = _MARKED.sub(lambda m: f" line {_line_number(path, int(m[1])) + int(m[2])}", message)
+    return type(exc)(fixed)
 
 
 def _blank_to_empty(docs: list) -> list[str]:
@@ -122,8 +154,9 @@ def jsonl_records(data: bytes, path: str, line0: int) -> list[Record]:
     return _read_jsonl(path, text, first_line=line0)
 
 
-def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
-    """Lines that *start* in bytes [lo, hi), in batches of whole lines."""
+def _jsonl_range(path: str, lo: int, hi: int, batch_bytes: int):
+    """(offset, block) of the lines that *start* in bytes [lo, hi), in blocks of whole
+    lines."""
     with _open(path) as fh:
         if lo > 0:
             fh.seek(lo - 1)
@@ -139,8 +172,7 @@ def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
             if last:  # keep the lines starting before hi
                 cut = chunk.find(b"\n", hi - pos - 1)
                 chunk = chunk if cut < 0 else chunk[: cut + 1]
-            start = pos
-            yield _parse_jsonl(chunk, field, path, lambda s=start: _line_number(path, s))
+            yield pos, chunk
             if last:
                 break
             pos += len(chunk)
@@ -159,14 +191,15 @@ def _line_number(path: str, offset: int) -> int:
     return count
 
 
-def _jsonl_gz(path: str, field: str, batch_bytes: int):
+def _jsonl_gz(path: str, batch_bytes: int):
+    """(first line, block) of whole lines."""
     line = 1
     try:
         with _open(path) as raw, gzip.GzipFile(fileobj=raw) as fh:
             while chunk := fh.read(batch_bytes):
                 if not chunk.endswith(b"\n"):
                     chunk += fh.readline()
-                yield _parse_jsonl(chunk, field, path, lambda n=line: n)
+                yield line, chunk
                 line += chunk.count(b"\n")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise CorpusError(f"{path} is not a readable gzip file ({exc})") from None
@@ -216,19 +249,19 @@ def _text(f: InputFile, split: str, batch_bytes: int):
         yield batch
 
 
-def _csv(f: InputFile, field: str, batch_bytes: int):
+def _csv(f: InputFile, field: str, batch_bytes: int, records: bool = False):
     """A CSV file, read whole by the library's reader (`packviz.files.read_records`), as
     the dashboard reads it; a file is one unit of work, at most `MAX_TEXT_FILE_BYTES`."""
     _check_whole(f, "CSV")
     with _open(f.path) as fh:
         data = fh.read()
-    records = read_records(f.path, data, columns=None)
+    rows = read_records(f.path, data, columns=None)
     del data
     batch, size = [], 0
-    for r in records:
-        text = record_text(r, field)
-        batch.append(text)
-        size += len(text)
+    for r in rows:
+        item = r if records else record_text(r, field)
+        batch.append(item)
+        size += sum(len(v) for v in r.fields.values() if isinstance(v, str))
         if size >= batch_bytes:
             yield batch
             batch, size = [], 0
@@ -239,13 +272,13 @@ def _csv(f: InputFile, field: str, batch_bytes: int):
 # ----------------------------------------------------------------------------- parquet
 
 
-def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int):
+def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int, records: bool):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = [IDS_COLUMN] + ([TRAINED_COLUMN] if f.has_trained else [])
     if f.kind == "parquet":
-        columns = [field]
+        columns = list(f.record_columns) if records else [field]
     try:
         pf = pq.ParquetFile(f.path)
         first = 0
@@ -258,7 +291,14 @@ def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int):
                     n = batch.num_rows
                     s, e = max(a - at, 0), min(b - at, n)
                     if s < e:
-                        yield _parquet_batch(f, batch.slice(s, e - s), first + at + s)
+                        part, row = batch.slice(s, e - s), first + at + s
+                        if records:  # rows numbered from 1, as the library numbers them
+                            yield [
+                                Record(f"{f.path} row {row + k}", r)
+                                for k, r in enumerate(part.to_pylist(), start=1)
+                            ]
+                        else:
+                            yield _parquet_batch(f, part, row)
                     at += n
                     if at >= b:
                         break

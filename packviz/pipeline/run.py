@@ -41,15 +41,18 @@ from packviz.choices import (
     SORTS,
     SPLITS,
     STRATEGIES,
+    TRAIN_ON,
     Format,
     Overflow,
     Sort,
     Split,
     Strategy,
+    TrainOn,
     check_choice,
 )
 from packviz.corpus import CorpusError
 from packviz.limits import check_max_len
+from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
 from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
@@ -100,6 +103,8 @@ def pack_corpus(
     text_field: str = "text",
     split: Split = "paragraph",
     add_eos: bool = True,
+    train_on: TrainOn | None = None,
+    chat_template: str | os.PathLike | None = None,
     pad_id: int | None = None,
     format: Format = "parquet",  # noqa: A002 - the command line's name
     rows_per_shard: int | None = None,
@@ -116,7 +121,10 @@ def pack_corpus(
     Settings are those of `packviz.pack` and `packviz.materialize`, plus: ``tokenizer``
     (a ``tokenizer.json``) or ``train_vocab`` (train a byte-level BPE of that size on the
     first characters of the corpus; neither for pre-tokenized parquet), ``text_field``
-    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``pad_id`` (default:
+    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``train_on`` (read
+    every record as a fine-tuning record and train only on what it says, as
+    `packviz.encode_records`; needs ``tokenizer``) with its ``chat_template`` (a path;
+    `packviz.pipeline.records`), ``pad_id`` (default:
     the tokenizer's), ``format`` of the shards, ``rows_per_shard``, ``workers`` (default:
     all CPUs, of the cluster with Ray), ``memory_budget`` (bytes or ``"2GB"``, for all
     processes at once), ``engine`` (``"local"``, ``"ray"``, or an engine object),
@@ -137,12 +145,21 @@ def pack_corpus(
     runner = (
         make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
     )
-    lock = None
+    if chat_template is not None and train_on is None:
+        raise ValueError("--chat-template renders fine-tuning records: give --train-on too")
+    lock, records = None, None
     try:
         mem = _memory_plan(runner, workers, budget, settings, log)
         runner.warm_up()  # local workers start (and import) while the inputs are examined
-        files = find_inputs(inputs, text_field=text_field, exclude=out)
-        tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
+        files = find_inputs(inputs, text_field=text_field, exclude=out,
+                            records=train_on is not None)  # fmt: skip
+        if train_on is not None:
+            fine_tuning.check_inputs(files, tokenizer, train_vocab)
+            tokenizer = str(Path(tokenizer).resolve())
+            records = fine_tuning.spec_entry(train_on, chat_template, tokenizer, add_eos=add_eos)
+            settings["rendering"] = fine_tuning.identity_entry(records)
+        else:
+            tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
         if tokenizer is not None:
             settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
         parts = make_parts(files)
@@ -150,12 +167,14 @@ def pack_corpus(
         lock = JobLock(out / WORK).acquire()  # before anything is written in the folder
         remove_temporaries(out)
         job = _Job(out, files, parts, settings, mem, budget, progress, log)
-        job.overwrite = overwrite
+        job.overwrite, job.spec["records"] = overwrite, records
         report = job.run(runner, tokenizer, train_vocab, pad_id)
     finally:
         if lock is not None:
             lock.release()
         tasks.forget()  # no memory map of this job's files outlives it in this process
+        if train_on is not None:
+            fine_tuning.close_children()  # the template's, when tasks ran here
         if isinstance(engine, str):
             runner.close()
     report.seconds["total"] = time.monotonic() - started
@@ -166,7 +185,9 @@ def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
     """Fit the job into the budget; the engine then runs that many workers."""
     wanted = int(workers or runner.cpus())
     slots = settings["rows_per_shard"] * settings["max_len"]
-    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots)
+    helper = PROCESS_BASE if settings["train_on"] is not None else 0  # the template's child
+    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots,
+                      helper=helper)  # fmt: skip
     runner.workers = mem.workers
     if mem.workers < wanted:
         log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
@@ -298,6 +319,8 @@ class _Job:
                   "trained_flags": any("trained" in r["sha256"] for r in parts)}  # fmt: skip
         for r in shards:
             r.pop("index")
+        if self.spec["records"] is not None:
+            corpus["rendering_settings"] = fine_tuning.manifest_entry(self.spec["records"], tok)
         manifest = build_manifest(identity, tokenizer=entry, pad_id=pad, corpus=corpus,
                                   stats=stats.as_dict(), shards=shards)  # fmt: skip
         remove_temporaries(out)  # left by a task attempt that was killed and retried
@@ -333,6 +356,7 @@ def _settings(args: dict) -> dict:
     vocab = args["train_vocab"]
     if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int)):
         raise ValueError(f"the vocabulary size must be an integer, got {vocab!r}")
+    train_on = args["train_on"]
     pad = args["pad_id"]
     if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or pad < 0):
         raise ValueError(f"pad id must be a non-negative integer, got {pad!r}")
@@ -347,6 +371,8 @@ def _settings(args: dict) -> dict:
         "text_field": str(args["text_field"]),
         "split": check_choice("split", args["split"], SPLITS),
         "add_eos": bool(args["add_eos"]),
+        "train_on": None if train_on is None else check_choice("train_on", train_on, TRAIN_ON),
+        "rendering": None,
         "pad_id": pad,
         "train_vocab": vocab,
         "train_sample_chars": tokenizers.TRAIN_SAMPLE_CHARS if vocab is not None else None,

@@ -22,10 +22,11 @@ import numpy as np
 
 from packviz.corpus import CorpusError
 from packviz.layout import IGNORE_INDEX
+from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import shards
 from packviz.pipeline.files import read_json, sha256_file, write_atomic, write_json
 from packviz.pipeline.inputs import InputFile
-from packviz.pipeline.readers import TokenBatch, read_segment
+from packviz.pipeline.readers import TokenBatch, name_lines, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
 
 #: What tasks made from work files, per process: (work, file, tag) -> (stamp, value).
@@ -68,7 +69,13 @@ def _spec(work: str) -> dict:
     def load(path):
         spec = read_json(path)
         spec["files"] = [
-            InputFile(**{**f, "row_groups": tuple(map(tuple, f["row_groups"]))})
+            InputFile(
+                **{
+                    **f,
+                    "row_groups": tuple(map(tuple, f["row_groups"])),
+                    "record_columns": tuple(f["record_columns"]),
+                }
+            )
             for f in spec["files"]
         ]
         return spec
@@ -142,6 +149,7 @@ def tokenize_part(work: str, index: int) -> dict:
     if done is not None and [s[:3] for s in done["segments"]] == spec["parts"][index]:
         return {**done, "index": index, "memory": memory()}  # finished by an earlier attempt
     writer = PartWriter(folder, index)
+    records = spec.get("records")
     segments = []
     try:
         for i, lo, hi in spec["parts"][index]:
@@ -154,16 +162,26 @@ def tokenize_part(work: str, index: int) -> dict:
                 text_field=spec["text_field"],
                 split=spec["split"],
                 batch_bytes=spec["batch_bytes"],
+                records=records is not None,
             ):
                 if isinstance(batch, TokenBatch):
                     writer.add(batch.values, batch.lengths, batch.trained)
                     n_docs += int(batch.lengths.size)
+                elif records is not None:
+                    writer.add(*fine_tuning.encode(_tokenizer(work), records, batch, f.path))
+                    n_docs += len(batch)
                 else:
                     values, lengths = _encode(work, batch, f.path)
                     writer.add(values, lengths)
                     n_docs += len(batch)
             segments.append([i, lo, hi, n_docs])
         record = writer.commit({"segments": segments})
+    except ValueError as exc:
+        writer.abort()
+        named = name_lines(exc)  # a record's line, counted only now that it is reported
+        if named is exc:
+            raise
+        raise named from None
     except BaseException:
         writer.abort()
         raise

@@ -276,23 +276,8 @@ def test_blank_and_null_records_pack_as_the_library_reads_them(tmp_path):
     assert report.stats.n_empty_docs == 4
 
 
-def _children() -> set[int]:
-    import os
-    from pathlib import Path
-
-    me, out = os.getpid(), set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me and fields[0] != "Z":
-            out.add(int(stat.parent.name))
-    return out
-
-
-def test_no_process_of_the_job_outlives_pack_corpus(corpus, tmp_path):
-    before = _children()
+def test_no_process_of_the_job_outlives_pack_corpus(corpus, tmp_path, child_pids):
+    before = child_pids()
     report = _pack(corpus, tmp_path / "out", max_len=64, workers=2)
     assert len(report.memory["worker_peaks"]) == 2  # it did run worker processes
-    assert _children() <= before  # the fork server and resource tracker are gone too
+    assert child_pids() <= before  # the fork server and resource tracker are gone too
