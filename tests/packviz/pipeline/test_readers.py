@@ -8,6 +8,8 @@ import gzip
 import numpy as np
 import pytest
 from corpus_files import documents, write_jsonl, write_parquet
+from hypothesis import given
+from hypothesis import strategies as st
 
 import packviz as pv
 from packviz.corpus import CorpusError
@@ -154,3 +156,34 @@ def test_pre_tokenized_parquet_keeps_ids_and_trained_flags(tmp_path):
         CorpusError, match=r"n\.parquet row 1: token id -3 is outside \[0, 2\*\*31\)"
     ):
         _docs(negative)
+
+
+@given(
+    text=st.lists(st.sampled_from(["ab", "é", " ", "\n", "\r", "\t", ".", "!", "\u2028"]),
+                  max_size=300).map("".join),
+    block=st.integers(1, 40),
+    split=st.sampled_from(["paragraph", "line", "sentence", "file"]),
+)  # fmt: skip
+def test_text_files_read_in_blocks_split_as_the_whole_text(tmp_path_factory, text, block, split):
+    from packviz.corpus import split_text
+    from packviz.pipeline.inputs import InputFile
+
+    path = tmp_path_factory.mktemp("t") / "t.txt"
+    path.write_bytes(text.encode())
+    f = InputFile(str(path), "text", path.stat().st_size)
+    docs = [d for b in read_segment(f, 0, f.size, text_field="text", split=split, batch_bytes=block)
+            for d in b]  # fmt: skip
+    assert docs == split_text(text, split)
+
+
+def test_a_text_file_is_read_a_block_at_a_time(tmp_path, monkeypatch):
+    from packviz.pipeline import readers
+
+    path = tmp_path / "big.txt"
+    path.write_text("\n\n".join(documents(400, 9)))
+    monkeypatch.setattr(readers, "MAX_TEXT_FILE_BYTES", 1000)  # only split="file" reads whole
+    batches = list(readers.read_segment(find_inputs([str(path)])[0], 0, 0, text_field="text",
+                                        batch_bytes=2000))  # fmt: skip
+    assert len(batches) > 5 and max(sum(map(len, b)) for b in batches) < 4000
+    with pytest.raises(CorpusError, match=r"big\.txt is .* GiB; whole files are read whole"):
+        _docs(path, split="file")
