@@ -55,7 +55,7 @@ from packviz.limits import check_max_len
 from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
-from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
+from packviz.pipeline.budget import PROCESS_BASE, MemoryPlan, parse_bytes, plan_memory
 from packviz.pipeline.engines import Engine, make_engine
 from packviz.pipeline.files import write_atomic, write_json
 from packviz.pipeline.inputs import find_inputs, make_parts
@@ -127,7 +127,7 @@ def pack_corpus(
     `packviz.pipeline.records`), ``pad_id`` (default:
     the tokenizer's), ``format`` of the shards, ``rows_per_shard``, ``workers`` (default:
     all CPUs, of the cluster with Ray), ``memory_budget`` (bytes or ``"2GB"``, for all
-    processes at once), ``engine`` (``"local"``, ``"ray"``, or an engine object),
+    processes on this machine at once; on Ray, for each node), ``engine`` (``"local"``, ``"ray"``, or an engine object),
     ``overwrite`` (replace another job's output), ``progress`` (bars; None = when stderr
     is a terminal) and ``log`` (one line at a time).
 
@@ -182,15 +182,33 @@ def pack_corpus(
 
 
 def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
-    """Fit the job into the budget; the engine then runs that many workers."""
-    wanted = int(workers or runner.cpus())
+    """Fit the job into the budget; the engine then runs that many workers. On a Ray
+    cluster (`RayEngine.node_cpus`) the budget holds on every node: each task asks for
+    enough CPUs that no node runs more tasks than its budget fits."""
     slots = settings["rows_per_shard"] * settings["max_len"]
     helper = PROCESS_BASE if settings["train_on"] is not None else 0  # the template's child
-    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots,
-                      helper=helper)  # fmt: skip
+
+    def fit(n: int):
+        return plan_memory(budget, workers=n, base=PROCESS_BASE, shard_slots=slots, helper=helper)
+
+    nodes = getattr(runner, "node_cpus", lambda: None)()
+    if nodes:
+        fits = [fit(int(c)) for c in nodes]
+        per_node = [min(m.workers, m.shards_at_once) for m in fits]
+        cpus = max(c / k for c, k in zip(nodes, per_node, strict=True))
+        runner.cpus_per_task = cpus
+        room = sum(int(c / cpus + 1e-9) for c in nodes)
+        n = max(1, min(int(workers or room), room))
+        mem = MemoryPlan(n, min(m.batch_bytes for m in fits), n, PROCESS_BASE)
+        if room < sum(map(int, nodes)):
+            log(f"memory budget {budget / 2**20:,.0f} MiB per node fits {room} tasks at once "
+                f"on {len(nodes)} nodes ({cpus:g} CPUs each)")  # fmt: skip
+    else:
+        wanted = int(workers or runner.cpus())
+        mem = fit(wanted)
+        if mem.workers < wanted:
+            log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
     runner.workers = mem.workers
-    if mem.workers < wanted:
-        log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
     return mem
 
 

@@ -281,3 +281,25 @@ def test_no_process_of_the_job_outlives_pack_corpus(corpus, tmp_path, child_pids
     report = _pack(corpus, tmp_path / "out", max_len=64, workers=2)
     assert len(report.memory["worker_peaks"]) == 2  # it did run worker processes
     assert child_pids() <= before  # the fork server and resource tracker are gone too
+
+
+def test_on_a_cluster_the_budget_holds_on_every_node():
+    from packviz.pipeline.run import _memory_plan
+
+    class Cluster:  # what the memory plan asks of the Ray engine
+        workers, cpus_per_task = 6, 1.0
+
+        @staticmethod
+        def node_cpus():
+            return [4, 2]
+
+    lines = []
+    settings = {"rows_per_shard": 25, "max_len": 128, "train_on": None}
+    mem = _memory_plan(Cluster, None, 700 * 10**6, settings, lines.append)
+    # 700 MB fits 2 tasks on one node: each task asks for 2 CPUs, so the 4-CPU node runs
+    # 2 at once and the 2-CPU node 1 (the budget was applied once for the whole cluster)
+    assert Cluster.cpus_per_task == 2.0
+    assert mem.workers == Cluster.workers == 3
+    assert lines == ["memory budget 668 MiB per node fits 3 tasks at once on 2 nodes (2 CPUs each)"]
+    big = _memory_plan(Cluster, None, 4 * 10**9, settings, lines.append)
+    assert (big.workers, Cluster.cpus_per_task) == (6, 1.0)
