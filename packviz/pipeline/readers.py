@@ -92,17 +92,19 @@ def read_segment(
 #: line K"): counting the lines before a block costs a read of the file up to it, so it
 #: is done only when a record is reported (`name_lines`).
 _MARK = "\x00"
-_MARKED = re.compile("\x00(\\d+)\x00 line (\\d+)")
 
 
-def name_lines(exc: Exception) -> Exception:
-    """``exc`` again with its marked record names (``PATH\\0OFFSET\\0 line K``) turned
-    into line numbers; ``exc`` itself when it has none."""
+def name_lines(exc: Exception, path: str) -> Exception:
+    """``exc`` again with the marked names of records of ``path``
+    (``PATH\\0OFFSET\\0 line K``) turned into line numbers; ``exc`` itself when it has
+    none."""
     message = str(exc)
-    if _MARK not in message:
+    marked = re.compile(re.escape(path) + "\x00(\\d+)\x00 line (\\d+)")
+    if marked.search(message) is None:
         return exc
-    path = message.split(_MARK, 1)[0].split(": ")[-1]
-    fixed = _MARKED.sub(lambda m: f" line {_line_number(path, int(m[1])) + int(m[2])}", message)
+    fixed = marked.sub(
+        lambda m: f"{path} line {_line_number(path, int(m[1])) + int(m[2])}", message
+    )
     return type(exc)(fixed)
 
 

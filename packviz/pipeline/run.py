@@ -160,6 +160,11 @@ def pack_corpus(
             settings["rendering"] = fine_tuning.identity_entry(records)
         else:
             tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
+        for given in (tokenizer, chat_template):
+            if given is not None and _under(Path(given), out):
+                raise ValueError(
+                    f"{given} is inside --out {out}; keep it outside the output folder"
+                )
         if tokenizer is not None:
             settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
         parts = make_parts(files)
@@ -179,6 +184,10 @@ def pack_corpus(
             runner.close()
     report.seconds["total"] = time.monotonic() - started
     return report
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return folder in path.resolve().parents
 
 
 def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):

@@ -149,43 +149,49 @@ def tokenize_part(work: str, index: int) -> dict:
     if done is not None and [s[:3] for s in done["segments"]] == spec["parts"][index]:
         return {**done, "index": index, "memory": memory()}  # finished by an earlier attempt
     writer = PartWriter(folder, index)
-    records = spec.get("records")
     segments = []
     try:
         for i, lo, hi in spec["parts"][index]:
             f = spec["files"][i]
-            n_docs = 0
-            for batch in read_segment(
-                f,
-                lo,
-                hi,
-                text_field=spec["text_field"],
-                split=spec["split"],
-                batch_bytes=spec["batch_bytes"],
-                records=records is not None,
-            ):
-                if isinstance(batch, TokenBatch):
-                    writer.add(batch.values, batch.lengths, batch.trained)
-                    n_docs += int(batch.lengths.size)
-                elif records is not None:
-                    writer.add(*fine_tuning.encode(_tokenizer(work), records, batch, f.path))
-                    n_docs += len(batch)
-                else:
-                    values, lengths = _encode(work, batch, f.path)
-                    writer.add(values, lengths)
-                    n_docs += len(batch)
+            try:
+                n_docs = _tokenize_segment(work, spec, f, lo, hi, writer)
+            except ValueError as exc:  # a record's line, counted only now it is reported
+                named = name_lines(exc, f.path)
+                if named is exc:
+                    raise
+                raise named from None
             segments.append([i, lo, hi, n_docs])
         record = writer.commit({"segments": segments})
-    except ValueError as exc:
-        writer.abort()
-        named = name_lines(exc)  # a record's line, counted only now that it is reported
-        if named is exc:
-            raise
-        raise named from None
     except BaseException:
         writer.abort()
         raise
     return {**record, "index": index, "memory": memory()}
+
+
+def _tokenize_segment(work: str, spec: dict, f: InputFile, lo: int, hi: int, writer) -> int:
+    """Add the documents (or records) of one segment to the part; their number."""
+    records = spec.get("records")
+    n_docs = 0
+    for batch in read_segment(
+        f,
+        lo,
+        hi,
+        text_field=spec["text_field"],
+        split=spec["split"],
+        batch_bytes=spec["batch_bytes"],
+        records=records is not None,
+    ):
+        if isinstance(batch, TokenBatch):
+            writer.add(batch.values, batch.lengths, batch.trained)
+            n_docs += int(batch.lengths.size)
+        elif records is not None:
+            writer.add(*fine_tuning.encode(_tokenizer(work), records, batch, f.path))
+            n_docs += len(batch)
+        else:
+            values, lengths = _encode(work, batch, f.path)
+            writer.add(values, lengths)
+            n_docs += len(batch)
+    return n_docs
 
 
 # ----------------------------------------------------------------------------- pass 2

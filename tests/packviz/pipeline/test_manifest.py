@@ -110,3 +110,11 @@ def test_a_job_made_by_another_packviz_format_is_another_job(corpus, tmp_path, m
     again = _pack(corpus, out, overwrite=True)
     assert json.loads((out / "manifest.json").read_text())["packviz_version"] == "9.9.9"
     assert not again.already_complete
+
+
+def test_a_tokenizer_inside_the_output_folder_is_refused(corpus, tmp_path):
+    out = tmp_path / "out"
+    _pack(corpus, out, tokenizer=None, train_vocab=300)
+    with pytest.raises(ValueError, match=r"tokenizer\.json is inside --out .*out; keep it outside"):
+        _pack(corpus, out, tokenizer=out / "tokenizer.json", overwrite=True)
+    assert (out / "tokenizer.json").is_file()  # not deleted by the overwrite

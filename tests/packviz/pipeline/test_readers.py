@@ -187,3 +187,17 @@ def test_a_text_file_is_read_a_block_at_a_time(tmp_path, monkeypatch):
     assert len(batches) > 5 and max(sum(map(len, b)) for b in batches) < 4000
     with pytest.raises(CorpusError, match=r"big\.txt is .* GiB; whole files are read whole"):
         _docs(path, split="file")
+
+
+def test_a_marked_record_name_becomes_its_line_wherever_it_is_in_the_message(tmp_path):
+    from packviz.pipeline.readers import name_lines
+
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 4}\n')
+    offset = len('{"a": 1}\n{"a": 2}\n')  # the block starts at line 3
+    exc = CorpusError(f"the chat template failed on {path}\x00{offset}\x00 line 1: boom")
+    named = name_lines(exc, str(path))
+    assert type(named) is CorpusError
+    assert str(named) == f"the chat template failed on {path} line 4: boom"
+    other = ValueError("nothing marked")
+    assert name_lines(other, str(path)) is other
