@@ -122,11 +122,13 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
-def _read_jsonl(filename: str, text: str) -> list[Record]:
+def _read_jsonl(filename: str, text: str, *, first_line: int = 1) -> list[Record]:
+    """The records of JSONL ``text`` whose first line is line ``first_line`` of the file
+    (``packviz pack`` reads a file in byte ranges)."""
     records = []
     # JSON Lines separates records by "\n" only: U+2028, U+0085 and the like may sit inside
     # strings, so str.splitlines (which splits on them) would cut records apart
-    for n, line in enumerate(text.split("\n"), start=1):
+    for n, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
         where = f"{filename} line {n}"

@@ -80,8 +80,12 @@ class MemoryPlan:
     base: int
 
 
-def plan_memory(budget: int, *, workers: int, base: int, shard_slots: int) -> MemoryPlan:
+def plan_memory(
+    budget: int, *, workers: int, base: int, shard_slots: int, helper: int = 0
+) -> MemoryPlan:
     """Fit the job into ``budget`` bytes; fewer workers when all of them do not fit.
+    ``helper``: what each worker's helper process costs (the chat template's child that
+    renders fine-tuning records), counted for every worker.
 
     Raises ValueError when even one worker cannot tokenize a minimal batch and write one
     shard within the budget, saying what would fit.
@@ -92,11 +96,11 @@ def plan_memory(budget: int, *, workers: int, base: int, shard_slots: int) -> Me
         # the driver, w workers, the fork server and multiprocessing's resource tracker;
         # or the driver alone
         processes = w + 3 if w > 1 else 1
-        free = budget - processes * base
+        free = budget - processes * base - w * helper
         if free >= max(shard_need, w * batch_need):
             batch = min(MAX_BATCH_BYTES, (free // w - TOKENIZE_FIXED) // TOKENIZE_BYTES_PER_BYTE)
             return MemoryPlan(w, int(batch), int(max(1, min(w, free // shard_need))), base)
-    need = base + max(shard_need, batch_need)
+    need = base + helper + max(shard_need, batch_need)
     raise ValueError(
         f"--memory-budget {budget / 2**20:,.0f} MiB is too small: one worker needs about "
         f"{need / 2**20:,.0f} MiB ({base / 2**20:,.0f} MiB to start, then "

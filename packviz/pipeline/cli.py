@@ -2,7 +2,9 @@
 
 ``packviz pack INPUT... --out DIR`` is `packviz.pack_corpus` on the command line:
 inputs are files, folders and globs of .parquet, .jsonl(.gz), .txt/.md and .csv (or
-pre-tokenized parquet with an ``input_ids`` column). Run the same command again after an
+pre-tokenized parquet with an ``input_ids`` column); with ``--train-on``, fine-tuning
+records (prompt/completion or messages) whose untrained tokens get -100 labels. Run the
+same command again after an
 interruption to resume it; a changed input or setting is refused unless --overwrite.
 Progress goes to stderr (bars on a terminal, log lines otherwise), the summary to stdout.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from packviz.choices import FORMATS, OVERFLOWS, SORTS, SPLITS, STRATEGIES
+from packviz.choices import FORMATS, OVERFLOWS, SORTS, SPLITS, STRATEGIES, TRAIN_ON
 
 HELP = "pack a whole corpus (files, folders, globs) into row shards, resumably"
 
@@ -38,6 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", choices=SPLITS, default="paragraph", help=".txt/.md documents")
     g.add_argument("--no-eos", action="store_true", help="do not append end-of-text")
     g.add_argument("--pad-id", type=int, help="padding id (default: the tokenizer's)")
+    g = p.add_argument_group("fine-tuning records (prompt/completion, messages)")
+    g.add_argument(
+        "--train-on",
+        choices=TRAIN_ON,
+        help="read records and train only on these tokens (labels -100 elsewhere)",
+    )
+    g.add_argument(
+        "--chat-template",
+        metavar="PATH",
+        help="a .jinja file or tokenizer_config.json (default: the one next to the "
+        "tokenizer, else ChatML)",
+    )
     g = p.add_argument_group("output and resources")
     g.add_argument("--format", choices=FORMATS, default="parquet", help="shard file format")
     g.add_argument("--rows-per-shard", type=int, help="rows per shard (default: 4M slots)")
@@ -50,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 #: Options handed to `pack_corpus` under the same name.
 _PASSED = ("max_len", "strategy", "sort", "overflow", "seed", "tokenizer", "train_vocab",
-           "text_field", "split", "pad_id", "format", "rows_per_shard", "workers",
+           "text_field", "split", "train_on", "chat_template", "pad_id", "format", "rows_per_shard", "workers",
            "memory_budget", "engine", "ray_address", "overwrite")  # fmt: skip
 
 

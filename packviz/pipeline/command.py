@@ -8,6 +8,8 @@ it differs from the command's default, every argument quoted for a POSIX shell.
 Example:
     >>> print(pack_command(["my corpus/*.jsonl"], max_len=4096, train_vocab=32000))
     packviz pack 'my corpus/*.jsonl' --out packed --max-len 4096 --strategy best_fit --sort desc --overflow split --train-vocab 32000
+    >>> print(pack_command(["sft.jsonl"], tokenizer="tok.json", train_on="completion"))
+    packviz pack sft.jsonl --out packed --max-len 2048 --strategy best_fit --sort desc --overflow split --tokenizer tok.json --train-on completion
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from packviz.choices import (
     SORTS,
     SPLITS,
     STRATEGIES,
+    TRAIN_ON,
     Format,
     Overflow,
     Sort,
     Split,
     Strategy,
+    TrainOn,
     check_choice,
 )
 from packviz.limits import check_max_len
@@ -45,6 +49,8 @@ def pack_command(
     text_field: str = "text",
     split: Split = "paragraph",
     format: Format = "parquet",  # noqa: A002 - the command line's name
+    train_on: TrainOn | None = None,
+    chat_template: str | None = None,
 ) -> str:
     """``packviz pack INPUT... --out OUT ...`` with these settings (see `pack_corpus`).
 
@@ -69,4 +75,8 @@ def pack_command(
         args += ["--split", split]
     if check_choice("format", format, FORMATS) != "parquet":
         args += ["--format", format]
+    if train_on is not None:
+        args += ["--train-on", check_choice("train_on", train_on, TRAIN_ON)]
+    if chat_template is not None:
+        args += ["--chat-template", str(chat_template)]
     return " ".join(shlex.quote(a) for a in args)

@@ -66,6 +66,7 @@ class LocalEngine:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, int(workers or self.cpus()))
         self._pool = None
+        self._helpers: list = []  # the fork server and resource tracker this engine started
 
     @staticmethod
     def cpus() -> int:
@@ -81,7 +82,16 @@ class LocalEngine:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import forkserver, resource_tracker
 
+            self._helpers = [
+                helper
+                for helper, pid in (
+                    (forkserver._forkserver, "_forkserver_pid"),
+                    (resource_tracker._resource_tracker, "_pid"),
+                )
+                if getattr(helper, pid, None) is None  # not running yet: ours to stop
+            ]
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(_PRELOAD))
             self._pool = ProcessPoolExecutor(
@@ -146,9 +156,17 @@ class LocalEngine:
             raise
 
     def close(self) -> None:
+        """Stop the workers, and the fork server and resource tracker when this engine
+        started them (a library caller is left with no process of ours)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        for helper in self._helpers:
+            try:
+                helper._stop()
+            except (OSError, AttributeError, ChildProcessError):
+                pass  # already gone, or a Python without the private stop
+        self._helpers = []
 
 
 def make_engine(engine: str, workers: int | None = None, *, ray_address: str | None = None):

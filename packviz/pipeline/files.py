@@ -2,10 +2,13 @@
 
 A corpus job can be killed at any moment (kill -9, a full disk, a lost node). Every file
 the pipeline produces — token store parts, the plan, shards, records, the manifest — is
-written under a temporary name in the same folder, flushed to disk, and only then renamed
-to its final name (an atomic step on POSIX file systems); the folder is fsynced so the
-rename survives a crash too. A final name therefore always holds complete content, and a
-crash leaves at most ``*.tmp-*`` files, which the next run deletes.
+written under a temporary name in the same folder and only then renamed to its final
+name (an atomic step on POSIX file systems). The deliverables (shards, the manifest, a
+trained tokenizer; ``durable=True``) are also fsynced before the rename, and their
+folder after it, so they survive a machine crash; the work files are not (hundreds of
+flushes saved): after a crash of the machine itself, a torn one fails its sha256 and is
+made again. A final name therefore always holds complete content, and a killed run
+leaves at most ``*.tmp-*`` files, which the next run deletes.
 
 Example:
     >>> import tempfile, os
@@ -22,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,9 +37,12 @@ _CHUNK = 1 << 20
 
 
 def temp_name(path: str | os.PathLike) -> Path:
-    """A temporary name next to ``path``, unique to this process."""
+    """A temporary name next to ``path``, unique to this call: the host, the process and
+    a random token (on a cluster or a shared file system, two processes on different
+    hosts may have the same pid)."""
     path = Path(path)
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64] or "host"
+    return path.with_name(f"{path.name}{TMP_MARK}{host}-{os.getpid()}-{secrets.token_hex(6)}")
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

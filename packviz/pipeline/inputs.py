@@ -70,6 +70,8 @@ class InputFile:
     size: int
     row_groups: tuple[tuple[int, int], ...] = ()
     has_trained: bool = False
+    #: The columns of a parquet file of fine-tuning records (read as records).
+    record_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,34 +91,58 @@ def kind_of(path: str) -> Kind | None:
     return None
 
 
-def _expand(spec: str) -> list[str]:
-    """Paths for one argument: a file, a folder (recursive) or a glob pattern."""
+def _expand(spec: str, exclude: str | None = None) -> list[str]:
+    """Paths for one argument: a file, a folder (recursive) or a glob pattern; never a
+    hidden file (a name starting with ".", below a folder given) nor anything under
+    ``exclude`` (the output folder: its shards are not inputs)."""
+
+    def wanted(p: str) -> bool:
+        return exclude is None or not _under(p, exclude)
+
     path = Path(spec).expanduser()
     if path.is_dir():
-        found = [str(p) for p in path.rglob("*") if p.is_file() and kind_of(p.name)]
-        found = [p for p in found if not any(s.startswith(".") for s in Path(p).parts)]
+        found = [p for p in path.rglob("*") if p.is_file() and kind_of(p.name)]
+        found = [
+            str(p) for p in found if not any(s.startswith(".") for s in p.relative_to(path).parts)
+        ]
+        found = [p for p in found if wanted(p)]
         if not found:
             raise CorpusError(f"{spec}: no corpus files in this folder ({_kinds_text()})")
         return sorted(found)
     if path.is_file():
         if kind_of(path.name) is None:
             raise CorpusError(f"{spec}: unsupported file type; use {_kinds_text()}")
+        if not wanted(str(path)):
+            raise CorpusError(f"{spec} is inside the output folder {exclude}; it is not an input")
         return [str(path)]
     if glob.has_magic(spec):
         found = sorted(p for p in glob.glob(os.path.expanduser(spec), recursive=True))
-        found = [p for p in found if Path(p).is_file() and kind_of(p)]
+        found = [p for p in found if Path(p).is_file() and kind_of(p) and wanted(p)]
         if not found:
             raise CorpusError(f"{spec}: no corpus files match this pattern ({_kinds_text()})")
         return found
     raise CorpusError(f"{spec}: no such file or folder")
 
 
+def _under(path: str, folder: str) -> bool:
+    real = os.path.realpath(path)
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _kinds_text() -> str:
     return ", ".join(SUFFIX_KINDS)
 
 
-def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
-    """The corpus files named by ``specs``, in order, with their kind (and parquet layout).
+def find_inputs(
+    specs,
+    *,
+    text_field: str = "text",
+    exclude: str | os.PathLike | None = None,
+    records: bool = False,
+) -> list[InputFile]:
+    """The corpus files named by ``specs``, in order, with their kind (and parquet layout);
+    folders and globs skip everything under ``exclude`` (the output folder). With
+    ``records``, parquet files are read as fine-tuning records (their record columns).
 
     Raises `CorpusError` for a missing path, an unsupported file, a file listed twice, a
     parquet file without the text column, or a corpus that mixes pre-tokenized parquet
@@ -126,8 +152,9 @@ def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
         specs = [specs]
     paths: list[str] = []
     seen: dict[str, str] = {}
+    exclude = None if exclude is None else os.path.realpath(exclude)
     for spec in map(str, specs):
-        for p in _expand(spec):
+        for p in _expand(spec, exclude):
             real = os.path.realpath(p)
             if real in seen:
                 raise CorpusError(f"{p} is listed twice (also as {seen[real]}); list it once")
@@ -135,7 +162,7 @@ def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
             paths.append(real)
     if not paths:
         raise CorpusError("no input files given")
-    files = [_describe(p, text_field) for p in paths]
+    files = [_describe(p, text_field, records) for p in paths]
     tokens = [f for f in files if f.kind == "tokens"]
     if tokens and len(tokens) < len(files):
         text = next(f for f in files if f.kind != "tokens")
@@ -146,7 +173,7 @@ def find_inputs(specs, *, text_field: str = "text") -> list[InputFile]:
     return files
 
 
-def _describe(path: str, text_field: str) -> InputFile:
+def _describe(path: str, text_field: str, records: bool = False) -> InputFile:
     kind = kind_of(path)
     try:
         size = os.path.getsize(path)
@@ -156,10 +183,10 @@ def _describe(path: str, text_field: str) -> InputFile:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if kind != "parquet":
         return InputFile(path, kind, size)
-    return _describe_parquet(path, size, text_field)
+    return _describe_parquet(path, size, text_field, records)
 
 
-def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
+def _describe_parquet(path: str, size: int, text_field: str, records: bool) -> InputFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -169,8 +196,9 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
     except (pa.ArrowException, OSError) as exc:
         raise CorpusError(f"{path} is not a readable Parquet file ({exc})") from None
     names = schema.names
+    record_columns: tuple[str, ...] = ()
     if IDS_COLUMN in names:
-        column, kind = IDS_COLUMN, "tokens"
+        columns, kind = [IDS_COLUMN], "tokens"
         t = schema.field(IDS_COLUMN).type
         if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or not pa.types.is_integer(
             t.value_type
@@ -183,8 +211,19 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
                 t.value_type
             ):
                 raise CorpusError(f"{path}: column {TRAINED_COLUMN!r} is {t}, not a list of bool")
+    elif records:
+        from packviz.pipeline.records import RECORD_COLUMNS
+
+        record_columns = tuple(c for c in RECORD_COLUMNS if c in names)
+        columns, kind, has_trained = list(record_columns), "parquet", False
+        if not columns:
+            shown = ", ".join(map(repr, names[:10])) or "none"
+            raise CorpusError(
+                f"{path} has no column of fine-tuning records: it needs 'messages', or "
+                f"'prompt' and 'completion', or 'text' (its columns: {shown})"
+            )
     elif text_field in names:
-        column, kind, has_trained = text_field, "parquet", False
+        columns, kind, has_trained = [text_field], "parquet", False
         t = schema.field(text_field).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             raise CorpusError(f"{path}: column {text_field!r} is {t}, not text")
@@ -194,18 +233,17 @@ def _describe_parquet(path: str, size: int, text_field: str) -> InputFile:
             f"{path} has no column {text_field!r} (its columns: {shown}); pass --text-field "
             f"NAME, or give pre-tokenized files an {IDS_COLUMN!r} column"
         )
-    index = names.index(column)
     groups = []
     for g in range(meta.num_row_groups):
         rg = meta.row_group(g)
-        # leaf columns of a nested column follow its position; sum those of our column
+        # leaf columns of a nested column follow its position; sum those of our columns
         nbytes = sum(
             rg.column(c).total_uncompressed_size
             for c in range(rg.num_columns)
-            if rg.column(c).path_in_schema.split(".")[0] == names[index]
+            if rg.column(c).path_in_schema.split(".")[0] in columns
         )
         groups.append((rg.num_rows, nbytes))
-    return InputFile(path, kind, size, tuple(groups), has_trained)
+    return InputFile(path, kind, size, tuple(groups), has_trained, record_columns)
 
 
 def make_parts(files: list[InputFile], part_bytes: int | None = None) -> list[Part]:

@@ -127,6 +127,7 @@ class RayEngine:
                     ) from None
             self._owned = True
         self.workers = int(workers or self.cpus())
+        self.cpus_per_task = 1.0  # raised by the memory plan so a node runs what its budget fits
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
@@ -145,6 +146,14 @@ class RayEngine:
         import ray
 
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    @staticmethod
+    def node_cpus() -> list[int]:
+        """CPUs of each live node (the memory budget applies per node)."""
+        import ray
+
+        found = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+        return [c for c in found if c > 0] or [1]
 
     def warm_up(self) -> None:
         """Nothing to do: Ray starts its workers itself."""
@@ -183,7 +192,7 @@ class RayEngine:
             batch_size=per_task,
             batch_format="numpy",
             compute=ray.data.TaskPoolStrategy(size=limit),
-            num_cpus=1,
+            num_cpus=self.cpus_per_task,
             runtime_env=self._runtime_env,
             **self.stage_args.get(task.__name__, {}),
         )

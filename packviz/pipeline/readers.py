@@ -7,9 +7,12 @@ line in Python only to say exactly what is wrong and where (file and line). Text
 are split like the dashboard splits them (`packviz.corpus.split_text`), so a command
 copied from the dashboard sees the same documents.
 
-A record whose text is empty or whitespace only is kept as an *empty document* (length
-0, not tokenized): document numbers stay equal to record numbers, and the plan skips it
-(counted in ``n_empty_docs``).
+A record's text follows the library's one rule (`packviz.files.record_text`, the
+dashboard's): a missing field is an error naming the file and line (or row); a null,
+empty or whitespace-only text is kept as an *empty document* (length 0, not tokenized),
+so document numbers stay record numbers and the plan skips it (counted in
+``n_empty_docs``). JSONL lines the fast parser cannot take (nulls, a missing field, bad
+JSON) and CSV files are read by the library's own readers (`packviz.files`).
 
 Example:
     >>> import tempfile, pathlib
@@ -23,16 +26,17 @@ Example:
 
 from __future__ import annotations
 
-import csv
+import codecs
 import gzip
 import io
-import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from packviz.corpus import CorpusError, split_text
+from packviz.corpus import _PARAGRAPH, _SENTENCE, CorpusError, split_text
+from packviz.files import Record, _read_jsonl, read_records, record_text
 from packviz.pipeline.inputs import IDS_COLUMN, TRAINED_COLUMN, InputFile
 
 #: Largest .txt/.md file read whole (bigger: convert it to JSONL, one document a line).
@@ -56,22 +60,57 @@ def read_segment(
     text_field: str,
     split: str = "paragraph",
     batch_bytes: int = 4 << 20,
-) -> Iterator[list[str] | TokenBatch]:
-    """Batches of one segment of ``f``: lists of documents, or `TokenBatch` for
-    pre-tokenized parquet. Errors are `CorpusError` naming the file (and line or row)."""
+    records: bool = False,
+) -> Iterator[list[str] | list[Record] | TokenBatch]:
+    """Batches of one segment of ``f``: lists of documents, `TokenBatch` for
+    pre-tokenized parquet, or (``records``) lists of `packviz.files.Record` s, the
+    fine-tuning records. Errors are `CorpusError` naming the file (and line or row); a
+    record's ``where`` may hold a line mark that `name_lines` turns into its line."""
     if f.kind in ("parquet", "tokens"):
-        yield from _parquet(f, lo, hi, text_field, batch_bytes)
+        yield from _parquet(f, lo, hi, text_field, batch_bytes, records)
     elif f.kind == "jsonl":
-        yield from _jsonl_range(f.path, lo, hi, text_field, batch_bytes)
+        for start, chunk in _jsonl_range(f.path, lo, hi, batch_bytes):
+            if records:  # the line number is looked up only if a record is reported
+                yield jsonl_records(chunk, f"{f.path}{_MARK}{start}{_MARK}", 0)
+            else:
+                yield _parse_jsonl(
+                    chunk, text_field, f.path, lambda s=start: _line_number(f.path, s)
+                )
     elif f.kind == "jsonl.gz":
-        yield from _jsonl_gz(f.path, text_field, batch_bytes)
+        for line, chunk in _jsonl_gz(f.path, batch_bytes):
+            if records:
+                yield jsonl_records(chunk, f.path, line)
+            else:
+                yield _parse_jsonl(chunk, text_field, f.path, lambda n=line: n)
     elif f.kind == "csv":
-        yield from _csv(f.path, text_field, batch_bytes)
+        yield from _csv(f, text_field, batch_bytes, records)
     else:
         yield from _text(f, split, batch_bytes)
 
 
+#: Marks the byte offset of a JSONL block in its records' ``where`` ("PATH\0OFFSET\0
+#: line K"): counting the lines before a block costs a read of the file up to it, so it
+#: is done only when a record is reported (`name_lines`).
+_MARK = "\x00"
+
+
+def name_lines(exc: Exception, path: str) -> Exception:
+    """``exc`` again with the marked names of records of ``path``
+    (``PATH\\0OFFSET\\0 line K``) turned into line numbers; ``exc`` itself when it has
+    none."""
+    message = str(exc)
+    marked = re.compile(re.escape(path) + "\x00(\\d+)\x00 line (\\d+)")
+    if marked.search(message) is None:
+        return exc
+    fixed = marked.sub(
+        lambda m: f"{path} line {_line_number(path, int(m[1])) + int(m[2])}", message
+    )
+    return type(exc)(fixed)
+
+
 def _blank_to_empty(docs: list) -> list[str]:
+    """`packviz.files.record_text`'s rule for values already known to be text (a column
+    that pyarrow parsed as strings, without nulls): blank is the empty document."""
     return [d if d.strip() else "" for d in docs]
 
 
@@ -80,7 +119,7 @@ def _blank_to_empty(docs: list) -> list[str]:
 
 def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
     """Texts of a block of whole lines; ``first_line()`` gives the line number of its
-    first line (computed only when reporting an error)."""
+    first line (computed only when the fast path cannot take the block)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -100,39 +139,27 @@ def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
             return _blank_to_empty(column.to_pylist())
     except (pa.ArrowException, UnicodeDecodeError):
         pass
-    return _parse_jsonl_slowly(data, field, path, first_line())
+    # nulls (a null or a missing field) or a problem: the library's own reading, line by
+    # line, says which record it is and reads it exactly as the dashboard does
+    return [record_text(r, field) for r in jsonl_records(data, path, first_line())]
 
 
-def _parse_jsonl_slowly(data: bytes, field: str, path: str, line0: int) -> list[str]:
-    docs = []
-    for n, raw in enumerate(data.split(b"\n"), start=line0):
-        if not raw.strip():
-            continue
-        where = f"{path} line {n}"
-        try:
-            record = json.loads(raw)
-        except UnicodeDecodeError:
-            raise CorpusError(f"{where} is not UTF-8 text; re-save the file as UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise CorpusError(
-                f"{where} is not valid JSON ({exc.msg}); each line must be one JSON object"
-            ) from None
-        if not isinstance(record, dict):
-            raise CorpusError(f"{where} is not a JSON object")
-        if field not in record:
-            keys = ", ".join(map(repr, list(record)[:10])) or "none"
-            raise CorpusError(
-                f"{where} has no field {field!r} (its fields: {keys}); pass --text-field NAME"
-            )
-        value = record[field]
-        if not isinstance(value, str):
-            raise CorpusError(f"{where}: field {field!r} is {type(value).__name__}, not text")
-        docs.append(value)
-    return _blank_to_empty(docs)
+def jsonl_records(data: bytes, path: str, line0: int) -> list[Record]:
+    """The records of a block of whole JSONL lines starting at line ``line0``, read by
+    `packviz.files` (the dashboard's reader): errors name the file and line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = line0 + data.count(b"\n", 0, exc.start)
+        raise CorpusError(
+            f"{path} line {line} is not UTF-8 text; re-save the file as UTF-8"
+        ) from None
+    return _read_jsonl(path, text, first_line=line0)
 
 
-def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
-    """Lines that *start* in bytes [lo, hi), in batches of whole lines."""
+def _jsonl_range(path: str, lo: int, hi: int, batch_bytes: int):
+    """(offset, block) of the lines that *start* in bytes [lo, hi), in blocks of whole
+    lines."""
     with _open(path) as fh:
         if lo > 0:
             fh.seek(lo - 1)
@@ -148,8 +175,7 @@ def _jsonl_range(path: str, lo: int, hi: int, field: str, batch_bytes: int):
             if last:  # keep the lines starting before hi
                 cut = chunk.find(b"\n", hi - pos - 1)
                 chunk = chunk if cut < 0 else chunk[: cut + 1]
-            start = pos
-            yield _parse_jsonl(chunk, field, path, lambda s=start: _line_number(path, s))
+            yield pos, chunk
             if last:
                 break
             pos += len(chunk)
@@ -168,14 +194,15 @@ def _line_number(path: str, offset: int) -> int:
     return count
 
 
-def _jsonl_gz(path: str, field: str, batch_bytes: int):
+def _jsonl_gz(path: str, batch_bytes: int):
+    """(first line, block) of whole lines."""
     line = 1
     try:
         with _open(path) as raw, gzip.GzipFile(fileobj=raw) as fh:
             while chunk := fh.read(batch_bytes):
                 if not chunk.endswith(b"\n"):
                     chunk += fh.readline()
-                yield _parse_jsonl(chunk, field, path, lambda n=line: n)
+                yield line, chunk
                 line += chunk.count(b"\n")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise CorpusError(f"{path} is not a readable gzip file ({exc})") from None
@@ -191,29 +218,74 @@ def _open(path: str):
 # ----------------------------------------------------------------------------- text, CSV
 
 
-def _text(f: InputFile, split: str, batch_bytes: int):
+def _check_whole(f: InputFile, what: str) -> None:
     if f.size > MAX_TEXT_FILE_BYTES:
         raise CorpusError(
-            f"{f.path} is {f.size / 2**30:.1f} GiB; text files are read whole, so above "
+            f"{f.path} is {f.size / 2**30:.1f} GiB; {what} files are read whole, so above "
             f"{MAX_TEXT_FILE_BYTES >> 30} GiB convert it to JSONL (one document a line)"
         )
+
+
+def _text(f: InputFile, split: str, batch_bytes: int):
+    """Documents of a text file, split as `packviz.corpus.split_text` splits the whole
+    text, read a block at a time: each block is cut after its last complete separator
+    (`_cut`) and the rest carried into the next, which gives the same documents (tested
+    on random texts and block sizes). ``--split file`` reads the file whole."""
+    if split == "file":
+        _check_whole(f, "whole")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    carry, done = "", 0
+    with _open(f.path) as fh:
+        while True:
+            data = fh.read(batch_bytes if split != "file" else -1)
+            if done == 0 and b"\x00" in data[:8192]:
+                raise CorpusError(f"{f.path} looks like a binary file (it contains NUL bytes)")
+            pending = len(decoder.getstate()[0])
+            try:
+                text = carry + decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                at = done - pending + exc.start
+                raise CorpusError(
+                    f"{f.path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                    f"position {at}); re-save it as UTF-8"
+                ) from None
+            done += len(data)
+            cut = len(text) if not data or split == "file" else _cut(text, split)
+            docs = split_text(text[:cut], split) if cut else []
+            carry = text[cut:]
+            if docs:
+                yield docs
+            if not data or split == "file":
+                return
+
+
+def _cut(text: str, split: str) -> int:
+    """Where ``text`` may be cut without changing how it splits: after its last
+    separator that has a non-separator character after it (so the separator is whole);
+    0 when there is none yet."""
+    if split == "line":
+        return text.rfind("\n") + 1
+    pattern = _PARAGRAPH if split == "paragraph" else _SENTENCE
+    end = len(text.rstrip())  # a separator reaching into the trailing space may grow
+    last = 0
+    for m in pattern.finditer(text, 0, end):
+        last = m.end()
+    return last
+
+
+def _csv(f: InputFile, field: str, batch_bytes: int, records: bool = False):
+    """A CSV file, read whole by the library's reader (`packviz.files.read_records`), as
+    the dashboard reads it; a file is one unit of work, at most `MAX_TEXT_FILE_BYTES`."""
+    _check_whole(f, "CSV")
     with _open(f.path) as fh:
         data = fh.read()
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{f.path} looks like a binary file (it contains NUL bytes)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{f.path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at position "
-            f"{exc.start}); re-save it as UTF-8"
-        ) from None
+    rows = read_records(f.path, data, columns=None)
     del data
-    docs = split_text(text, split)
     batch, size = [], 0
-    for d in docs:
-        batch.append(d)
-        size += len(d)
+    for r in rows:
+        item = r if records else record_text(r, field)
+        batch.append(item)
+        size += sum(len(v) for v in r.fields.values() if isinstance(v, str))
         if size >= batch_bytes:
             yield batch
             batch, size = [], 0
@@ -221,44 +293,16 @@ def _text(f: InputFile, split: str, batch_bytes: int):
         yield batch
 
 
-def _csv(path: str, field: str, batch_bytes: int):
-    with _open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-        limit = csv.field_size_limit()
-        csv.field_size_limit(1 << 30)
-        try:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            if field not in columns:
-                shown = ", ".join(map(repr, columns[:10])) or "none"
-                raise CorpusError(
-                    f"{path} has no column {field!r} (its columns: {shown}); pass --text-field NAME"
-                )
-            batch, size = [], 0
-            for row in reader:
-                text = row[field] or ""
-                batch.append(text)
-                size += len(text)
-                if size >= batch_bytes:
-                    yield _blank_to_empty(batch)
-                    batch, size = [], 0
-            if batch:
-                yield _blank_to_empty(batch)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CorpusError(f"{path} is not valid UTF-8 CSV ({exc})") from None
-        finally:
-            csv.field_size_limit(limit)
-
-
 # ----------------------------------------------------------------------------- parquet
 
 
-def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int):
+def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int, records: bool):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = [IDS_COLUMN] + ([TRAINED_COLUMN] if f.has_trained else [])
     if f.kind == "parquet":
-        columns = [field]
+        columns = list(f.record_columns) if records else [field]
     try:
         pf = pq.ParquetFile(f.path)
         first = 0
@@ -271,7 +315,14 @@ def _parquet(f: InputFile, lo: int, hi: int, field: str, batch_bytes: int):
                     n = batch.num_rows
                     s, e = max(a - at, 0), min(b - at, n)
                     if s < e:
-                        yield _parquet_batch(f, batch.slice(s, e - s), first + at + s)
+                        part, row = batch.slice(s, e - s), first + at + s
+                        if records:  # rows numbered from 1, as the library numbers them
+                            yield [
+                                Record(f"{f.path} row {row + k}", r)
+                                for k, r in enumerate(part.to_pylist(), start=1)
+                            ]
+                        else:
+                            yield _parquet_batch(f, part, row)
                     at += n
                     if at >= b:
                         break

@@ -26,8 +26,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import shutil
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,27 +41,34 @@ from packviz.choices import (
     SORTS,
     SPLITS,
     STRATEGIES,
+    TRAIN_ON,
     Format,
     Overflow,
     Sort,
     Split,
     Strategy,
+    TrainOn,
     check_choice,
 )
 from packviz.corpus import CorpusError
 from packviz.limits import check_max_len
+from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
-from packviz.pipeline.budget import PROCESS_BASE, parse_bytes, plan_memory
+from packviz.pipeline.budget import PROCESS_BASE, MemoryPlan, parse_bytes, plan_memory
 from packviz.pipeline.engines import Engine, make_engine
-from packviz.pipeline.files import remove_temporaries, write_atomic, write_json
+from packviz.pipeline.files import write_atomic, write_json
 from packviz.pipeline.inputs import find_inputs, make_parts
+from packviz.pipeline.lock import JobLock
 from packviz.pipeline.manifest import (
     MANIFEST,
+    PACK_FORMAT,
     WORK,
     build_manifest,
     check_identity,
+    clear_work,
     prepare_out_dir,
+    remove_temporaries,
 )
 from packviz.pipeline.progress import Progress, log_to_stderr
 from packviz.pipeline.report import PackReport
@@ -69,6 +77,12 @@ from packviz.pipeline.shards import PIECE_ARRAYS
 #: Token slots per shard when ``rows_per_shard`` is not given (4 MiB slots = 64 MiB of
 #: int32 arrays: 2,048 rows at max_len 2048).
 DEFAULT_SHARD_SLOTS = 1 << 22
+
+
+def pv_version() -> str:
+    from packviz import __version__
+
+    return __version__
 
 
 def default_rows_per_shard(max_len: int) -> int:
@@ -89,6 +103,8 @@ def pack_corpus(
     text_field: str = "text",
     split: Split = "paragraph",
     add_eos: bool = True,
+    train_on: TrainOn | None = None,
+    chat_template: str | os.PathLike | None = None,
     pad_id: int | None = None,
     format: Format = "parquet",  # noqa: A002 - the command line's name
     rows_per_shard: int | None = None,
@@ -105,10 +121,13 @@ def pack_corpus(
     Settings are those of `packviz.pack` and `packviz.materialize`, plus: ``tokenizer``
     (a ``tokenizer.json``) or ``train_vocab`` (train a byte-level BPE of that size on the
     first characters of the corpus; neither for pre-tokenized parquet), ``text_field``
-    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``pad_id`` (default:
+    (JSONL/parquet/CSV), ``split`` (``.txt``/``.md``), ``add_eos``, ``train_on`` (read
+    every record as a fine-tuning record and train only on what it says, as
+    `packviz.encode_records`; needs ``tokenizer``) with its ``chat_template`` (a path;
+    `packviz.pipeline.records`), ``pad_id`` (default:
     the tokenizer's), ``format`` of the shards, ``rows_per_shard``, ``workers`` (default:
     all CPUs, of the cluster with Ray), ``memory_budget`` (bytes or ``"2GB"``, for all
-    processes at once), ``engine`` (``"local"``, ``"ray"``, or an engine object),
+    processes on this machine at once; on Ray, for each node), ``engine`` (``"local"``, ``"ray"``, or an engine object),
     ``overwrite`` (replace another job's output), ``progress`` (bars; None = when stderr
     is a terminal) and ``log`` (one line at a time).
 
@@ -126,41 +145,79 @@ def pack_corpus(
     runner = (
         make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
     )
+    if chat_template is not None and train_on is None:
+        raise ValueError("--chat-template renders fine-tuning records: give --train-on too")
+    lock, records = None, None
     try:
         mem = _memory_plan(runner, workers, budget, settings, log)
         runner.warm_up()  # local workers start (and import) while the inputs are examined
-        files = find_inputs(inputs, text_field=text_field)
-        if files[0].kind != "tokens" and (tokenizer is None) == (train_vocab is None):
-            raise ValueError(
-                "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
-                "one on the corpus (--train-vocab N), not both"
-                if tokenizer is not None
-                else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
-            )
-        if tokenizer is not None:
+        files = find_inputs(inputs, text_field=text_field, exclude=out,
+                            records=train_on is not None)  # fmt: skip
+        if train_on is not None:
+            fine_tuning.check_inputs(files, tokenizer, train_vocab)
             tokenizer = str(Path(tokenizer).resolve())
+            records = fine_tuning.spec_entry(train_on, chat_template, tokenizer, add_eos=add_eos)
+            settings["rendering"] = fine_tuning.identity_entry(records)
+        else:
+            tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
+        for given in (tokenizer, chat_template):
+            if given is not None and _under(Path(given), out):
+                raise ValueError(
+                    f"{given} is inside --out {out}; keep it outside the output folder"
+                )
+        if tokenizer is not None:
             settings["tokenizer_sha256"] = tokenizers.file_digest(tokenizer)
         parts = make_parts(files)
         prepare_out_dir(out)
+        lock = JobLock(out / WORK).acquire()  # before anything is written in the folder
         remove_temporaries(out)
         job = _Job(out, files, parts, settings, mem, budget, progress, log)
-        job.overwrite = overwrite
+        job.overwrite, job.spec["records"] = overwrite, records
         report = job.run(runner, tokenizer, train_vocab, pad_id)
     finally:
+        if lock is not None:
+            lock.release()
+        tasks.forget()  # no memory map of this job's files outlives it in this process
+        if train_on is not None:
+            fine_tuning.close_children()  # the template's, when tasks ran here
         if isinstance(engine, str):
             runner.close()
     report.seconds["total"] = time.monotonic() - started
     return report
 
 
+def _under(path: Path, folder: Path) -> bool:
+    return folder in path.resolve().parents
+
+
 def _memory_plan(runner, workers: int | None, budget: int, settings: dict, log):
-    """Fit the job into the budget; the engine then runs that many workers."""
-    wanted = int(workers or runner.cpus())
+    """Fit the job into the budget; the engine then runs that many workers. On a Ray
+    cluster (`RayEngine.node_cpus`) the budget holds on every node: each task asks for
+    enough CPUs that no node runs more tasks than its budget fits."""
     slots = settings["rows_per_shard"] * settings["max_len"]
-    mem = plan_memory(budget, workers=wanted, base=PROCESS_BASE, shard_slots=slots)
+    helper = PROCESS_BASE if settings["train_on"] is not None else 0  # the template's child
+
+    def fit(n: int):
+        return plan_memory(budget, workers=n, base=PROCESS_BASE, shard_slots=slots, helper=helper)
+
+    nodes = getattr(runner, "node_cpus", lambda: None)()
+    if nodes:
+        fits = [fit(int(c)) for c in nodes]
+        per_node = [min(m.workers, m.shards_at_once) for m in fits]
+        cpus = max(c / k for c, k in zip(nodes, per_node, strict=True))
+        runner.cpus_per_task = cpus
+        room = sum(int(c / cpus + 1e-9) for c in nodes)
+        n = max(1, min(int(workers or room), room))
+        mem = MemoryPlan(n, min(m.batch_bytes for m in fits), n, PROCESS_BASE)
+        if room < sum(map(int, nodes)):
+            log(f"memory budget {budget / 2**20:,.0f} MiB per node fits {room} tasks at once "
+                f"on {len(nodes)} nodes ({cpus:g} CPUs each)")  # fmt: skip
+    else:
+        wanted = int(workers or runner.cpus())
+        mem = fit(wanted)
+        if mem.workers < wanted:
+            log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
     runner.workers = mem.workers
-    if mem.workers < wanted:
-        log(f"memory budget {budget / 2**20:,.0f} MiB fits {mem.workers} of {wanted} workers")
     return mem
 
 
@@ -174,6 +231,7 @@ class _Job:
         self.seconds: dict[str, float] = {}
         self.memory: dict[tuple, int] = {}  # (node, pid) -> peak resident bytes
         self.overwrite = False
+        self.job_id = secrets.token_hex(8)  # this run: what tasks may cache is keyed on it
         self.spec = {
             "files": [f.__dict__ for f in files],
             "parts": [p.segments for p in parts],
@@ -187,6 +245,7 @@ class _Job:
     def _write_spec(self) -> None:
         for sub in ("tokens", "shards", "plan"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
+        write_atomic(self.work / tasks.JOB_ID, [self.job_id.encode()], durable=False)
         write_json(self.work / "spec.json", self.spec, durable=False)
 
     def stage(self, runner, task, n: int, name: str, unit: str, limit: int, counter=None):
@@ -216,6 +275,8 @@ class _Job:
         hashes = self.stage(runner, tasks.hash_input, len(self.files), "hash inputs", "files",
                             mem.workers)  # fmt: skip
         identity = {
+            "pack_format": PACK_FORMAT,
+            "packviz_version": pv_version(),
             "settings": s,
             "inputs": [
                 {"path": f.path, "kind": f.kind, "size": h["size"], "sha256": h["sha256"]}
@@ -224,7 +285,7 @@ class _Job:
         }
         done = check_identity(out, identity, overwrite=self.overwrite)
         if done is not None:
-            shutil.rmtree(work, ignore_errors=True)
+            clear_work(work)
             self.log(f"{out} already holds this job's complete output (manifest.json verified)")
             return PackReport.from_manifest(out, done, 0.0)
         self._write_spec()  # again: overwrite may have cleared the folder
@@ -272,6 +333,9 @@ class _Job:
 
         # the manifest, last
         stats = plan.stats()
+        if any("trained" in r["sha256"] for r in parts):  # the labels the shards hold
+            targets = sum(r["targets"] for r in shards)
+            stats = dataclasses.replace(stats, trained_targets=targets)
         per_file = np.zeros(len(self.files), dtype=np.int64)
         for r in parts:
             for i, _, _, n in r["segments"]:
@@ -282,11 +346,13 @@ class _Job:
                   "trained_flags": any("trained" in r["sha256"] for r in parts)}  # fmt: skip
         for r in shards:
             r.pop("index")
+        if self.spec["records"] is not None:
+            corpus["rendering_settings"] = fine_tuning.manifest_entry(self.spec["records"], tok)
         manifest = build_manifest(identity, tokenizer=entry, pad_id=pad, corpus=corpus,
                                   stats=stats.as_dict(), shards=shards)  # fmt: skip
         remove_temporaries(out)  # left by a task attempt that was killed and retried
         write_json(out / MANIFEST, manifest)
-        shutil.rmtree(work, ignore_errors=True)
+        clear_work(work)
         return PackReport(out, manifest, stats, self.seconds, self._memory_summary())
 
     def _memory_summary(self) -> dict:
@@ -317,6 +383,7 @@ def _settings(args: dict) -> dict:
     vocab = args["train_vocab"]
     if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int)):
         raise ValueError(f"the vocabulary size must be an integer, got {vocab!r}")
+    train_on = args["train_on"]
     pad = args["pad_id"]
     if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or pad < 0):
         raise ValueError(f"pad id must be a non-negative integer, got {pad!r}")
@@ -331,6 +398,8 @@ def _settings(args: dict) -> dict:
         "text_field": str(args["text_field"]),
         "split": check_choice("split", args["split"], SPLITS),
         "add_eos": bool(args["add_eos"]),
+        "train_on": None if train_on is None else check_choice("train_on", train_on, TRAIN_ON),
+        "rendering": None,
         "pad_id": pad,
         "train_vocab": vocab,
         "train_sample_chars": tokenizers.TRAIN_SAMPLE_CHARS if vocab is not None else None,

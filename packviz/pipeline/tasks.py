@@ -21,20 +21,43 @@ from pathlib import Path
 import numpy as np
 
 from packviz.corpus import CorpusError
+from packviz.layout import IGNORE_INDEX
+from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import shards
 from packviz.pipeline.files import read_json, sha256_file, write_atomic, write_json
 from packviz.pipeline.inputs import InputFile
-from packviz.pipeline.readers import TokenBatch, read_segment
+from packviz.pipeline.readers import TokenBatch, name_lines, read_segment
 from packviz.pipeline.store import PartWriter, TokenStore, finished_part
 
-_CACHE: dict[tuple[str, str, str], tuple[int, object]] = {}
+#: What tasks made from work files, per process: (work, file, tag) -> (stamp, value).
+#: Only for the job named by ``job-id``; `forget` empties it when a job ends.
+_CACHE: dict[tuple[str, str, str], tuple[tuple, object]] = {}
+_JOB: list[str | None] = [None]
+JOB_ID = "job-id"
+
+
+def forget() -> None:
+    """Drop every cached value (the memory maps of a finished job's files with them)."""
+    _CACHE.clear()
+    _JOB[0] = None
+
+
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _cached(work: str, name: str, load, tag: str = ""):
-    """Per-process cache of what a task makes from a file of the work folder (made again
-    when the file was rewritten, e.g. by a resumed run)."""
+    """Per-process cache of what a task makes from a file of the work folder: made again
+    when the file was replaced (another inode, size or time) and dropped whole when the
+    work folder names another job (``job-id``, new for every run), so a later job never
+    reads a map of a file deleted or rewritten since."""
+    job = (Path(work) / JOB_ID).read_text()
+    if job != _JOB[0]:
+        forget()
+        _JOB[0] = job
     path = Path(work) / name
-    stamp = path.stat().st_mtime_ns
+    stamp = _stamp(path)
     hit = _CACHE.get((work, name, tag))
     if hit is None or hit[0] != stamp:
         hit = (stamp, load(path))
@@ -46,7 +69,13 @@ def _spec(work: str) -> dict:
     def load(path):
         spec = read_json(path)
         spec["files"] = [
-            InputFile(**{**f, "row_groups": tuple(map(tuple, f["row_groups"]))})
+            InputFile(
+                **{
+                    **f,
+                    "row_groups": tuple(map(tuple, f["row_groups"])),
+                    "record_columns": tuple(f["record_columns"]),
+                }
+            )
             for f in spec["files"]
         ]
         return spec
@@ -124,28 +153,45 @@ def tokenize_part(work: str, index: int) -> dict:
     try:
         for i, lo, hi in spec["parts"][index]:
             f = spec["files"][i]
-            n_docs = 0
-            for batch in read_segment(
-                f,
-                lo,
-                hi,
-                text_field=spec["text_field"],
-                split=spec["split"],
-                batch_bytes=spec["batch_bytes"],
-            ):
-                if isinstance(batch, TokenBatch):
-                    writer.add(batch.values, batch.lengths, batch.trained)
-                    n_docs += int(batch.lengths.size)
-                else:
-                    values, lengths = _encode(work, batch, f.path)
-                    writer.add(values, lengths)
-                    n_docs += len(batch)
+            try:
+                n_docs = _tokenize_segment(work, spec, f, lo, hi, writer)
+            except ValueError as exc:  # a record's line, counted only now it is reported
+                named = name_lines(exc, f.path)
+                if named is exc:
+                    raise
+                raise named from None
             segments.append([i, lo, hi, n_docs])
         record = writer.commit({"segments": segments})
     except BaseException:
         writer.abort()
         raise
     return {**record, "index": index, "memory": memory()}
+
+
+def _tokenize_segment(work: str, spec: dict, f: InputFile, lo: int, hi: int, writer) -> int:
+    """Add the documents (or records) of one segment to the part; their number."""
+    records = spec.get("records")
+    n_docs = 0
+    for batch in read_segment(
+        f,
+        lo,
+        hi,
+        text_field=spec["text_field"],
+        split=spec["split"],
+        batch_bytes=spec["batch_bytes"],
+        records=records is not None,
+    ):
+        if isinstance(batch, TokenBatch):
+            writer.add(batch.values, batch.lengths, batch.trained)
+            n_docs += int(batch.lengths.size)
+        elif records is not None:
+            writer.add(*fine_tuning.encode(_tokenizer(work), records, batch, f.path))
+            n_docs += len(batch)
+        else:
+            values, lengths = _encode(work, batch, f.path)
+            writer.add(values, lengths)
+            n_docs += len(batch)
+    return n_docs
 
 
 # ----------------------------------------------------------------------------- pass 2
@@ -200,10 +246,12 @@ def write_shard(work: str, index: int) -> dict:
     arrays = shard_arrays(work, index)
     r0 = int(arrays.row_index[0]) if arrays.n_rows else index * p2["rows_per_shard"]
     meta = {**p2["shard_metadata"], "shard": index, "rows": [r0, r0 + arrays.n_rows]}
+    targets = int(np.count_nonzero(arrays.labels != IGNORE_INDEX))
     data = pv.to_bytes(arrays, p2["format"], metadata=meta)
     del arrays
     digest = write_atomic(out, [data])
-    record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest}
+    record = {"file": name, "rows": meta["rows"], "bytes": len(data), "sha256": digest,
+              "targets": targets}  # fmt: skip
     write_json(record_path, record, durable=False)
     return {**record, "index": index, "memory": memory()}
 

@@ -2,7 +2,8 @@
 none (pre-tokenized input) — and what the manifest and the shards say about it.
 
 A trained tokenizer learns from the first `TRAIN_SAMPLE_CHARS` characters of non-empty
-documents in corpus order (a fixed amount, never one that depends on the memory budget or
+documents in corpus order (the document that crosses the mark is cut there, so the
+sample's memory is bounded whatever the documents' sizes) (a fixed amount, never one that depends on the memory budget or
 the worker count, so the output does not either). It is trained once: a resumed job
 reuses the file saved in the work folder, and the finished job keeps it next to the
 shards as ``tokenizer.json``. For a corpus smaller than the sample, this is the
@@ -26,6 +27,33 @@ from packviz.pipeline.readers import read_segment
 TRAIN_SAMPLE_CHARS = 32 << 20
 
 
+def check_choice(files, tokenizer, train_vocab) -> str | None:
+    """The tokenizer file to use (an absolute path), or None: text needs exactly one of a
+    tokenizer and a vocabulary to train; pre-tokenized input takes neither (its ids are
+    used as they are). Raises ValueError saying which to drop or give."""
+    if files[0].kind == "tokens":
+        given = [
+            o
+            for o, v in (("--tokenizer", tokenizer), ("--train-vocab", train_vocab))
+            if v is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{files[0].path} is pre-tokenized (an 'input_ids' column): its ids are used as "
+                f"they are, so {' and '.join(given)} would do nothing; leave "
+                f"{'them' if len(given) > 1 else 'it'} out"
+            )
+        return None
+    if (tokenizer is None) == (train_vocab is None):
+        raise ValueError(
+            "give a tokenizer (--tokenizer tokenizer.json) or a vocabulary size to train "
+            "one on the corpus (--train-vocab N), not both"
+            if tokenizer is not None
+            else "these inputs hold text: give --tokenizer tokenizer.json or --train-vocab N"
+        )
+    return None if tokenizer is None else str(Path(tokenizer).resolve())
+
+
 def file_digest(path: str) -> str:
     """sha256 of a tokenizer file (part of the job's identity)."""
     try:
@@ -47,6 +75,19 @@ def trained(work: Path, files, parts, spec: dict, vocab: int, log) -> Path:
             return path
         except ValueError:
             path.unlink()
+    docs = _sample(files, parts, spec)
+    chars = sum(map(len, docs))
+    if not docs:
+        raise CorpusError("no text to train a tokenizer on: every document is empty")
+    log(f"training a {vocab:,}-token byte-level BPE on {len(docs):,} documents ({chars:,} chars)")
+    tok = pv.train_tokenizer(docs, vocab_size=vocab, cache_dir=False)
+    write_atomic(path, [tok.to_str().encode()], durable=False)
+    return path
+
+
+def _sample(files, parts, spec: dict) -> list[str]:
+    """The first `TRAIN_SAMPLE_CHARS` characters of non-empty documents, in corpus order
+    (the last one cut there): reading stops as soon as the sample is full."""
     docs, chars = [], 0
     for part in parts:
         for i, lo, hi in part.segments:
@@ -54,17 +95,12 @@ def trained(work: Path, files, parts, spec: dict, vocab: int, log) -> Path:
                 files[i], lo, hi, text_field=spec["text_field"], split=spec["split"]
             ):
                 for d in batch:
-                    if d and chars < TRAIN_SAMPLE_CHARS:
-                        docs.append(d)
-                        chars += len(d)
-                if chars >= TRAIN_SAMPLE_CHARS:
-                    break
-    if not docs:
-        raise CorpusError("no text to train a tokenizer on: every document is empty")
-    log(f"training a {vocab:,}-token byte-level BPE on {len(docs):,} documents ({chars:,} chars)")
-    tok = pv.train_tokenizer(docs, vocab_size=vocab, cache_dir=False)
-    write_atomic(path, [tok.to_str().encode()], durable=False)
-    return path
+                    if d:
+                        docs.append(d[: TRAIN_SAMPLE_CHARS - chars])
+                        chars += len(docs[-1])
+                        if chars >= TRAIN_SAMPLE_CHARS:
+                            return docs
+    return docs
 
 
 def pad_id(given: int | None, tok) -> int:

@@ -7,7 +7,13 @@ import hashlib
 
 import pytest
 
-from packviz.pipeline.files import AtomicWriter, remove_temporaries, write_atomic, write_json
+from packviz.pipeline.files import (
+    AtomicWriter,
+    remove_temporaries,
+    temp_name,
+    write_atomic,
+    write_json,
+)
 
 
 def test_a_failed_write_leaves_no_file_and_names_the_path(tmp_path, monkeypatch):
@@ -49,3 +55,16 @@ def test_leftover_temporaries_are_removed(tmp_path):
     (tmp_path / "keep.json").write_text("{}")
     remove_temporaries(tmp_path)
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["keep.json"]
+
+
+def test_temporary_names_differ_per_call_and_name_the_host(tmp_path):
+    import socket
+
+    a, b = (
+        temp_name(tmp_path / "shard-000000.parquet"),
+        temp_name(tmp_path / "shard-000000.parquet"),
+    )
+    assert a != b  # two processes with one pid on two hosts never share a name
+    assert a.name.startswith("shard-000000.parquet.tmp-")
+    host = socket.gethostname().replace("_", "")
+    assert host[:10] in a.name.replace("_", "")

@@ -102,3 +102,24 @@ def test_parts_follow_the_corpus_size_or_the_environment(tmp_path, monkeypatch):
     assert len(make_parts(files)) == 8  # the corpus over TARGET_PARTS
     monkeypatch.setenv("PACKVIZ_PART_BYTES", "100000")
     assert len(make_parts(files)) == 1
+
+
+def test_the_output_folder_inside_an_input_folder_is_not_read(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", documents(5))
+    out = tmp_path / "packed"
+    out.mkdir()
+    write_parquet(out / "shard-000000.parquet", {"input_ids": [[1, 2]]})
+    (out / "x.jsonl").write_text('{"text": "a"}\n')
+    for spec in (str(tmp_path), str(tmp_path / "**" / "*.*")):
+        assert [f.path for f in find_inputs([spec], exclude=out)] == [str(tmp_path / "a.jsonl")]
+    with pytest.raises(CorpusError, match=r"x\.jsonl is inside the output folder .*packed"):
+        find_inputs([str(out / "x.jsonl")], exclude=out)
+
+
+def test_a_corpus_below_a_hidden_folder_is_found(tmp_path):
+    d = tmp_path / ".cache" / "corpus"
+    d.mkdir(parents=True)
+    write_jsonl(d / "a.jsonl", documents(3))
+    (d / ".git").mkdir()
+    (d / ".git" / "b.txt").write_text("x")
+    assert [f.path for f in find_inputs([str(d)])] == [str(d / "a.jsonl")]

@@ -149,3 +149,19 @@ def test_errors_inside_ray_tasks_reach_the_user_as_they_are(cluster, tmp_path, c
     assert engine.cpus() == 2
     engine.close()  # not its cluster: stays up
     assert ray.is_initialized()
+
+
+def test_fine_tuning_records_on_ray_under_a_per_node_budget(cluster, tmp_path):
+    import json
+
+    tok = tokenizer_file(tmp_path)
+    words = documents(400, seed=21)
+    records = [{"prompt": words[2 * i], "completion": " " + words[2 * i + 1]} for i in range(200)]
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    kw = {"tokenizer": tok, "train_on": "completion", "progress": False, "log": lambda s: None}
+    pv.pack_corpus(tmp_path / "sft.jsonl", tmp_path / "local", workers=1, **kw, **ARGS)
+    report = pv.pack_corpus(tmp_path / "sft.jsonl", tmp_path / "ray", engine="ray",
+                            memory_budget="300MB", **kw, **ARGS)  # fmt: skip
+    assert report.memory["workers"] == 1  # 300 MB fits one task on the 2-CPU node
+    assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
+    assert report.manifest["corpus"]["trained_flags"] is True

@@ -8,6 +8,8 @@ import gzip
 import numpy as np
 import pytest
 from corpus_files import documents, write_jsonl, write_parquet
+from hypothesis import given
+from hypothesis import strategies as st
 
 import packviz as pv
 from packviz.corpus import CorpusError
@@ -46,9 +48,9 @@ def test_jsonl_blank_records_stay_as_empty_documents_and_blank_lines_are_skipped
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"body": "x"}', r"line 40 has no field 'text' \(its fields: 'body'\); pass --text-field"),
+        ('{"body": "x"}', r"line 40 has no field 'text' \(its fields: 'body'\); choose the text"),
         ('{"text": 5}', r"line 40: field 'text' is int, not text"),
-        ('{"text": null}', r"line 40: field 'text' is NoneType, not text"),
+        ('{"text": "a\\ud800"}', r"line 40 contains a lone surrogate \(U\+D800\)"),
         ('{"text": "x"', r"line 40 is not valid JSON"),
         ("[1, 2]", r"line 40 is not a JSON object"),
     ],
@@ -88,9 +90,43 @@ def test_csv_reads_the_text_column(tmp_path):
     path.write_text('id,text\n1,"hello, world"\n2,"two\nlines"\n3,\n')
     assert _docs(path) == ["hello, world", "two\nlines", ""]
     with pytest.raises(
-        CorpusError, match=r"c\.csv has no column 'body' \(its columns: 'id', 'text'\)"
+        CorpusError, match=r"c\.csv row 1 has no field 'body' \(its fields: 'id', 'text'\)"
     ):
         _docs(path, text_field="body")
+    path.write_text("id,text\n1,a\n2\n")
+    with pytest.raises(CorpusError, match=r"c\.csv row 2 has 1 fields where the header has 2"):
+        _docs(path)
+
+
+BLANKS = ["first", "", "   ", None, "\t\n", "last one"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_blank_null_and_missing_text_follow_the_librarys_one_rule(tmp_path, suffix):
+    """`packviz.files.record_text`: null or blank text is the empty document, kept."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from packviz.files import read_records, record_text
+
+    path = tmp_path / f"c{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in BLANKS))
+    elif suffix == ".csv":
+        quoted = ['"' + t.replace('"', '""') + '"' if t is not None else "" for t in BLANKS]
+        rows = "".join(f"{i},{q}\n" for i, q in enumerate(quoted))
+        path.write_text("id,text\n" + rows)
+    else:
+        pq.write_table(pa.table({"text": BLANKS}), path)
+    library = [record_text(r, "text") for r in read_records(path.name, path.read_bytes())]
+    assert library == ["first", "", "", "", "", "last one"]
+    assert _docs(path, part_bytes=20, batch_bytes=10) == library
+    if suffix == ".jsonl":  # a record without the field is an error in both
+        path.write_text('{"text": "a"}\n{"id": 3}\n')
+        with pytest.raises(CorpusError, match=r"c\.jsonl line 2 has no field 'text'"):
+            _docs(path)
 
 
 def test_parquet_text_rows_in_any_part_size(tmp_path):
@@ -120,3 +156,48 @@ def test_pre_tokenized_parquet_keeps_ids_and_trained_flags(tmp_path):
         CorpusError, match=r"n\.parquet row 1: token id -3 is outside \[0, 2\*\*31\)"
     ):
         _docs(negative)
+
+
+@given(
+    text=st.lists(st.sampled_from(["ab", "é", " ", "\n", "\r", "\t", ".", "!", "\u2028"]),
+                  max_size=300).map("".join),
+    block=st.integers(1, 40),
+    split=st.sampled_from(["paragraph", "line", "sentence", "file"]),
+)  # fmt: skip
+def test_text_files_read_in_blocks_split_as_the_whole_text(tmp_path_factory, text, block, split):
+    from packviz.corpus import split_text
+    from packviz.pipeline.inputs import InputFile
+
+    path = tmp_path_factory.mktemp("t") / "t.txt"
+    path.write_bytes(text.encode())
+    f = InputFile(str(path), "text", path.stat().st_size)
+    docs = [d for b in read_segment(f, 0, f.size, text_field="text", split=split, batch_bytes=block)
+            for d in b]  # fmt: skip
+    assert docs == split_text(text, split)
+
+
+def test_a_text_file_is_read_a_block_at_a_time(tmp_path, monkeypatch):
+    from packviz.pipeline import readers
+
+    path = tmp_path / "big.txt"
+    path.write_text("\n\n".join(documents(400, 9)))
+    monkeypatch.setattr(readers, "MAX_TEXT_FILE_BYTES", 1000)  # only split="file" reads whole
+    batches = list(readers.read_segment(find_inputs([str(path)])[0], 0, 0, text_field="text",
+                                        batch_bytes=2000))  # fmt: skip
+    assert len(batches) > 5 and max(sum(map(len, b)) for b in batches) < 4000
+    with pytest.raises(CorpusError, match=r"big\.txt is .* GiB; whole files are read whole"):
+        _docs(path, split="file")
+
+
+def test_a_marked_record_name_becomes_its_line_wherever_it_is_in_the_message(tmp_path):
+    from packviz.pipeline.readers import name_lines
+
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 4}\n')
+    offset = len('{"a": 1}\n{"a": 2}\n')  # the block starts at line 3
+    exc = CorpusError(f"the chat template failed on {path}\x00{offset}\x00 line 1: boom")
+    named = name_lines(exc, str(path))
+    assert type(named) is CorpusError
+    assert str(named) == f"the chat template failed on {path} line 4: boom"
+    other = ValueError("nothing marked")
+    assert name_lines(other, str(path)) is other

@@ -196,6 +196,11 @@ def test_pre_tokenized_fine_tuning_records_keep_their_trained_flags(tmp_path):
     assert (a.labels == -100).sum() > (a.input_ids == 0).sum()  # prompts are not targets
     assert report.manifest["tokenizer"] == {"source": "pre-tokenized", "fingerprint": None}
     assert report.manifest["corpus"]["trained_flags"] is True
+    # labels that are targets: the trained tokens after each piece's first (2 + 1 + 2)
+    assert report.manifest["stats"]["trained_targets"] == (a.labels != -100).sum() == 5
+    plan = pv.pack([4, 2, 3], 8)
+    assert report.stats == plan.stats(pv.TokenIds.from_sequences(ids, trained))
+    assert report.manifest["shards"][0]["targets"] == 5
 
 
 def test_a_write_error_leaves_nothing_that_looks_complete(corpus, tmp_path, monkeypatch):
@@ -220,3 +225,81 @@ def test_a_write_error_leaves_nothing_that_looks_complete(corpus, tmp_path, monk
     for shard in out.glob("shard-*"):  # every file under a final name is complete
         record = json.loads((records / f"{shard.name}.json").read_text())
         assert sha256_file(shard) == record["sha256"]
+
+
+def test_packing_again_into_a_folder_inside_the_corpus_reads_no_shard(corpus, tmp_path):
+    d, docs, _ = corpus
+    out = d / "packed"
+    first = _pack(corpus, out, max_len=64)
+    again = _pack(corpus, out, max_len=64)
+    assert again.already_complete and again.manifest == first.manifest
+    assert first.stats.n_docs == len(docs)
+
+
+def test_pre_tokenized_input_takes_no_tokenizer(tmp_path):
+    write_parquet(tmp_path / "ids.parquet", {"input_ids": [[5, 6], [7]]})
+    tok = tokenizer_file(tmp_path)
+    for kw, named in (({"tokenizer": tok}, "--tokenizer"), ({"train_vocab": 300}, "--train-vocab")):
+        with pytest.raises(
+            ValueError,
+            match=rf"ids\.parquet is pre-tokenized \(an 'input_ids' column\): its ids are used as "
+            rf"they are, so {named} would do nothing; leave it out",
+        ):
+            pv.pack_corpus(tmp_path / "ids.parquet", tmp_path / "o", progress=False, **kw)
+        assert not (tmp_path / "o").exists()
+
+
+def test_blank_and_null_records_pack_as_the_library_reads_them(tmp_path):
+    """The dashboard's path (`pv.read_documents` → `pv.encode` → `pv.pack` →
+    `pv.materialize`) and `packviz pack` give the same rows for records with blank and
+    null text (empty documents: no tokens, kept so that numbers stay record numbers)."""
+    docs = documents(40, 4)
+    docs[3], docs[10], docs[11], docs[25] = "", "   ", None, "\n\t"
+    lines = [json.dumps({"text": d, "id": i}) for i, d in enumerate(docs)]
+    data = ("\n".join(lines) + "\n").encode()
+    (tmp_path / "c.jsonl").write_bytes(data)
+    tok_path = tokenizer_file(tmp_path)
+    tok = pv.load_tokenizer(tok_path)
+
+    read = pv.read_documents("c.jsonl", data)
+    assert len(read) == 40 and read[11] == "" and read[10] == ""
+    ids = pv.encode(tok, read)
+    plan = pv.pack(ids.lengths, 64)
+    want = pv.materialize(plan, ids, pad_id=pv.pad_token_id(tok))
+
+    report = pv.pack_corpus(tmp_path / "c.jsonl", tmp_path / "o", tokenizer=tok_path, max_len=64,
+                            progress=False, log=lambda line: None)  # fmt: skip
+    got = load_all(tmp_path / "o")
+    for name in FIELDS:
+        assert np.array_equal(stacked(got, name), getattr(want, name)), name
+    assert report.manifest["stats"] == plan.stats().as_dict()
+    assert report.stats.n_empty_docs == 4
+
+
+def test_no_process_of_the_job_outlives_pack_corpus(corpus, tmp_path, child_pids):
+    before = child_pids()
+    report = _pack(corpus, tmp_path / "out", max_len=64, workers=2)
+    assert len(report.memory["worker_peaks"]) == 2  # it did run worker processes
+    assert child_pids() <= before  # the fork server and resource tracker are gone too
+
+
+def test_on_a_cluster_the_budget_holds_on_every_node():
+    from packviz.pipeline.run import _memory_plan
+
+    class Cluster:  # what the memory plan asks of the Ray engine
+        workers, cpus_per_task = 6, 1.0
+
+        @staticmethod
+        def node_cpus():
+            return [4, 2]
+
+    lines = []
+    settings = {"rows_per_shard": 25, "max_len": 128, "train_on": None}
+    mem = _memory_plan(Cluster, None, 700 * 10**6, settings, lines.append)
+    # 700 MB fits 2 tasks on one node: each task asks for 2 CPUs, so the 4-CPU node runs
+    # 2 at once and the 2-CPU node 1 (the budget was applied once for the whole cluster)
+    assert Cluster.cpus_per_task == 2.0
+    assert mem.workers == Cluster.workers == 3
+    assert lines == ["memory budget 668 MiB per node fits 3 tasks at once on 2 nodes (2 CPUs each)"]
+    big = _memory_plan(Cluster, None, 4 * 10**9, settings, lines.append)
+    assert (big.workers, Cluster.cpus_per_task) == (6, 1.0)
