@@ -132,15 +132,32 @@ for batch in loader:
 )
 
 # The same settings on the whole corpus, from a shell (issue 12): `packviz pack`.
+from dashboard import records  # noqa: E402
 from dashboard.corpus import TOKENIZER_SOURCES, uploaded_tokenizer, uploads  # noqa: E402
 
 uploaded = state.get("corpus_source") == "Upload" and uploads()
 by_file = state.get("tokenizer_source") == TOKENIZER_SOURCES[1] and uploaded_tokenizer()
+# Records need the model's tokenizer (a BPE trained on them fits no model), and name
+# their chat template: the uploaded config's file, or chatml for the built-in one.
+model_tokenizer = by_file.name if by_file else ("tokenizer.json" if corpus.has_records else None)
+template_file = None
+if corpus.has_records and corpus.template is not None:
+    upload = (
+        records.uploaded_template() if corpus.template != records.BUILTIN_TEMPLATE.name else None
+    )
+    template_file = upload.name if upload else "chatml"
 st.subheader("Pack the whole corpus")
 st.caption(
     "The same settings on all of your files, from a shell: resumable, in bounded memory, "
     "shards plus a manifest."
     + ("" if uploaded else " Replace `corpus/` with your files, folders or globs.")
+    + (
+        " Fine-tuning records are encoded with your model's tokenizer: replace "
+        "`tokenizer.json` with its path (the dashboard's tokenizer, trained on these "
+        "records, fits no model)."
+        if corpus.has_records and not by_file
+        else ""
+    )
 )
 st.code(
     pv.pack_command(
@@ -150,11 +167,13 @@ st.code(
         sort=s.sort,
         overflow=s.overflow,
         seed=s.seed,
-        tokenizer=by_file.name if by_file else None,
-        train_vocab=None if by_file else int(state.get("vocab_size")),
+        tokenizer=model_tokenizer,
+        train_vocab=None if model_tokenizer else int(state.get("vocab_size")),
         text_field=str(state.get("text_field")),
         split=str(state.get("split")),
         format=fmt,
+        train_on=corpus.train_on if corpus.has_records else None,
+        chat_template=template_file,
     ),
     language="bash",
 )

@@ -49,8 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--chat-template",
         metavar="PATH",
-        help="a .jinja file or tokenizer_config.json (default: the one next to the "
-        "tokenizer, else ChatML)",
+        help="a .jinja file or tokenizer_config.json, or chatml for the built-in ChatML "
+        "(default: the tokenizer_config.json next to the tokenizer, else ChatML)",
     )
     g = p.add_argument_group("output and resources")
     g.add_argument("--format", choices=FORMATS, default="parquet", help="shard file format")

@@ -10,8 +10,9 @@ carries the settings from the driver to the workers (`spec_entry`, `template`) a
 what the manifest records (`manifest_entry`: `packviz.rendering_settings`).
 
 The chat template is ``--chat-template`` (a ``.jinja`` file or a ``tokenizer_config.json``,
-`packviz.chat.load_chat_template`), else the ``tokenizer_config.json`` next to the
-tokenizer file when it has one, else the built-in ChatML. Records need the model's
+`packviz.chat.load_chat_template`, or ``chatml`` for the built-in ChatML), else the
+``tokenizer_config.json`` next to the tokenizer file when it has one, else the built-in
+ChatML. Records need the model's
 tokenizer (``--tokenizer``): a tokenizer trained on the corpus would not match a model.
 
 Example:
@@ -20,6 +21,8 @@ Example:
     ('completion', True)
     >>> identity_entry(entry)["template"]
     'the built-in ChatML template'
+    >>> spec_entry("assistant", "chatml", "tok/tokenizer.json", add_eos=True)["template"] is None
+    True
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from packviz.corpus import CorpusError
 
 #: Parquet columns a fine-tuning record may have (`packviz.records.record_kind`).
 RECORD_COLUMNS = ("messages", "prompt", "completion", "text")
+#: ``--chat-template`` value that names the built-in ChatML template (so that a
+#: ``tokenizer_config.json`` next to the tokenizer is not used).
+CHATML = "chatml"
 #: Kinds of input that hold records.
 RECORD_KINDS = ("jsonl", "jsonl.gz", "parquet", "csv")
 
@@ -44,8 +50,8 @@ def spec_entry(train_on, chat_template, tokenizer: str | None, *, add_eos: bool)
     from packviz.chat import load_chat_template
 
     check_choice("train_on", train_on, TRAIN_ON)
-    source = chat_template
-    if source is None and tokenizer is not None:
+    source = None if chat_template == CHATML else chat_template
+    if chat_template is None and tokenizer is not None:
         config = Path(tokenizer).with_name("tokenizer_config.json")
         if config.is_file() and b'"chat_template"' in config.read_bytes():
             source = config

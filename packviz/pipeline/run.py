@@ -161,7 +161,7 @@ def pack_corpus(
         else:
             tokenizer = tokenizers.check_choice(files, tokenizer, train_vocab)
         for given in (tokenizer, chat_template):
-            if given is not None and _under(Path(given), out):
+            if given not in (None, fine_tuning.CHATML) and _under(Path(given), out):
                 raise ValueError(
                     f"{given} is inside --out {out}; keep it outside the output folder"
                 )

@@ -7,7 +7,7 @@ import json
 import shlex
 
 from apptest import app, errors
-from corpus_files import documents
+from corpus_files import documents, tokenizer_file
 
 from packviz.cli import main
 
@@ -51,3 +51,58 @@ def test_a_built_in_corpus_gets_a_placeholder_for_the_files():
         "packviz pack corpus/ --out packed --max-len 4096 --strategy wrapped --sort random "
         "--overflow split --seed 7 --train-vocab 4096 --format npz"
     )
+
+
+def _chats(n: int) -> list[dict]:
+    words = documents(2 * n, seed=8)
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": words[2 * i]},
+                {"role": "assistant", "content": words[2 * i + 1]},
+            ]
+        }  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def test_records_name_the_model_tokenizer_train_on_and_template_and_pack_the_same(tmp_path):
+    chats = "\n".join(json.dumps(c) for c in _chats(40)).encode()
+    tok = tokenizer_file(tmp_path)
+    at = app(corpus_source="Upload", tokenizer_source="Upload tokenizer.json", max_len=256,
+             train_on="assistant").run()  # fmt: skip
+    at.file_uploader(key="tokenizer_file").upload(
+        "tokenizer.json", tok.read_bytes(), "application/json"
+    ).run()
+    at.file_uploader(key="corpus_files").upload("chats.jsonl", chats, "application/json").run()
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    assert not errors(at)
+    command = _command(at)
+    assert command == (
+        "packviz pack chats.jsonl --out packed --max-len 256 --strategy best_fit --sort desc "
+        "--overflow split --tokenizer tokenizer.json --format npz --train-on assistant "
+        "--chat-template chatml"
+    )
+    shown = json.loads(at.expander[0].code[0].value)
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "chats.jsonl").write_bytes(chats)
+    argv = shlex.split(command)[1:]
+    argv[argv.index("chats.jsonl")] = str(tmp_path / "data" / "chats.jsonl")
+    argv[argv.index("packed")] = str(tmp_path / "packed")
+    argv[argv.index("tokenizer.json")] = str(tok)
+    assert main([*argv, "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())
+    assert manifest["stats"] == shown["statistics"]
+    assert 0 < manifest["stats"]["trained_targets"] < manifest["stats"]["packed_tokens"] / 2
+
+
+def test_records_without_an_uploaded_tokenizer_get_a_placeholder_for_the_models():
+    at = app(builtin_name="python-docs-chat").run()
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    command = _command(at)
+    assert "--tokenizer tokenizer.json" in command and "--train-vocab" not in command
+    assert command.endswith("--train-on assistant --chat-template chatml")
+    assert [c for c in at.caption if "replace `tokenizer.json` with its path" in c.value]

@@ -127,6 +127,24 @@ def test_the_chat_template_beside_the_tokenizer_is_used(tmp_path):
     assert "tokenizer_config.json" in report.manifest["corpus"]["rendering_settings"]["template"]
 
 
+def test_chatml_names_the_built_in_template_over_the_one_beside_the_tokenizer(tmp_path):
+    tok = tokenizer_file(tmp_path)
+    config = {"chat_template": "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}"
+                               "{% endfor %}", "eos_token": "<|endoftext|>"}  # fmt: skip
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    chats = _chats(9, 6)
+    _jsonl(tmp_path / "c.jsonl", chats)
+    report = _pack(tmp_path / "c.jsonl", tmp_path / "o", tok, train_on="assistant",
+                   chat_template="chatml", max_len=256)  # fmt: skip
+    _, _, want = _library(tok, chats, "assistant", 256)  # the library's default: ChatML
+    got = load_all(tmp_path / "o")
+    assert np.array_equal(stacked(got, "input_ids"), want.input_ids)
+    assert np.array_equal(stacked(got, "labels"), want.labels)
+    assert report.manifest["corpus"]["rendering_settings"]["template"] == (
+        "the built-in ChatML template"
+    )
+
+
 def test_a_bad_record_is_named_by_its_line_in_a_later_part(tmp_path, monkeypatch):
     monkeypatch.setenv("PACKVIZ_PART_BYTES", "1500")
     tok = tokenizer_file(tmp_path)
