@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packviz._args import as_list
 from packviz.choices import SPLITS, Split, check_choice
 from packviz.corpus import CorpusError, split_text
 
@@ -238,6 +239,8 @@ def _read_parquet(filename: str, data: bytes, columns: Sequence[str] | None) -> 
 
 
 def _suffix(filename: str) -> str:
+    if not isinstance(filename, str):
+        raise TypeError(f"filename must be a str (the file's name), got {type(filename).__name__}")
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise CorpusError(
@@ -255,6 +258,10 @@ def read_records(
     their fields). CSV fields are strings, exactly as written.
     """
     suffix = _suffix(filename)
+    if columns is not None:
+        columns = as_list("columns", columns, "column names")
+        if not all(isinstance(c, str) for c in columns):
+            raise TypeError(f"columns must be a list of column names (str), got {columns!r:.80}")
     if suffix not in RECORD_SUFFIXES:
         raise CorpusError(f"{filename} is not a record file; use {', '.join(RECORD_SUFFIXES)}")
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from packviz.limits import check_int
+from packviz.limits import MAX_LEN_LIMIT, check_int
 
 
 def as_doc_id_rows(doc_ids: object) -> np.ndarray:
@@ -81,8 +81,9 @@ def piece_start_slots(doc_ids: np.ndarray) -> np.ndarray:
 
 
 def check_block_size(block_size: object) -> int:
-    """``block_size`` as an int, or ValueError: a positive integer (numpy ints welcome)."""
-    return check_int("block_size", block_size, least=1)
+    """``block_size`` as an int, or ValueError: a positive integer (numpy ints welcome)
+    no larger than the longest row the library accepts (a larger block is one block)."""
+    return check_int("block_size", block_size, least=1, most=MAX_LEN_LIMIT)
 
 
 def block_tiles(starts: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packviz._args import as_array
+
 
 @dataclass(frozen=True, eq=False)
 class TokenIds:
@@ -131,7 +133,7 @@ def _per_document(sequences: object, what: str) -> list[np.ndarray]:
     for i, s in enumerate(sequences):
         if isinstance(s, (str, bytes, Mapping)):
             raise ValueError(f"{what} of document {i} is a {type(s).__name__}, not a sequence")
-        a = np.asarray(s)
+        a = as_array(f"{what} of document {i}", s, "a 1-D sequence of integers")
         if a.ndim != 1:
             raise ValueError(f"{what} of document {i} must be 1-D, got shape {a.shape}")
         out.append(a)
@@ -140,7 +142,7 @@ def _per_document(sequences: object, what: str) -> list[np.ndarray]:
 
 def _as_ids(values: object) -> np.ndarray:
     """Token values as int32 (every real vocabulary fits), checked, never wrapped."""
-    values = np.asarray(values)
+    values = as_array("token ids", values, "a 1-D array of integers")
     if values.ndim != 1:
         raise ValueError(f"token ids must be a 1-D array, got shape {values.shape}")
     if values.size == 0:
@@ -158,7 +160,7 @@ def _as_ids(values: object) -> np.ndarray:
 
 
 def _as_offsets(offsets: object, n_values: int) -> np.ndarray:
-    a = np.asarray(offsets)
+    a = as_array("offsets", offsets, "a 1-D array of integers starting at 0")
     if a.dtype == bool or a.dtype.kind not in "iu":
         raise ValueError(f"offsets must be integers, got dtype {a.dtype}")
     if a.ndim != 1 or a.size == 0 or a[0] != 0:
@@ -171,7 +173,7 @@ def _as_offsets(offsets: object, n_values: int) -> np.ndarray:
 
 
 def _as_trained(trained: object, n_values: int) -> np.ndarray:
-    a = np.asarray(trained)
+    a = as_array("trained", trained, "a bool array, one flag per token")
     if a.dtype != bool:
         raise ValueError(f"trained must be a bool array, got dtype {a.dtype}")
     if a.shape != (n_values,):

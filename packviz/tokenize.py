@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from packviz._args import as_array, as_list
 from packviz.files import check_text
 from packviz.limits import check_int
 from packviz.ragged import TokenIds
@@ -88,6 +89,11 @@ def train_tokenizer(
         raise TokenizerError("a special token cannot be empty")
     folder = None
     if cache_dir is not False:
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"cache_dir must be a folder path, None (the default) or False (no cache), got "
+                f"{cache_dir!r}"
+            )
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = folder / f"{_corpus_key(documents, vocab_size, extra)}.json"
         if path.is_file():
@@ -269,8 +275,16 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def _original(tokenizer):
     """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer, or itself."""
+    from tokenizers import Tokenizer
+
     inner = getattr(tokenizer, "backend_tokenizer", None)
-    return tokenizer if inner is None else inner
+    tok = tokenizer if inner is None else inner
+    if not isinstance(tok, Tokenizer):
+        raise TypeError(
+            "tokenizer must be a tokenizers.Tokenizer (from pv.load_tokenizer or "
+            f"pv.train_tokenizer) or a transformers fast tokenizer, got {type(tokenizer).__name__}"
+        )
+    return tok
 
 
 #: Per tokenizer whose truncation or padding is on: (that setting, a copy without it).
@@ -307,12 +321,7 @@ def _documents(documents: object) -> list[str]:
             "documents must be a list of strings, one per document; got a single "
             f"{type(documents).__name__} (wrap one document in a list: [text])"
         )
-    try:
-        docs = list(documents)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(
-            f"documents must be a list of strings, got {type(documents).__name__}"
-        ) from None
+    docs = as_list("documents", documents, "strings, one per document")
     for i, d in enumerate(docs):
         if not isinstance(d, str):
             raise TypeError(f"document {i} is a {type(d).__name__}, not a string")
@@ -382,7 +391,7 @@ def decode_tokens(tokenizer, ids) -> list[str]:
     the whole vocabulary. Ids outside the vocabulary show as "".
     """
     tokenizer = _backend(tokenizer)
-    ids = np.asarray(ids).reshape(-1)
+    ids = as_array("token ids", ids, "integers (a list or an array)").reshape(-1)
     if ids.size and (ids.dtype == bool or ids.dtype.kind not in "iu"):
         raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
     ids = ids.astype(np.int64)
