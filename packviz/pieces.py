@@ -29,8 +29,10 @@ def as_doc_id_rows(doc_ids: object) -> np.ndarray:
         raise ValueError(f"doc_ids must be [L] or [B, L] integers, got {type(doc_ids).__name__}")
     try:
         d = np.asarray(doc_ids)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"doc_ids must be [L] or [B, L] integers ({exc})") from None
+    except (ValueError, TypeError):
+        raise ValueError(
+            "doc_ids must be [L] or [B, L] integers; got nested lists of unequal lengths"
+        ) from None
     if d.ndim not in (1, 2):
         raise ValueError(f"doc_ids must be [L] or [B, L], got shape {d.shape}")
     if d.size and (d.dtype == bool or d.dtype.kind not in "iu"):
