@@ -35,7 +35,7 @@ from packviz import _triton
 from packviz._args import as_array
 from packviz.choices import MASK_FILLS, MaskFill, check_choice
 from packviz.limits import check_fits, check_int
-from packviz.pieces import piece_spans, piece_start_slots
+from packviz.pieces import check_block_size, piece_spans, piece_start_slots
 
 _DENSE_FIX = (
     "use flex_block_mask (a BlockMask) or cu_seqlens with a varlen kernel, or fewer rows at a time"
@@ -360,7 +360,7 @@ def mask_memory(
     max_len = check_int("max_len", max_len, least=0)
     n_pieces = check_int("n_pieces", n_pieces, least=0)
     batch = check_int("batch", batch, least=1)
-    block_size = check_int("block_size", block_size, least=1)
+    block_size = check_block_size(block_size)
     nb = -(-max_len // block_size)
     return {
         "dense_bool": batch * max_len * max_len,

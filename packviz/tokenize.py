@@ -142,7 +142,7 @@ def load_tokenizer(source: bytes | str | os.PathLike):
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), "the tokenizer file"
     elif isinstance(source, (str, os.PathLike)):
-        if isinstance(source, str) and source.lstrip().startswith("{"):
+        if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("{"):
             raise TokenizerError(
                 "got JSON text where a path goes: pass the file's bytes "
                 "(load_tokenizer(text.encode())) or the path of a tokenizer.json"
@@ -163,7 +163,7 @@ def load_tokenizer(source: bytes | str | os.PathLike):
     if len(data) > MAX_TOKENIZER_BYTES:
         raise TokenizerError(f"{name} is {len(data):,} bytes: too big for a tokenizer.json")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte order mark is not part of the JSON
     except UnicodeDecodeError:
         raise TokenizerError(f"{name} is not UTF-8 JSON; upload a tokenizer.json") from None
     _check_definition(text, name)
@@ -279,7 +279,8 @@ def _original(tokenizer):
 
     inner = getattr(tokenizer, "backend_tokenizer", None)
     tok = tokenizer if inner is None else inner
-    if not isinstance(tok, Tokenizer):
+    needs = ("encode_batch", "token_to_id", "id_to_token", "decode_batch", "to_str")
+    if not isinstance(tok, Tokenizer) and not all(hasattr(tok, n) for n in needs):
         raise TypeError(
             "tokenizer must be a tokenizers.Tokenizer (from pv.load_tokenizer or "
             f"pv.train_tokenizer) or a transformers fast tokenizer, got {type(tokenizer).__name__}"
@@ -380,7 +381,7 @@ def encode(
     offsets = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     values = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
-    return TokenIds(values, offsets)
+    return TokenIds._adopt(values, offsets)
 
 
 def decode_tokens(tokenizer, ids) -> list[str]:
@@ -388,7 +389,7 @@ def decode_tokens(tokenizer, ids) -> list[str]:
 
     Only the distinct ids asked for are decoded (in one batched call), and each
     tokenizer keeps what it decoded: a window of rows costs its own distinct tokens, never
-    the whole vocabulary. Ids outside the vocabulary show as "".
+    the whole vocabulary. Ids no token has (negative, or past the vocabulary) show as ``<not a token: id>``.
     """
     tokenizer = _backend(tokenizer)
     ids = as_array("token ids", ids, "integers (a list or an array)").reshape(-1)
@@ -405,5 +406,10 @@ def decode_tokens(tokenizer, ids) -> list[str]:
         except Exception:  # a decoder that fails on some lone id: show raw tokens then
             texts = [tokenizer.id_to_token(i) or "" for i in missing]
         known.update(zip(missing, texts, strict=True))
-    table = np.array([known.get(i, "") for i in distinct.tolist()], dtype=object)
+    # an id no vocabulary entry has (negative, -100 from labels, past the vocabulary) is
+    # shown as such, never as "" that reads like an empty token
+    table = np.array(
+        [known.get(i, "") if 0 <= i < n else f"<not a token: {i}>" for i in distinct.tolist()],
+        dtype=object,
+    )
     return table[where.reshape(-1)].tolist() if ids.size else []

@@ -343,6 +343,7 @@ HI = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello
     ("record", "train_on", "template", "message"),
     [
         ({"prompt": "x"}, "completion", None, "has no 'completion' \\(its fields: 'prompt'\\)"),
+        ({"prompt": "x", "completion": None}, "completion", None, "'completion' is null; give it"),
         ({"prompt": 3, "completion": "y"}, "completion", None, "'prompt' is int, not text"),
         ({"id": 1}, "all", None, "is not a fine-tuning record: it needs 'messages'"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "all", None, "role 'tool'"),
