@@ -400,7 +400,17 @@ def _valid_calls(tmp: str) -> dict:
 
 @pytest.fixture(scope="module")
 def valid_calls(tmp_path_factory):
-    return _valid_calls(str(tmp_path_factory.mktemp("fuzz")))
+    """The table, called from a scratch folder: a hostile ``cache_dir="x"`` or ``""`` is
+    a valid relative folder, written there and not into the repository."""
+    import os
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield _valid_calls(str(folder))
+    finally:
+        os.chdir(before)
 
 
 def _slots(fn, args, kwargs) -> list:
