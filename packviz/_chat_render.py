@@ -30,8 +30,10 @@ def render_one(
     if not chat.find_spans:
         return RenderedChat(text, (), marked)
     if not marked:
-        placed = _placed_spans(compiled, messages, variables, text, where, name, end_of_turn, day)
-        return RenderedChat(text, placed[-1:] if chat.last_only else placed, False)
+        placed = _placed_spans(
+            compiled, messages, variables, text, where, name, end_of_turn, day, chat.last_only
+        )
+        return RenderedChat(text, placed, False)
     if not spans and any(m["role"] == "assistant" for m in messages):
         raise CorpusError(
             f"{where}: {name} has generation markers but marked no part of "
@@ -116,11 +118,20 @@ def _render(compiled, messages, variables, where, name, day) -> tuple[str, list]
     return text, [(s, e) for s, e, _ in blocks]
 
 
-def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn, day):
-    """Spans of the assistant contents, placed by rendering placeholders in their stead."""
-    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
-    if not turns:
+def _placed_spans(
+    compiled, messages, variables, text, where, name, end_of_turn, day, last_only=False
+):
+    """Spans of the assistant contents, placed by rendering placeholders in their stead.
+
+    ``last_only``: only the last assistant turn gets a placeholder; the earlier ones
+    render as they are, so a template may change or drop them (strip ``<think>`` blocks
+    from earlier turns, show only the last answer) as long as it renders the last turn's
+    content unchanged."""
+    every = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if not every:
         return ()
+    turns = every[-1:] if last_only else every
+    number = {i: k for k, i in enumerate(every)}  # turn k of the conversation, for messages
     marks = [_PLACEHOLDER.format(k) for k in range(len(turns))]
     if any(mark in m["content"] for mark in marks for m in messages):
         raise CorpusError(f"{where}: a message contains packviz's placeholder text")
@@ -132,10 +143,11 @@ def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn,
     for k, mark in enumerate(marks):
         at = skeleton.find(mark, pos)
         if at < 0 or skeleton.count(mark) != 1:
+            i = turns[k]
+            how = "drops or transforms it" if at < 0 else "writes it more than once"
             raise CorpusError(
-                f"{where}: assistant turn {k} (message {turns[k]}) cannot be found in the "
-                f"text {name} renders (the template drops or repeats it); mark the "
-                "trained part with {% generation %} … {% endgeneration %}"
+                f"{where}: assistant turn {number[i]} (message {i}) cannot be found in the "
+                f"text {name} renders (the template {how}){_fix(i, every, last_only)}"
             )
         around.append(skeleton[pos:at])
         pos = at + len(mark)
@@ -147,7 +159,7 @@ def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn,
     spans, cursor = [], 0
     for k, i in enumerate(turns):
         if not text.startswith(around[k], cursor):
-            raise _not_found(where, k, i, name)
+            raise _not_found(where, number[i], i, name, _fix(i, every, last_only))
         cursor += len(around[k])
         content = messages[i]["content"]
         variants = (content, content.strip(), content.rstrip(), content.lstrip())
@@ -157,21 +169,34 @@ def _placed_spans(compiled, messages, variables, text, where, name, end_of_turn,
             ):
                 break
         else:
-            raise _not_found(where, k, i, name)
+            raise _not_found(where, number[i], i, name, _fix(i, every, last_only))
         end = cursor + len(variant)
         match = tail.match(text, end) if tail is not None else None
         spans.append((cursor, match.end() if match else end))
         cursor = end
     if cursor + len(around[-1]) != len(text):
-        raise _not_found(where, len(turns) - 1, turns[-1], name)
+        raise _not_found(
+            where, number[turns[-1]], turns[-1], name, _fix(turns[-1], every, last_only)
+        )
     return tuple(spans)
 
 
-def _not_found(where, k, i, name) -> CorpusError:
+def _fix(i: int, every: list[int], last_only: bool) -> str:
+    """What to do when assistant message ``i`` cannot be placed."""
+    marks = "mark the trained part with {% generation %} … {% endgeneration %}"
+    if i != every[-1] and not last_only:
+        return (
+            f"; it is an earlier turn, which some templates change or leave out (reasoning "
+            f"stripped from past turns): train_on='last_assistant' trains only the last "
+            f"turn and lets the template render earlier ones as it likes, or {marks}"
+        )
+    return f"; {marks}"
+
+
+def _not_found(where, k, i, name, fix) -> CorpusError:
     return CorpusError(
         f"{where}: assistant turn {k} (message {i}) cannot be found in the text {name} "
-        "renders (the template changes the content); mark the trained part with "
-        "{% generation %} … {% endgeneration %}"
+        f"renders (the template changes its content){fix}"
     )
 
 

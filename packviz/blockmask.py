@@ -114,7 +114,7 @@ def flex_block_mask(doc_ids: DocIds, *, device: Device = None, block_size: int =
     Identical to ``create_block_mask`` with a document ``mask_mod`` (tested, all eight
     tables), but with O((L / block_size)²) work instead of one ``mask_mod`` call per
     (query, key) element. On an accelerator with doc ids on the host, small masks are
-    tabled on the host and sent in one copy.
+    tabled on the host and sent in one copy. An empty shape (B = 0 or L = 0) is refused.
     """
     import torch
     from torch.nn.attention.flex_attention import BlockMask
@@ -126,6 +126,12 @@ def flex_block_mask(doc_ids: DocIds, *, device: Device = None, block_size: int =
     if lo.ndim == 1:
         lo = lo.unsqueeze(0)
     b, n = lo.shape
+    if n == 0 or b == 0:  # torch's BlockMask cannot describe it (its repr divides by zero)
+        raise ValueError(
+            f"doc_ids of shape [{b}, {n}] have no slots: a FlexAttention BlockMask needs at "
+            "least one row of at least one token (document_mask and block_layout give empty "
+            "masks for an empty shape)"
+        )
     on_host = from_host and b * (-(-n // block_size)) ** 2 <= _HOST_TILES
     dev_lo = lo.to(dev)  # what the mask_mod reads (the same tensor unless from the host)
     tables = _block_tables(lo if on_host else dev_lo, block_size)

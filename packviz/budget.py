@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz._args import as_choice_list, check_instance
 from packviz.choices import (
     FIELDS,
     FORMATS,
@@ -51,7 +52,7 @@ from packviz.choices import (
     Strategy,
     check_choice,
 )
-from packviz.limits import MAX_LEN_LIMIT, as_lengths, check_max_len
+from packviz.limits import MAX_LEN_LIMIT, as_lengths, check_int, check_max_len
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -172,6 +173,7 @@ def smallest_max_len(
     (250, None)
     """
     lengths = as_lengths(lengths)
+    max_pieces = check_int("max_pieces", max_pieces, least=0)
 
     def fits(m: int) -> bool:
         return count_pieces(lengths, m, strategy=strategy, overflow=overflow) <= max_pieces
@@ -197,6 +199,8 @@ def arrays_bytes(n_rows: int, max_len: int, *, n_fields: int = 4) -> int:
     >>> arrays_bytes(1000, 2048) / 2**20
     31.25
     """
+    for name, x in (("n_rows", n_rows), ("max_len", max_len), ("n_fields", n_fields)):
+        check_int(name, x)
     if n_rows < 0 or max_len < 0 or n_fields < 0:
         raise ValueError(
             f"sizes must be non-negative, got n_rows={n_rows}, max_len={max_len}, "
@@ -261,10 +265,13 @@ def estimate_file_bytes(
     """
     from packviz.export import to_bytes
     from packviz.layout import materialize
+    from packviz.plan import PackPlan
 
+    check_instance(plan, PackPlan, "estimate_file_bytes", "a PackPlan (from pv.pack)")
     check_choice("format", fmt, FORMATS)
     if fields is not None:
-        fields = tuple(check_choice("field", f, FIELDS) for f in fields)
+        fields = tuple(as_choice_list("fields", fields, FIELDS))
+    sample_slots = check_int("sample_slots", sample_slots, least=1)
     n = plan.n_rows
     k, n_blocks, b = _file_sample(n, plan.max_len, sample_slots)
 

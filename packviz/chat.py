@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packviz._args import as_list
 from packviz.corpus import CorpusError
 
 #: ChatML with the assistant turns marked for training: each content and its
@@ -102,6 +103,18 @@ class ChatTemplate:
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     name: str = "the chat template"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str):
+            raise TypeError(
+                f"a chat template's source is a Jinja string, got {type(self.source).__name__}"
+            )
+        if not isinstance(self.special_tokens, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.special_tokens.items()
+        ):
+            raise TypeError("special_tokens must map names to token strings ({'eos_token': ...})")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
+
 
 @dataclass(frozen=True)
 class RenderedChat:
@@ -122,6 +135,8 @@ def load_chat_template(source: bytes | str | os.PathLike, *, name: str = "defaul
     is only parsed as JSON; the template runs in a sandbox when rendered. A template is
     at most `MAX_TEMPLATE_BYTES` (a config at most 64 times that).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a template (a str), got {name!r}")
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, where = bytes(source), "the tokenizer config"
     elif isinstance(source, (str, os.PathLike)):
@@ -202,9 +217,16 @@ def render_chat(
     Problems raise `CorpusError` naming ``where``.
     """
     template = _as_template(template)
+    end_of_turn = tuple(as_list("end_of_turn", end_of_turn, "token strings"))
+    if not all(isinstance(t, str) and t for t in end_of_turn):
+        raise TypeError(
+            f"end_of_turn must be a list of non-empty token strings, got {end_of_turn!r}"
+        )
+    if not isinstance(where, str):
+        raise TypeError(f"where must be a string (a name for errors), got {type(where).__name__}")
     messages = check_messages(messages, where)
     chat = _Chat(messages, where, bool(find_spans))
-    return _render_chats([chat], template, end_of_turn=tuple(end_of_turn), today=today)[0]
+    return _render_chats([chat], template, end_of_turn=end_of_turn, today=today)[0]
 
 
 @dataclass(frozen=True)

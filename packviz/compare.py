@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from packviz._args import as_choice_list, as_list
 from packviz.choices import STRATEGIES, Overflow, Sort, Strategy
-from packviz.limits import as_lengths
+from packviz.limits import as_lengths, check_max_len
 from packviz.packing import pack
 from packviz.stats import PackStats
 
@@ -31,6 +32,7 @@ def compare_strategies(
     [3, 2, 2, 2, 4]
     """
     lengths = as_lengths(lengths)
+    strategies = as_choice_list("strategies", strategies, STRATEGIES)
     return [
         pack(lengths, max_len, strategy=s, sort=sort, overflow=overflow, seed=seed).stats(token_ids)
         for s in strategies
@@ -57,6 +59,8 @@ def sweep(
     [(4, 'best_fit', 4), (8, 'best_fit', 2)]
     """
     lengths = as_lengths(lengths)
+    max_lens = [check_max_len(m) for m in as_list("max_lens", max_lens, "integers")]
+    strategies = as_choice_list("strategies", strategies, STRATEGIES)
     todo = [(m, s) for m in max_lens for s in strategies]
     out = []
     for i, (m, strategy) in enumerate(todo):

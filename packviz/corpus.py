@@ -121,6 +121,8 @@ def split_text(text: str, by: Split = "paragraph") -> list[str]:
     """Split text into documents: whole ``file``, blank-line ``paragraph``, ``line``, or
     ``sentence`` (after . ! ?, as in the tutorial). Empty pieces are dropped."""
     check_choice("split", by, SPLITS, error=CorpusError)
+    if not isinstance(text, str):
+        raise TypeError(f"split_text takes a str, got {type(text).__name__}")
     if by == "file":
         parts = [text]
     elif by == "paragraph":
@@ -155,6 +157,9 @@ def synthetic_lengths(
         or not 1 <= n <= MAX_SYNTHETIC_DOCS
     ):
         raise CorpusError(f"number of documents must be between 1 and {MAX_SYNTHETIC_DOCS:,}")
+    for name, x in (("median", median), ("sigma", sigma), ("max_length", max_length)):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise CorpusError(f"{name} must be a number, got {x!r}")
     if not median >= 1 or not max_length >= 1 or not sigma >= 0:
         raise CorpusError("median and max_length must be at least 1, sigma non-negative")
     check_choice("distribution", distribution, DISTRIBUTIONS, error=CorpusError)

@@ -51,9 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
+from packviz._args import as_choice_list, check_instance
 from packviz._formats import CHECKSUM_KEY, content_checksum, seq_lengths_column
 from packviz.choices import FIELDS, FORMATS, Field, Format, check_choice
 from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids
+from packviz.limits import check_int, check_max_len
 from packviz.reader import PackedFile, format_of
 from packviz.validate import check_arrays
 
@@ -75,9 +77,7 @@ def _version() -> str:
 def _check_fields(arrays: PackedArrays, fields) -> tuple[str, ...]:
     if fields is None:
         return tuple(f for f in FIELDS if getattr(arrays, f) is not None)
-    if isinstance(fields, str):
-        raise TypeError(f"fields must be a list of field names, got the string {fields!r}")
-    fields = tuple(check_choice("field", f, FIELDS) for f in fields)
+    fields = tuple(as_choice_list("fields", fields, FIELDS))
     if not fields:
         raise ValueError(f"fields is empty; name at least one of {', '.join(FIELDS)}")
     missing = [f for f in fields if getattr(arrays, f) is None]
@@ -196,6 +196,9 @@ def to_bytes(
 
 
 def _write(arrays, fmt, fh, fields, metadata, shuffle_seed) -> None:
+    if shuffle_seed is not None:
+        shuffle_seed = check_int("shuffle_seed", shuffle_seed, least=0)
+    check_instance(arrays, PackedArrays, "save", "PackedArrays (from pv.materialize or pv.load)")
     fields = _check_fields(arrays, fields)
     check_arrays(arrays, source="the arrays to save")
     if arrays.doc_ids is None and (fmt == "parquet" or shuffle_seed is not None):
@@ -275,19 +278,24 @@ def load(path: str | os.PathLike) -> PackedArrays:
     checksum), dtypes as stored, into writable arrays. Never unpickles: a pickled payload
     is refused. Fields that were not saved come back as None. For files larger than
     memory, `packviz.open` reads lazily."""
-    return PackedFile(Path(path), format_of(path), mapped=False).read()
+    fmt = format_of(path)
+    return PackedFile(Path(path), fmt, mapped=False).read()
 
 
 def from_bytes(data: bytes, fmt: Format) -> PackedArrays:
     """Parse the contents of a `save`d file of format ``fmt`` (checked like `load`; the
     arrays are writable copies, never views of ``data``)."""
     check_choice("format", fmt, FORMATS)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be the file's bytes, got {type(data).__name__}")
     return PackedFile(None, fmt, bytes(data)).read()
 
 
 def estimate_bytes(n_rows: int, max_len: int, fmt: Format, fields: Iterable[Field] = FIELDS) -> int:
     """Approximate file size before building it (parquet: an upper bound, uncompressed)."""
     check_choice("format", fmt, FORMATS)
-    body = 4 * n_rows * max_len * len(tuple(fields))
+    n_rows = check_int("n_rows", n_rows, least=0)
+    max_len = check_max_len(max_len)
+    body = 4 * n_rows * max_len * len(as_choice_list("fields", fields, FIELDS))
     overhead = {"npz": 2048, "pt": 4096, "parquet": 8192}[fmt]
     return body + 8 * n_rows + overhead

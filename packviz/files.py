@@ -15,8 +15,8 @@ text is the empty document "" (`record_text`); text files are split into documen
 Example:
     >>> read_documents("notes.jsonl", b'{"text": "a"}\\n{"text": "b c"}\\n')
     ['a', 'b c']
-    >>> [r.where for r in read_records("t.csv", b'id,text\\n1,"x, y"\\n2,z\\n')]
-    ['t.csv row 1', 't.csv row 2']
+    >>> [r.where for r in read_records("t.csv", b'id,text\\n1,"x, y"\\n2,z\\n')]  # the lines in the file
+    ['t.csv line 2', 't.csv line 3']
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import codecs
 import io
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packviz._args import as_list
 from packviz.choices import SPLITS, Split, check_choice
 from packviz.corpus import CorpusError, split_text
 
@@ -122,6 +124,19 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity); write null")
+
+
+def _unique_keys(pairs: list) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice in one object; keep one")
+        seen[key] = value
+    return seen
+
+
 def _read_jsonl(filename: str, text: str, *, first_line: int = 1) -> list[Record]:
     """The records of JSONL ``text`` whose first line is line ``first_line`` of the file
     (``packviz pack`` reads a file in byte ranges)."""
@@ -133,14 +148,19 @@ def _read_jsonl(filename: str, text: str, *, first_line: int = 1) -> list[Record
             continue
         where = f"{filename} line {n}"
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise CorpusError(
                 f"{where} is not valid JSON ({exc.msg}); each line must be one JSON object"
             ) from None
         except RecursionError:
             raise CorpusError(f"{where} nests JSON too deeply to read") from None
-        except ValueError as exc:  # e.g. an integer longer than Python reads (4300 digits)
+        except ValueError as exc:  # NaN, a repeated key, an integer too long to read
+            if "int_max_str_digits" in str(exc) or "digits" in str(exc):
+                most = sys.get_int_max_str_digits()
+                raise CorpusError(
+                    f"{where} holds an integer with more than {most:,} digits; store it as a string"
+                ) from None
             raise CorpusError(f"{where} cannot be read: {exc}") from None
         if not isinstance(record, dict):
             raise CorpusError(f"{where} is not a JSON object")
@@ -173,6 +193,12 @@ def _read_csv(filename: str, text: str) -> list[Record]:
         names = [str(first.column(i)[0].as_py()) for i in range(first.num_columns)]
     except pa.ArrowException as exc:
         raise CorpusError(f"{filename} is not valid CSV ({exc})") from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CorpusError(
+            f"{filename} line 1: the header names the column {twice[0]!r} more than once; "
+            "give every column its own name"
+        )
     bad = []
 
     def invalid(row) -> str:
@@ -194,11 +220,53 @@ def _read_csv(filename: str, text: str) -> list[Record]:
         if bad:
             row = bad[0]
             raise CorpusError(
-                f"{filename} row {row.number - 1} has {row.actual_columns} fields where the "
-                f"header has {row.expected_columns}: {row.text[:80]!r}"
+                f"{_csv_where(filename, text, row.number - 1)} has {row.actual_columns} "
+                f"fields where the header has {row.expected_columns}: {row.text[:80]!r}"
             ) from None
         raise CorpusError(f"{filename} is not valid CSV ({exc})") from None
-    return [Record(f"{filename} row {i}", r) for i, r in enumerate(table.to_pylist(), start=1)]
+    rows = table.to_pylist()
+    lines = _row_lines(text)
+    if len(lines) != len(rows) + 1:  # the walk and pyarrow disagree: count data rows
+        return [Record(_csv_where(filename, "", i), r) for i, r in enumerate(rows, start=1)]
+    return [Record(f"{filename} line {n}", r) for n, r in zip(lines[1:], rows, strict=True)]
+
+
+def _csv_where(filename: str, text: str, row: int) -> str:
+    """How a message names data row ``row`` (1 = the first after the header): its line
+    in the file, or its row number where the line cannot be told."""
+    lines = _row_lines(text) if text else []
+    if 0 < row < len(lines):
+        return f"{filename} line {lines[row]}"
+    return f"{filename} data row {row} (header not counted)"
+
+
+def _row_lines(text: str) -> list[int]:
+    """The line (from 1) on which each CSV record begins, the header first; blank lines
+    hold no record. Fields are walked in order, so a quoted field may span lines."""
+    out, pos, n, line = [], 0, len(text), 1
+    while pos < n:
+        if text[pos] in "\r\n":  # a blank line
+            line += text[pos] == "\n"
+            pos += 1
+            continue
+        out.append(line)
+        while True:  # the fields of one record
+            if pos < n and text[pos] == '"':
+                closed = _QUOTED.match(text, pos)
+                end = closed.end() if closed is not None else n
+                line += text.count("\n", pos, end)
+                pos = end
+            pos = _UNQUOTED.match(text, pos).end()
+            if pos < n and text[pos] == ",":
+                pos += 1
+                continue
+            break
+        if text.startswith("\r\n", pos):
+            pos += 2
+        elif pos < n:
+            pos += 1
+        line += 1
+    return out
 
 
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
@@ -240,6 +308,8 @@ def _read_parquet(filename: str, data: bytes, columns: Sequence[str] | None) -> 
 
 
 def _suffix(filename: str) -> str:
+    if not isinstance(filename, str):
+        raise TypeError(f"filename must be a str (the file's name), got {type(filename).__name__}")
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise CorpusError(
@@ -257,6 +327,10 @@ def read_records(
     their fields). CSV fields are strings, exactly as written.
     """
     suffix = _suffix(filename)
+    if columns is not None:
+        columns = as_list("columns", columns, "column names")
+        if not all(isinstance(c, str) for c in columns):
+            raise TypeError(f"columns must be a list of column names (str), got {columns!r:.80}")
     if suffix not in RECORD_SUFFIXES:
         raise CorpusError(f"{filename} is not a record file; use {', '.join(RECORD_SUFFIXES)}")
     if not isinstance(data, (bytes, bytearray, memoryview)):

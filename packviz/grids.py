@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from packviz.limits import check_int
+from packviz._args import as_array
+from packviz.limits import MAX_LEN_LIMIT, check_int
 from packviz.pieces import as_doc_id_rows, block_tiles, piece_start_slots
 
 
@@ -38,7 +39,7 @@ def _window(d: np.ndarray, start: object, stop: object) -> tuple[int, int]:
 
 
 def _piece_array(name: str, values: object) -> np.ndarray:
-    a = np.asarray(values) if not isinstance(values, (str, bytes, dict)) else np.asarray(None)
+    a = as_array(name, values, "a 1-D integer array, one entry per piece")
     if a.ndim != 1 or (a.size and (a.dtype == bool or a.dtype.kind not in "iu")):
         raise ValueError(f"{name} must be a 1-D integer array, one entry per piece")
     return a.astype(np.int64)
@@ -65,7 +66,10 @@ def overview_grid(
     >>> fill.tolist(), rpc, edges.tolist()
     ([[1.0, 0.5], [1.0, 1.0]], 1, [0, 2, 4])
     """
-    n_rows, max_len = check_int("n_rows", n_rows, least=0), check_int("max_len", max_len, least=1)
+    n_rows, max_len = (
+        check_int("n_rows", n_rows, least=0, most=2**62),
+        check_int("max_len", max_len, least=1, most=MAX_LEN_LIMIT),
+    )
     max_rows, max_slots = (
         check_int("max_rows", max_rows, least=1),
         check_int("max_slots", max_slots, least=1),

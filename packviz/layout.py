@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from packviz._args import as_array
 from packviz._ranges import expand_ranges
 from packviz.limits import check_fits, check_int
 from packviz.pieces import as_doc_id_rows, piece_lengths
@@ -112,7 +113,7 @@ def _select_pieces(plan: PackPlan, rows: object) -> tuple[np.ndarray, np.ndarray
     """(piece indices, output row of each, plan row numbers) for the requested rows."""
     if rows is None:
         return np.arange(plan.n_pieces), plan.row, np.arange(plan.n_rows, dtype=np.int64)
-    sel = np.asarray(rows)
+    sel = as_array("rows", rows, "a 1-D sequence of row numbers")
     if sel.ndim != 1 or (sel.size and (sel.dtype == bool or sel.dtype.kind not in "iu")):
         raise ValueError("rows must be a 1-D sequence of row numbers")
     sel = sel.astype(np.int64)

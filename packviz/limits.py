@@ -79,8 +79,10 @@ def as_lengths(lengths: object) -> np.ndarray:
         raise ValueError(f"lengths must be integers; document {i} has length {lengths[i]!r}")
     try:
         arr = np.asarray(lengths)
-    except (ValueError, TypeError) as exc:  # ragged nested sequences
-        raise ValueError(f"lengths must be a 1-D array of integers ({exc})") from None
+    except (ValueError, TypeError):  # ragged nested sequences
+        raise ValueError(
+            "lengths must be a 1-D array of integers; got nested lists of unequal lengths"
+        ) from None
     if arr.ndim != 1:
         raise ValueError(f"lengths must be 1-D (one entry per document), got shape {arr.shape}")
     if arr.size == 0:

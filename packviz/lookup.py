@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packviz._args import as_list, check_instance
 from packviz.choices import ROW_PICKS, RowPick, check_choice
 from packviz.layout import check_token_ids
 from packviz.limits import check_int
@@ -49,6 +50,7 @@ def pick_rows(plan: PackPlan, k: int, *, how: RowPick = "spread", first: int = 0
     >>> pick_rows(plan, 1, how="least_full").tolist(), pick_rows(plan, 2, how="first", first=3).tolist()
     ([4], [3, 4])
     """
+    check_instance(plan, PackPlan, "pick_rows", "a PackPlan (from pv.pack)")
     how = check_choice("row pick", how, ROW_PICKS)
     k = check_int("k", k, least=1)
     n = plan.n_rows
@@ -58,7 +60,7 @@ def pick_rows(plan: PackPlan, k: int, *, how: RowPick = "spread", first: int = 0
     if how == "spread":
         return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
     if how == "first":
-        lo = min(max(0, int(first)), n - k)
+        lo = min(max(0, check_int("first", first)), n - k)
         return np.arange(lo, lo + k, dtype=np.int64)
     if how == "last":
         return np.arange(n - k, n, dtype=np.int64)
@@ -77,11 +79,15 @@ def find_documents(
     """
     if not isinstance(query, str):
         raise TypeError(f"query must be a string, got {type(query).__name__}")
-    if not query:
+    documents = as_list("documents", documents, "strings")
+    limit = check_int("limit", limit, least=0)
+    if not query or limit == 0:
         return np.zeros(0, np.int64)
     q = query if case else query.casefold()
     hits = []
     for i, text in enumerate(documents):
+        if not isinstance(text, str):
+            raise TypeError(f"document {i} is a {type(text).__name__}, not a string")
         if (text if case else text.casefold()).find(q) >= 0:
             hits.append(i)
             if len(hits) >= limit:
@@ -134,6 +140,7 @@ def document_story(plan: PackPlan, doc: int, *, token_ids: object = None) -> Doc
     >>> s.trained_tokens, s.targets.tolist()
     (3, [1, 1])
     """
+    check_instance(plan, PackPlan, "document_story", "a PackPlan (from pv.pack)")
     doc = check_int("document index", doc)
     if not 0 <= doc < plan.n_docs:
         raise ValueError(

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from packviz._args import check_instance
 from packviz.choices import LOSS_NORMALIZATIONS, LossNormalization, check_choice
 from packviz.limits import as_lengths, check_int
 from packviz.plan import PackPlan
@@ -77,7 +78,9 @@ def loss_weights(
     >>> [round(float(x), 3) for x in w]  # 9 -> pieces 4, 4, 1 (no target); 2, 2
     [0.5, 0.25, 0.25]
     """
-    batch_rows = _check_batch_rows(batch_rows)
+    check_instance(plan, PackPlan, "loss_weights", "a PackPlan (from pv.pack)")
+    # more rows per batch than the plan has: one batch (and no int64 overflow)
+    batch_rows = min(_check_batch_rows(batch_rows), max(plan.n_rows, 1))
     normalize = check_choice("loss normalization", normalize, LOSS_NORMALIZATIONS)
     if token_ids is None:
         targets = (plan.length - 1).clip(min=0).astype(np.float64)
@@ -121,18 +124,44 @@ def length_order(lengths: object) -> np.ndarray:
     return np.argsort(as_lengths(lengths), kind="stable")
 
 
+def _check_order(order: object, lengths: np.ndarray) -> np.ndarray:
+    """``order`` (default: `length_order`) checked to be a permutation of the documents."""
+    if order is None:
+        return length_order(lengths)
+    try:
+        arr = np.asarray(order)
+    except (ValueError, TypeError):  # ragged nested lists
+        arr = np.zeros((0, 0))
+    n = lengths.size
+    if arr.shape != lengths.shape or (n and (arr.dtype == bool or arr.dtype.kind not in "iu")):
+        raise ValueError(
+            f"order must be a permutation of the {n} document indices (pv.length_order), got "
+            f"shape {arr.shape} of dtype {arr.dtype}"
+        )
+    if n and (arr.min() < 0 or arr.max() >= n or (np.bincount(arr, minlength=n) != 1).any()):
+        raise ValueError(f"order must hold every document index from 0 to {n - 1} once")
+    return arr.astype(np.int64, copy=False)
+
+
 def _weights_in_order(weights, lengths, order) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
+    if isinstance(weights, (str, bytes, dict)):
+        raise TypeError(f"weights must be an array of numbers, got {type(weights).__name__}")
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(
+            "weights must be an array of numbers, one per document (pv.loss_weights)"
+        ) from None
     lengths = as_lengths(lengths)
     if w.shape != lengths.shape:
         raise ValueError(
             f"weights and lengths must have one entry per document, got {w.shape} and "
             f"{lengths.shape}"
         )
-    order = length_order(lengths) if order is None else np.asarray(order)
-    if order.shape != lengths.shape:
-        raise ValueError(f"order must have one entry per document, got shape {order.shape}")
-    return w[order]
+    if not np.isfinite(w).all():
+        i = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"weights must be finite; document {i} has weight {w[i]!r}")
+    return w[_check_order(order, lengths)]
 
 
 def _group_edges(n: int, bins: int) -> np.ndarray:
@@ -151,9 +180,10 @@ def length_groups(
     >>> length_groups([4, 1, 3, 2, 9], bins=2)
     [(1, 2), (3, 9)]
     """
+    bins = check_int("bins", bins, least=1)
     lengths = as_lengths(lengths)
-    ordered = lengths[length_order(lengths) if order is None else np.asarray(order)]
-    edges = _group_edges(lengths.size, int(bins))
+    ordered = lengths[_check_order(order, lengths)]
+    edges = _group_edges(lengths.size, bins)
     return [
         (int(ordered[a]), int(ordered[b - 1])) if b > a else (0, 0)
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)
@@ -186,7 +216,8 @@ def longest_share(
     >>> longest_share([0.1, 0.2, 0.3, 0.4], [1, 2, 3, 4], fraction=0.25)
     0.4
     """
-    if not 0 < fraction <= 1:
+    ok = not isinstance(fraction, bool) and isinstance(fraction, (int, float, np.number))
+    if not ok or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     w = _weights_in_order(weights, lengths, order)
     k = int(np.ceil(fraction * w.size))

@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz import _triton
+from packviz._args import as_array
 from packviz.choices import MASK_FILLS, MaskFill, check_choice
 from packviz.limits import check_fits, check_int
-from packviz.pieces import piece_spans, piece_start_slots
+from packviz.pieces import check_block_size, piece_spans, piece_start_slots
 
 _DENSE_FIX = (
     "use flex_block_mask (a BlockMask) or cu_seqlens with a varlen kernel, or fewer rows at a time"
@@ -62,7 +63,16 @@ def _resolve(device, doc_ids=None) -> torch.device:
     import torch
 
     if device is not None:
-        return torch.device(device)
+        index = isinstance(device, int) and not isinstance(device, bool) and device >= 0
+        if not (index or isinstance(device, (str, torch.device))):
+            raise TypeError(
+                "device must be a torch.device, its name ('cpu', 'cuda:0') or a CUDA index, "
+                f"got {device!r}"
+            )
+        try:
+            return torch.device(device)
+        except RuntimeError as exc:  # an unknown name
+            raise ValueError(f"device {device!r} is not a torch device name: {exc}") from None
     if isinstance(doc_ids, torch.Tensor) and doc_ids.device.type != "cpu":
         return doc_ids.device
     return default_device()
@@ -90,7 +100,11 @@ def _doc_ids_numpy(doc_ids) -> np.ndarray:
     """Host doc ids (lists, numpy, CPU or GPU tensors brought over), checked, as numpy."""
     import torch
 
-    d = doc_ids.cpu().numpy() if isinstance(doc_ids, torch.Tensor) else np.asarray(doc_ids)
+    d = (
+        doc_ids.cpu().numpy()
+        if isinstance(doc_ids, torch.Tensor)
+        else as_array("doc_ids", doc_ids, "[L] or [B, L] integers")
+    )
     _check_doc_ids(d.dtype != bool and d.dtype.kind in "iu", d.dtype, d.shape)
     return d
 
@@ -145,7 +159,9 @@ def document_mask(doc_ids: DocIds, *, device: Device = None) -> torch.Tensor:
     import torch
 
     dev = _resolve(device, doc_ids)
-    shape = tuple(doc_ids.shape) if hasattr(doc_ids, "shape") else np.shape(doc_ids)
+    if not hasattr(doc_ids, "shape"):  # lists: checked as an array first
+        doc_ids = as_array("doc_ids", doc_ids, "[L] or [B, L] integers")
+    shape = tuple(doc_ids.shape)
     if len(shape) in (1, 2):
         b, n = (1, *shape) if len(shape) == 1 else shape
         check_fits(b * n * n, f"a dense [{b}, {n}, {n}] bool mask", _DENSE_FIX, dev)
@@ -312,7 +328,7 @@ def additive_mask(
         )
     check_choice("fill", fill, MASK_FILLS)
     if dtype is None:
-        dtype = torch.float32 if out is None else out.dtype
+        dtype = out.dtype if isinstance(out, torch.Tensor) else torch.float32
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating point torch dtype, got {dtype!r}")
     blocked = float("-inf") if fill == "-inf" else torch.finfo(dtype).min
@@ -321,6 +337,8 @@ def additive_mask(
         what = f"an additive {tuple(mask.shape)} {dtype} mask"
         check_fits(nbytes, what, _DENSE_FIX, mask.device)
         out = torch.empty(mask.shape, dtype=dtype, device=mask.device)
+    elif not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch tensor or None, got {type(out).__name__}")
     elif out.shape != mask.shape or out.dtype != dtype:
         raise ValueError(
             f"out must be a {dtype} tensor of the mask's shape {tuple(mask.shape)}, got "
@@ -342,7 +360,7 @@ def mask_memory(
     max_len = check_int("max_len", max_len, least=0)
     n_pieces = check_int("n_pieces", n_pieces, least=0)
     batch = check_int("batch", batch, least=1)
-    block_size = check_int("block_size", block_size, least=1)
+    block_size = check_block_size(block_size)
     nb = -(-max_len // block_size)
     return {
         "dense_bool": batch * max_len * max_len,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from packviz.limits import check_int
+from packviz.limits import MAX_LEN_LIMIT, check_int
 
 
 def as_doc_id_rows(doc_ids: object) -> np.ndarray:
@@ -29,8 +29,10 @@ def as_doc_id_rows(doc_ids: object) -> np.ndarray:
         raise ValueError(f"doc_ids must be [L] or [B, L] integers, got {type(doc_ids).__name__}")
     try:
         d = np.asarray(doc_ids)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"doc_ids must be [L] or [B, L] integers ({exc})") from None
+    except (ValueError, TypeError):
+        raise ValueError(
+            "doc_ids must be [L] or [B, L] integers; got nested lists of unequal lengths"
+        ) from None
     if d.ndim not in (1, 2):
         raise ValueError(f"doc_ids must be [L] or [B, L], got shape {d.shape}")
     if d.size and (d.dtype == bool or d.dtype.kind not in "iu"):
@@ -81,8 +83,9 @@ def piece_start_slots(doc_ids: np.ndarray) -> np.ndarray:
 
 
 def check_block_size(block_size: object) -> int:
-    """``block_size`` as an int, or ValueError: a positive integer (numpy ints welcome)."""
-    return check_int("block_size", block_size, least=1)
+    """``block_size`` as an int, or ValueError: a positive integer (numpy ints welcome)
+    no larger than the longest row the library accepts (a larger block is one block)."""
+    return check_int("block_size", block_size, least=1, most=MAX_LEN_LIMIT)
 
 
 def block_tiles(starts: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:

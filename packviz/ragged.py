@@ -27,10 +27,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
+
+from packviz._args import as_array
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,11 +50,30 @@ class TokenIds:
     trained: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        values = _as_ids(self.values)
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "offsets", _as_offsets(self.offsets, values.size))
-        if self.trained is not None:
-            object.__setattr__(self, "trained", _as_trained(self.trained, values.size))
+        self._set(self.values, self.offsets, self.trained, copy=True)
+
+    def _set(self, values, offsets, trained, *, copy: bool) -> None:
+        """Checked arrays; with ``copy``, private copies of any the caller passed in (the
+        caller changing its array later must not change these ids, as with `PackPlan`)."""
+
+        def own(out, given):
+            shared = isinstance(given, np.ndarray) and np.may_share_memory(out, given)
+            return out.copy() if copy and shared else out
+
+        ids = own(_as_ids(values), values)
+        object.__setattr__(self, "values", ids)
+        object.__setattr__(self, "offsets", own(_as_offsets(offsets, ids.size), offsets))
+        if trained is not None:
+            object.__setattr__(self, "trained", own(_as_trained(trained, ids.size), trained))
+
+    @classmethod
+    def _adopt(cls, values, offsets, trained=None) -> TokenIds:
+        """Checked like the constructor, but arrays just built for these ids (no one else
+        holds them) are kept, not copied: the library's own encoders use this."""
+        out = object.__new__(cls)
+        object.__setattr__(out, "trained", None)
+        out._set(values, offsets, trained, copy=False)
+        return out
 
     @classmethod
     def from_sequences(cls, sequences: Sequence, trained: Sequence | None = None) -> TokenIds:
@@ -74,7 +95,7 @@ class TokenIds:
             ):
                 raise ValueError("trained must give one flag per token of every document")
             flags = np.concatenate([m for m in masks if m.size] or [np.zeros(0, bool)])
-        return cls(values, offsets, flags)
+        return cls._adopt(values, offsets, flags)  # new arrays: no copy
 
     @classmethod
     def coerce(cls, token_ids: object) -> TokenIds:
@@ -123,15 +144,16 @@ class TokenIds:
 
 
 def _per_document(sequences: object, what: str) -> list[np.ndarray]:
-    """One 1-D array per document; a string, a mapping or a 2-D document is refused."""
-    if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, Iterable):
+    """One 1-D array per document; a string, a mapping, a set (no order) or a 2-D
+    document is refused."""
+    if isinstance(sequences, (str, bytes, Mapping, Set)) or not isinstance(sequences, Iterable):
         kind = type(sequences).__name__
         raise ValueError(f"{what} must be a sequence with one entry per document, got {kind}")
     out = []
     for i, s in enumerate(sequences):
         if isinstance(s, (str, bytes, Mapping)):
             raise ValueError(f"{what} of document {i} is a {type(s).__name__}, not a sequence")
-        a = np.asarray(s)
+        a = as_array(f"{what} of document {i}", s, "a 1-D sequence of integers")
         if a.ndim != 1:
             raise ValueError(f"{what} of document {i} must be 1-D, got shape {a.shape}")
         out.append(a)
@@ -140,7 +162,7 @@ def _per_document(sequences: object, what: str) -> list[np.ndarray]:
 
 def _as_ids(values: object) -> np.ndarray:
     """Token values as int32 (every real vocabulary fits), checked, never wrapped."""
-    values = np.asarray(values)
+    values = as_array("token ids", values, "a 1-D array of integers")
     if values.ndim != 1:
         raise ValueError(f"token ids must be a 1-D array, got shape {values.shape}")
     if values.size == 0:
@@ -158,7 +180,7 @@ def _as_ids(values: object) -> np.ndarray:
 
 
 def _as_offsets(offsets: object, n_values: int) -> np.ndarray:
-    a = np.asarray(offsets)
+    a = as_array("offsets", offsets, "a 1-D array of integers starting at 0")
     if a.dtype == bool or a.dtype.kind not in "iu":
         raise ValueError(f"offsets must be integers, got dtype {a.dtype}")
     if a.ndim != 1 or a.size == 0 or a[0] != 0:
@@ -171,7 +193,7 @@ def _as_offsets(offsets: object, n_values: int) -> np.ndarray:
 
 
 def _as_trained(trained: object, n_values: int) -> np.ndarray:
-    a = np.asarray(trained)
+    a = as_array("trained", trained, "a bool array, one flag per token")
     if a.dtype != bool:
         raise ValueError(f"trained must be a bool array, got dtype {a.dtype}")
     if a.shape != (n_values,):

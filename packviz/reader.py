@@ -60,6 +60,8 @@ class MissingFileError(FileNotFoundError, ValueError):
 
 def format_of(path: str | os.PathLike) -> Format:
     """The file format named by ``path``'s suffix (``.npz``, ``.pt``, ``.parquet``)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     suffix = Path(path).suffix.lower()
     return check_choice("file type", suffix, tuple("." + f for f in FORMATS))[1:]
 
@@ -73,6 +75,15 @@ class PackedFile:
     ) -> None:
         """``path`` is read lazily (memory-mapped where the format allows; with
         ``mapped=False`` arrays are read into memory), or ``data`` parsed in memory."""
+        if path is not None:
+            if not isinstance(path, (str, os.PathLike)):
+                raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+            path = Path(path)
+        fmt = check_choice("format", fmt, FORMATS)
+        if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        if (path is None) == (data is None):
+            raise ValueError("give a path or the file's bytes as data (one of the two)")
         self.path, self.format, self._data, self._mapped = path, fmt, data, mapped
         self._window: tuple[int, int, PackedArrays] | None = None
         self.name = str(path) if path is not None else f"the .{fmt} data"

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packviz._args import as_choice_list, as_list, check_instance
 from packviz.choices import (
     CRITERIA,
     PRESETS,
@@ -51,7 +52,7 @@ from packviz.choices import (
     Strategy,
     check_choice,
 )
-from packviz.limits import MAX_LEN_LIMIT, as_lengths, check_max_len
+from packviz.limits import MAX_LEN_LIMIT, as_lengths, check_int, check_max_len
 from packviz.tradeoffs import Tradeoffs, sweep_tradeoffs
 
 #: What each criterion measures (lower is better for all of them).
@@ -121,14 +122,28 @@ def criterion_values(t: Tradeoffs) -> dict[Criterion, float]:
 
 
 def _check_weights(weights: Mapping[str, float]) -> dict[Criterion, float]:
+    if isinstance(weights, str):
+        raise TypeError(
+            f"weights must be a mapping of criterion to weight, got the str {weights!r}; "
+            f"for a preset pass preset_weights({weights!r})"
+        )
+    if not isinstance(weights, Mapping):
+        raise TypeError(
+            "weights must be a mapping of criterion to weight (e.g. "
+            f"preset_weights('pretraining')), got {type(weights).__name__}"
+        )
     out: dict[Criterion, float] = {}
     for name, w in weights.items():
         check_choice("criterion", name, CRITERIA)
         if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)):
             raise ValueError(f"weight of {name} must be a number, got {w!r}")
-        if not math.isfinite(float(w)) or w < 0:
+        try:
+            f = float(w)
+        except OverflowError:  # an int too large for a float
+            f = math.inf
+        if not math.isfinite(f) or f < 0:
             raise ValueError(f"weight of {name} must be finite and non-negative, got {w!r}")
-        out[name] = float(w)
+        out[name] = f
     return out
 
 
@@ -215,6 +230,9 @@ def rank(candidates: Sequence[Tradeoffs], weights: Mapping[str, float]) -> Ranki
     >>> [t.strategy for t in r.ranked], [round(float(s), 1) for s in r.score]
     (['best_fit', 'padded'], [0.0, 69.3])
     """
+    candidates = as_list("candidates", candidates, "Tradeoffs (from pv.evaluate)")
+    for i, t in enumerate(candidates):
+        check_instance(t, Tradeoffs, f"rank (candidate {i})", "Tradeoffs (from pv.evaluate)")
     w = _check_weights(weights)
     wv = np.array([w.get(c, 0.0) for c in CRITERIA])
     pen = penalties(candidates)
@@ -242,9 +260,14 @@ class Reason:
     points: float
 
 
-def why(ranking: Ranking, *, winner: int = 0, other: int = 1) -> list[Reason]:
+def why(ranking: Ranking, *, winner: int = 0, other: int | None = None) -> list[Reason]:
     """Why candidate ``winner`` ranks above ``other``: the weighted criteria, the ones
     that decided most first (criteria where both are equal are left out).
+
+    ``other`` defaults to `Ranking.runner_up` — the best candidate that scores worse
+    than the winner (candidates that tie with it are the same choice for these weights,
+    so comparing with one would say nothing) — or, when every candidate ties, to the
+    second one.
 
     >>> from packviz.tradeoffs import evaluate
     >>> r = rank([evaluate([5, 3], 8, strategy="padded"), evaluate([5, 3], 8)],
@@ -252,8 +275,14 @@ def why(ranking: Ranking, *, winner: int = 0, other: int = 1) -> list[Reason]:
     >>> [(x.criterion, round(x.points, 1)) for x in why(r)]
     [('compute', 69.3), ('padding', 25.0)]
     """
+    check_instance(ranking, Ranking, "why", "a Ranking (from pv.rank or pv.recommend)")
     n = len(ranking.ranked)
-    if not (0 <= winner < n and 0 <= other < n):
+    winner = check_int("winner", winner, least=0)
+    if other is None:
+        up = ranking.runner_up() if winner == 0 else None
+        other = up if up is not None else (1 if winner == 0 else 0)
+    other = check_int("other", other, least=0)
+    if not (winner < n and other < n):
         raise ValueError(f"candidates {winner} and {other} are not both in a ranking of {n}")
     a, b = ranking.ranked[winner], ranking.ranked[other]
     va, vb = criterion_values(a), criterion_values(b)
@@ -285,7 +314,9 @@ def default_max_lens(
     ([65536, 131072], [8, 16, 32, 64, 128, 256, 512, 1024])
     """
     current = check_max_len(current)
-    upper = min(int(upper), MAX_LEN_LIMIT)
+    count = check_int("count", count, least=1)
+    lower = check_int("lower", lower, least=1)
+    upper = min(check_int("upper", upper, least=lower), MAX_LEN_LIMIT)
     lo_e, hi_e = max(0, math.ceil(math.log2(lower))), math.floor(math.log2(upper))
     count = max(1, min(int(count), hi_e - lo_e + 1))
     floor_e = current.bit_length() - 1  # 2**floor_e <= current < 2**(floor_e + 1)
@@ -307,11 +338,17 @@ def covering_max_lens(
     [16, 131072]
     """
     lengths = as_lengths(lengths)
+    upper = check_int("upper", upper, least=1)
+    quantiles = as_list("quantiles", quantiles, "percentiles from 0 to 100")
+    for q in quantiles:
+        ok = not isinstance(q, bool) and isinstance(q, (int, float, np.integer, np.floating))
+        if not ok or not 0 <= q <= 100:
+            raise ValueError(f"quantiles must be percentiles from 0 to 100, got {q!r}")
     if lengths.size == 0:
         return []
-    values = np.percentile(lengths, list(quantiles))
+    values = np.percentile(lengths, quantiles)
     out = {1 << max(4, math.ceil(math.log2(max(float(v), 1.0)))) for v in values}
-    return sorted(m for m in out if m <= min(int(upper), MAX_LEN_LIMIT))
+    return sorted(m for m in out if m <= min(upper, MAX_LEN_LIMIT))
 
 
 def recommend(
@@ -328,7 +365,9 @@ def recommend(
     """Evaluate every (max length, strategy, sort) on the lengths and rank them
     (``weights`` default to the ``pretraining`` preset). Ties keep the candidates' order:
     max length, then ``strategies`` (by default `PREFERENCE`), then ``sorts``."""
-    sorts = [check_choice("sort", s, SORTS) for s in sorts]
+    sorts = as_choice_list("sorts", sorts, SORTS)
+    if weights is not None:
+        _check_weights(weights)
     candidates = sweep_tradeoffs(
         lengths,
         max_lens,

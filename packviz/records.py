@@ -173,7 +173,7 @@ def encode_records(
     trained = None
     if train_on != "all":
         trained = np.concatenate(flags) if flags else np.zeros(0, bool)
-    return TokenIds(values, offsets, trained)
+    return TokenIds._adopt(values, offsets, trained)
 
 
 def _as_records(records: object) -> list[Record]:
@@ -231,9 +231,14 @@ def _template_for(tokenizer, chat_template) -> tuple[ChatTemplate, tuple[str, ..
 
 
 def _field(record: Record, name: str) -> str:
-    if name not in record.fields or record.fields[name] is None:
+    if name not in record.fields:
         keys = ", ".join(map(repr, list(record.fields)[:10])) or "none"
         raise CorpusError(f"{record.where} has no {name!r} (its fields: {keys})")
+    if record.fields[name] is None:  # a null cell: an error like a missing field, not ""
+        raise CorpusError(
+            f"{record.where}: {name!r} is null; give it text (an empty string trains nothing "
+            "and is refused too), or leave the record out"
+        )
     value = record.fields[name]
     if not isinstance(value, str):
         raise CorpusError(f"{record.where}: {name!r} is {type(value).__name__}, not text")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from packviz._args import as_array, as_list
 from packviz.files import check_text
 from packviz.limits import check_int
 from packviz.ragged import TokenIds
@@ -88,6 +89,11 @@ def train_tokenizer(
         raise TokenizerError("a special token cannot be empty")
     folder = None
     if cache_dir is not False:
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"cache_dir must be a folder path, None (the default) or False (no cache), got "
+                f"{cache_dir!r}"
+            )
         folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = folder / f"{_corpus_key(documents, vocab_size, extra)}.json"
         if path.is_file():
@@ -136,7 +142,7 @@ def load_tokenizer(source: bytes | str | os.PathLike):
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), "the tokenizer file"
     elif isinstance(source, (str, os.PathLike)):
-        if isinstance(source, str) and source.lstrip().startswith("{"):
+        if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("{"):
             raise TokenizerError(
                 "got JSON text where a path goes: pass the file's bytes "
                 "(load_tokenizer(text.encode())) or the path of a tokenizer.json"
@@ -157,7 +163,7 @@ def load_tokenizer(source: bytes | str | os.PathLike):
     if len(data) > MAX_TOKENIZER_BYTES:
         raise TokenizerError(f"{name} is {len(data):,} bytes: too big for a tokenizer.json")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte order mark is not part of the JSON
     except UnicodeDecodeError:
         raise TokenizerError(f"{name} is not UTF-8 JSON; upload a tokenizer.json") from None
     _check_definition(text, name)
@@ -269,8 +275,17 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def _original(tokenizer):
     """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer, or itself."""
+    from tokenizers import Tokenizer
+
     inner = getattr(tokenizer, "backend_tokenizer", None)
-    return tokenizer if inner is None else inner
+    tok = tokenizer if inner is None else inner
+    needs = ("encode_batch", "token_to_id", "id_to_token", "decode_batch", "to_str")
+    if not isinstance(tok, Tokenizer) and not all(hasattr(tok, n) for n in needs):
+        raise TypeError(
+            "tokenizer must be a tokenizers.Tokenizer (from pv.load_tokenizer or "
+            f"pv.train_tokenizer) or a transformers fast tokenizer, got {type(tokenizer).__name__}"
+        )
+    return tok
 
 
 #: Per tokenizer whose truncation or padding is on: (that setting, a copy without it).
@@ -307,12 +322,7 @@ def _documents(documents: object) -> list[str]:
             "documents must be a list of strings, one per document; got a single "
             f"{type(documents).__name__} (wrap one document in a list: [text])"
         )
-    try:
-        docs = list(documents)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(
-            f"documents must be a list of strings, got {type(documents).__name__}"
-        ) from None
+    docs = as_list("documents", documents, "strings, one per document")
     for i, d in enumerate(docs):
         if not isinstance(d, str):
             raise TypeError(f"document {i} is a {type(d).__name__}, not a string")
@@ -371,7 +381,7 @@ def encode(
     offsets = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     values = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
-    return TokenIds(values, offsets)
+    return TokenIds._adopt(values, offsets)
 
 
 def decode_tokens(tokenizer, ids) -> list[str]:
@@ -379,10 +389,10 @@ def decode_tokens(tokenizer, ids) -> list[str]:
 
     Only the distinct ids asked for are decoded (in one batched call), and each
     tokenizer keeps what it decoded: a window of rows costs its own distinct tokens, never
-    the whole vocabulary. Ids outside the vocabulary show as "".
+    the whole vocabulary. Ids no token has (negative, or past the vocabulary) show as ``<not a token: id>``.
     """
     tokenizer = _backend(tokenizer)
-    ids = np.asarray(ids).reshape(-1)
+    ids = as_array("token ids", ids, "integers (a list or an array)").reshape(-1)
     if ids.size and (ids.dtype == bool or ids.dtype.kind not in "iu"):
         raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
     ids = ids.astype(np.int64)
@@ -396,5 +406,10 @@ def decode_tokens(tokenizer, ids) -> list[str]:
         except Exception:  # a decoder that fails on some lone id: show raw tokens then
             texts = [tokenizer.id_to_token(i) or "" for i in missing]
         known.update(zip(missing, texts, strict=True))
-    table = np.array([known.get(i, "") for i in distinct.tolist()], dtype=object)
+    # an id no vocabulary entry has (negative, -100 from labels, past the vocabulary) is
+    # shown as such, never as "" that reads like an empty token
+    table = np.array(
+        [known.get(i, "") if 0 <= i < n else f"<not a token: {i}>" for i in distinct.tolist()],
+        dtype=object,
+    )
     return table[where.reshape(-1)].tolist() if ids.size else []

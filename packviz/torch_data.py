@@ -51,11 +51,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz._args import as_list
 from packviz.choices import COLLATE_MODES, CollateMode, check_choice
 from packviz.layout import PackedArrays
 from packviz.limits import check_fits
@@ -73,7 +75,7 @@ def _need_training_fields(fields, name: str) -> None:
     missing = [f for f in ("input_ids", "labels", "position_ids", "doc_ids") if f not in fields]
     if missing:
         raise ValueError(
-            f"{name} has no {', '.join(missing)}; training needs all four fields "
+            f"{name} lack {', '.join(missing)}; training needs all four fields "
             "(save them all; a lengths-only plan has no input_ids/labels)"
         )
 
@@ -98,10 +100,10 @@ class PackedDataset:
 
     def __init__(self, source: PackedArrays | PackedFile) -> None:
         if isinstance(source, PackedFile):
-            _need_training_fields(source.fields, source.name)
+            _need_training_fields(source.fields, f"the rows of {source.name}")
         elif isinstance(source, PackedArrays):
             present = [f for f in ITEM_KEYS[:3] + ("doc_ids",) if getattr(source, f) is not None]
-            _need_training_fields(present, "these arrays")
+            _need_training_fields(present, "the arrays")
             check_arrays(source)
         else:
             raise TypeError(
@@ -119,14 +121,40 @@ class PackedDataset:
         return item_of(self.source, i)
 
 
+def _check_batch(batch: object) -> list:
+    """``batch`` as a list of item dicts, or a TypeError saying what an item is."""
+    if isinstance(batch, Mapping):
+        raise TypeError(
+            "collate takes a list of items (dicts, one per row), got one dict; wrap it in a "
+            "list, or pass the rows of pv.PackedDataset"
+        )
+    items = as_list("batch", batch, "items (dicts from pv.PackedDataset)")
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                f"batch item {i} is a {type(item).__name__}, not a dict with "
+                f"{', '.join(ITEM_KEYS)} (the items of pv.PackedDataset)"
+            )
+    return items
+
+
 def _stack(batch: list[dict], key: str) -> np.ndarray:
     try:
-        out = np.stack([np.asarray(b[key]) for b in batch])
+        rows = [np.asarray(b[key]) for b in batch]
     except KeyError:
         raise ValueError(
             f"a batch item has no {key!r}; items need {', '.join(ITEM_KEYS)} "
             "(pv.PackedDataset and pv.to_hf_dataset give them)"
         ) from None
+    shapes = {r.shape for r in rows}
+    if len(shapes) > 1 or any(r.ndim != 1 for r in rows):
+        widths = ", ".join(sorted({str(r.shape) for r in rows})[:4])
+        raise ValueError(
+            f"{key} of the batch items are not rows of one length (shapes {widths}); collate "
+            'stacks padded rows: use pv.to_hf_dataset(..., layout="padded") or '
+            "pv.PackedDataset (an unpadded layout gives rows of different lengths)"
+        )
+    out = np.stack(rows)
     if out.ndim != 2 or out.dtype == bool or out.dtype.kind not in "iu":
         raise ValueError(f"{key} must be equal-length integer rows, got {out.dtype} {out.shape}")
     return out.astype(np.int64, copy=False)
@@ -173,6 +201,8 @@ def collate(
     import torch
 
     mode = check_choice("attention", attention, COLLATE_MODES)
+    _check_options(dtype, device, block_size)
+    batch = _check_batch(batch)
     if not batch:
         raise ValueError("an empty batch")
     ids, labels, pos = (_stack(batch, k) for k in ("input_ids", "labels", "position_ids"))
@@ -261,6 +291,17 @@ def _dense_mask(pieces: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return out
 
 
+def _check_options(dtype, device, block_size) -> None:
+    """The options of every mode, checked whichever mode uses them (a wrong one is a
+    mistake even where it is ignored)."""
+    from packviz.masks import _resolve
+    from packviz.pieces import check_block_size
+
+    _float_dtype(dtype)
+    _resolve(device)
+    check_block_size(block_size)
+
+
 def _float_dtype(dtype) -> torch.dtype:
     import torch
 
@@ -283,6 +324,5 @@ def collate_with(
     """``collate`` with its options fixed, for ``DataLoader(collate_fn=...)`` or
     ``Trainer(data_collator=...)`` (picklable, for worker processes)."""
     check_choice("attention", attention, COLLATE_MODES)
-    if attention == "dense":
-        _float_dtype(dtype)
+    _check_options(dtype, device, block_size)
     return partial(collate, attention=attention, dtype=dtype, device=device, block_size=block_size)

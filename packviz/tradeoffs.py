@@ -37,8 +37,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from packviz.choices import STRATEGIES, Overflow, Sort, Strategy
-from packviz.limits import as_lengths
+from packviz._args import as_choice_list, as_list, check_instance
+from packviz.choices import SORTS, STRATEGIES, Overflow, Sort, Strategy
+from packviz.limits import as_lengths, check_max_len
 from packviz.masks import mask_memory
 from packviz.packing import pack
 from packviz.plan import PackPlan
@@ -83,6 +84,7 @@ def context_fragmentation(plan: PackPlan) -> Fragmentation:
     >>> f.fragmented_tokens, f.fragmented_docs, f.share
     (7, 2, 0.5384615384615384)
     """
+    check_instance(plan, PackPlan, "context_fragmentation", "a PackPlan (from pv.pack)")
     length, start, doc = plan.length, plan.start, plan.doc
     later = start > 0
     per_doc = np.bincount(doc, minlength=plan.n_docs)
@@ -170,6 +172,9 @@ def tradeoffs(plan: PackPlan, stats: PackStats | None = None) -> Tradeoffs:
     >>> t.n_rows, t.padding_tokens, t.fragmented_tokens, t.dense_mask_bytes
     (2, 0, 0, 64)
     """
+    check_instance(plan, PackPlan, "tradeoffs", "a PackPlan (from pv.pack)")
+    if stats is not None:
+        check_instance(stats, PackStats, "tradeoffs", "stats as a PackStats (plan.stats())")
     s = plan.stats() if stats is None else stats
     f = context_fragmentation(plan)
     mem = mask_memory(plan.max_len, 1)
@@ -231,6 +236,9 @@ def sweep_tradeoffs(
     [(4, 2), (8, 1)]
     """
     lengths = as_lengths(lengths)
+    max_lens = [check_max_len(m) for m in as_list("max_lens", max_lens, "integers")]
+    strategies = as_choice_list("strategies", strategies, STRATEGIES)
+    sorts = as_choice_list("sorts", sorts, SORTS)
     todo = [(m, x, s) for m in max_lens for x in strategies for s in sorts]
     out = []
     for i, (m, x, s) in enumerate(todo):

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packviz._args import check_instance
 from packviz.choices import FIELDS
 from packviz.pieces import piece_lengths, piece_start_slots
 
@@ -68,6 +69,9 @@ def check_arrays(
         row_numbers: the number to name each row by (rows read from a file: their row
             in the file); default: their place in ``arrays``.
     """
+    from packviz.layout import PackedArrays
+
+    check_instance(arrays, PackedArrays, "check_arrays", "PackedArrays (from pv.materialize)")
     n, width, fields = _check_shapes(arrays, source)
     cu = np.asarray(arrays.cu_seqlens) if cu_seqlens else None
     if cu is not None:

@@ -84,3 +84,9 @@ def test_flex_attention_with_direct_block_mask_equals_dense_sdpa():
     dense = pv.document_mask(doc_ids, device="cpu")[:, None]
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 0), (0, 4), (0,)])
+def test_an_empty_shape_is_refused(shape):
+    with pytest.raises(ValueError, match=r"have no slots: a FlexAttention BlockMask needs"):
+        pv.flex_block_mask(np.zeros(shape, np.int64), device="cpu")

@@ -156,10 +156,10 @@ HELLO = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He
         ("{{ raise_exception('roles must alternate') }}", "failed to render it.*alternate"),
         ("{{ messages[5]['content'] + 1 }}", "failed to render it"),
         ("{% for m in messages %}{{ m['content'].upper() }}|{% endfor %}", "cannot be found"),
-        ("{% for m in messages %}{{ m['content'] * 2 }}{% endfor %}", "drops or repeats"),
+        ("{% for m in messages %}{{ m['content'] * 2 }}{% endfor %}", "writes it more than once"),
         (
             "{% for m in messages %}{% if m.role == 'user' %}{{ m.content }}{% endif %}{% endfor %}",
-            "drops or repeats",
+            "drops or transforms it",
         ),
     ],
 )

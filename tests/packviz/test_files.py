@@ -43,10 +43,15 @@ def test_read_formats():
         ("a.jsonl", b"[1, 2]\n", {}, "line 1 is not a JSON object"),
         ("a.jsonl", b'{"text": 5}\n', {}, "not text"),
         ("a.csv", b"id,body\n1,x\n", {}, "no column 'text' .*'body'"),
-        ("a.csv", b"id,text\n1,x\n2\n", {}, "a.csv row 2 has 1 fields where the header has 2"),
+        ("a.csv", b"id,text\n1,x\n2\n", {}, "a.csv line 3 has 1 fields where the header has 2"),
         ("a.csv", b'id,text\n1,"never closed\n2,x\n', {}, "line 2 opens a quoted field"),
         ("a.jsonl", b'{"text": "a"}\n' + b"[" * 100_000 + b"]" * 100_000, {}, "line 2 nests"),
-        ("a.jsonl", b'{"text": "a", "n": ' + b"7" * 5000 + b"}", {}, "line 1 cannot be read"),
+        (
+            "a.jsonl",
+            b'{"text": "a", "n": ' + b"7" * 5000 + b"}",
+            {},
+            "line 1 holds an integer with more than 4,300 digits; store it as a string",
+        ),
         ("a.jsonl", b'{"text": "a\\ud800b"}', {}, "line 1 contains a lone surrogate"),
         ("a.txt", "hello wide world".encode("utf-16-le"), {}, "UTF-16 text \\(little-endian\\)"),
         ("a.txt", "hello wide world".encode("utf-16-be"), {}, "UTF-16 text \\(big-endian\\)"),
@@ -120,3 +125,33 @@ def test_csv_reading_changes_no_process_state_and_is_thread_safe():
 def test_a_quote_inside_an_unquoted_csv_field_is_a_character():
     data = b'id,text\n1,5" tall\n2,"a ""quoted"" word"\n'
     assert pv.read_documents("a.csv", data) == ['5" tall', 'a "quoted" word']
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("a.jsonl", b'{"text": "a"}\n{"text": NaN}\n', "a.jsonl line 2 cannot be read: NaN is not"),
+        (
+            "a.jsonl",
+            b'{"text": "a", "text": "b"}\n',
+            "line 1 cannot be read: the key 'text' appears",
+        ),
+        (
+            "a.csv",
+            b"text,id,text\na,1,b\n",
+            "a.csv line 1: the header names the column 'text' more",
+        ),
+    ],
+)
+def test_duplicates_and_nan_are_refused(name, data, message):
+    with pytest.raises(pv.CorpusError, match=message):
+        pv.read_records(name, data)
+
+
+def test_csv_records_are_named_by_their_line_in_the_file():
+    data = b'id,text\n1,"a\nb"\n\n2,c\r\n3,"d ""e"""\n4,f,g\n'
+    with pytest.raises(pv.CorpusError, match="a.csv line 7 has 3 fields"):
+        pv.read_records("a.csv", data)
+    records = pv.read_records("a.csv", data.rsplit(b"4,f,g", 1)[0])
+    assert [r.where for r in records] == ["a.csv line 2", "a.csv line 5", "a.csv line 6"]
+    assert [r.fields["text"] for r in records] == ["a\nb", "c", 'd "e"']

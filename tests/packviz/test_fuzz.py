@@ -236,3 +236,251 @@ def test_corpus_helpers(n, median, name):
         assert x.size == n and x.min() >= 1
     with clean_errors():
         pv.load_builtin(name)
+
+
+# --- every public callable × hostile arguments ------------------------------------------
+# One valid call per callable of packviz.__all__ (built lazily: a tokenizer, a plan, ...);
+# each of its arguments is then replaced by each hostile value, in turn. The outcome is a
+# result or a ValueError / TypeError whose message is the library's own — never another
+# exception, never Python's or numpy's words for a wrong type.
+
+#: Phrases of Python / numpy errors that mean a wrong argument got past the checks.
+RAW_PHRASES = (
+    "object has no attribute",
+    "object is not iterable",
+    "object is not subscriptable",
+    "object is not callable",
+    "string indices must be",
+    "unsupported operand",
+    "not supported between instances",
+    "could not convert",
+    "invalid literal",
+    "int() argument",
+    "unhashable type",
+    "Cannot cast",
+    "setting an array element",
+    "only integer scalar",
+    "must be real number",
+    "expected str, bytes or os.PathLike",
+    "division by zero",
+    "list index out of range",
+)
+
+HOSTILE = (
+    None,
+    True,
+    1.5,
+    float("nan"),
+    float("inf"),
+    -1,
+    0,
+    2**70,
+    -(2**70),
+    "x",
+    "",
+    b"x",
+    {"a": 1},
+    {1, 2},
+    frozenset({"best_fit"}),
+    [],
+    [[1, 2], [3]],
+    ["x"],
+    [None],
+    np.zeros((2, 2, 2)),
+    np.array([1.5]),
+    np.array([2**40]),
+    np.int64(-5),
+    object(),
+)
+
+#: Public names that are not functions to call with user data: Literal types, exception
+#: classes, result records (built by the library, plain frozen data), the default device,
+#: and `audit` (tested in tests/packviz/auditing).
+NOT_FUZZED = {
+    "AttnImplementation", "AuditPath", "Distribution", "Field", "Format", "Overflow",
+    "Sort", "Split", "Strategy", "RecordKind", "TrainOn", "CollateMode", "HFLayout",
+    "MaskFill", "UnevenSplit", "Criterion", "LossNormalization", "Preset", "RowPick",
+    "CorpusError", "TokenizerError", "ChatTemplateError",
+    "AuditResult", "MaskGrids", "LengthSummary", "PackStats", "PackedArrays", "PackPlan",
+    "RenderedRecord", "SFTStats", "DocumentStory", "Fragmentation", "PlanCost", "Ranking",
+    "Reason", "Tradeoffs",
+    "default_device", "audit",
+}  # fmt: skip
+
+
+def _valid_calls(tmp: str) -> dict:
+    """name -> (args, kwargs) of one valid call."""
+    tok = pv.train_tokenizer(
+        ["the quick brown fox", "jumps over"] * 5, vocab_size=280, cache_dir=False
+    )
+    plan = pv.pack([3, 5, 2], 8)
+    ids = pv.TokenIds.from_sequences([[1] * 3, [2] * 5, [3] * 2])
+    arrays = pv.materialize(plan, ids, pad_id=0)
+    ranking = pv.recommend([3, 5, 2], max_lens=[8, 16])
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    return {
+        "mask_grids": ((arrays.doc_ids[0],), {}),
+        "overview_grid": ((plan.row, plan.offset, plan.length, plan.n_rows, 8), {}),
+        "piece_marks": ((arrays.doc_ids[0],), {}),
+        "PackedDataset": ((arrays,), {}),
+        "PackedFile": ((None, "npz", pv.to_bytes(arrays, "npz")), {}),
+        "TokenIds": ((np.array([1, 2], np.int32), np.array([0, 2])), {}),
+        "additive_mask": ((pv.document_mask(arrays.doc_ids, device="cpu"),), {}),
+        "block_layout": ((arrays.doc_ids,), {"block_size": 4, "device": "cpu"}),
+        "causal_mask": ((4,), {"device": "cpu"}),
+        "collate": (([pv.PackedDataset(arrays)[0]],), {}),
+        "collate_with": (("flattened",), {}),
+        "compare_strategies": (([3, 5, 2], 8), {}),
+        "cu_seqlens_from_doc_ids": ((arrays.doc_ids,), {}),
+        "decode_tokens": ((tok, [1, 2]), {}),
+        "document_mask": ((arrays.doc_ids,), {"device": "cpu"}),
+        "encode": ((tok, ["a b"]), {}),
+        "eos_token_id": ((tok,), {}),
+        "estimate_bytes": ((2, 8, "npz"), {}),
+        "flex_block_mask": ((arrays.doc_ids,), {"device": "cpu", "block_size": 4}),
+        "from_bytes": ((pv.to_bytes(arrays, "npz"), "npz"), {}),
+        "load": ((f"{tmp}/missing.npz",), {}),
+        "load_builtin": ((next(iter(pv.BUILTIN_CORPORA)),), {}),
+        "length_summary": (([3, 5, 2], 8), {}),
+        "load_tokenizer": ((tok.to_str().encode(),), {}),
+        "mask_memory": ((8, 2), {}),
+        "materialize": ((plan, ids), {"pad_id": 0}),
+        "pack": (([3, 5, 2], 8), {}),
+        "pack_command": ((["--help-not-a-flag"],), {}),
+        "pack_corpus": (([f"{tmp}/missing.txt"], f"{tmp}/out"), {}),
+        "pad_token_id": ((tok,), {}),
+        "piece_starts": ((arrays.doc_ids,), {"device": "cpu"}),
+        "read_documents": (("a.txt", b"hello"), {}),
+        "read_records": (("a.jsonl", b'{"text": "x"}'), {}),
+        "save": ((arrays, f"{tmp}/out.npz"), {}),
+        "split_text": (("a\n\nb",), {}),
+        "sweep": (([3, 5, 2], [8]), {}),
+        "synthetic_lengths": ((5,), {}),
+        "to_bytes": ((arrays, "npz"), {}),
+        "tokenizer_fingerprint": ((tok,), {}),
+        "train_tokenizer": ((["ab cd"] * 3,), {"vocab_size": 270, "cache_dir": False}),
+        "ChatTemplate": ((pv.CHATML,), {}),
+        "encode_records": ((tok, [{"prompt": "a", "completion": "b"}]), {"train_on": "completion"}),
+        "load_builtin_records": ((next(iter(pv.BUILTIN_RECORDS)),), {}),
+        "load_chat_template": ((b'{"chat_template": "{{ messages[0].content }}"}',), {}),
+        "record_kind": (({"prompt": "a", "completion": "b"},), {}),
+        "render_chat": ((chat,), {}),
+        "render_records": (([{"messages": chat}],), {"train_on": "assistant"}),
+        "rendering_settings": ((tok,), {"train_on": "all"}),
+        "sft_stats": ((plan, ids), {"warn": False}),
+        "trained_row_fill": ((plan, ids), {}),
+        "trained_slots": ((plan, ids), {}),
+        "check_arrays": ((arrays,), {}),
+        "to_hf_dataset": ((arrays,), {}),
+        "arrays_bytes": ((2, 8), {}),
+        "context_fragmentation": ((plan,), {}),
+        "count_pieces": (([3, 5, 2], 8), {}),
+        "covering_max_lens": (([3, 5, 2],), {}),
+        "default_max_lens": ((64,), {}),
+        "document_story": ((plan, 1), {}),
+        "estimate_file_bytes": ((plan, ids, "npz"), {}),
+        "evaluate": (([3, 5, 2], 8), {}),
+        "find_documents": ((["abc", "bcd"], "b"), {}),
+        "length_groups": (([3, 5, 2],), {}),
+        "length_order": (([3, 5, 2],), {}),
+        "longest_share": ((np.ones(3) / 3, [3, 5, 2]), {}),
+        "loss_weights": ((plan,), {"batch_rows": 1}),
+        "pick_rows": ((plan, 1), {}),
+        "plan_cost": (([3, 5, 2], 8), {}),
+        "preset_weights": (("pretraining",), {}),
+        "rank": ((list(ranking.ranked), pv.preset_weights("pretraining")), {}),
+        "recommend": (([3, 5, 2],), {"max_lens": [8, 16]}),
+        "share_by_length": ((np.ones(3) / 3, [3, 5, 2]), {}),
+        "smallest_max_len": (([3, 5, 2], 4), {}),
+        "sweep_tradeoffs": (([3, 5, 2], [8]), {}),
+        "tradeoffs": ((plan,), {}),
+        "why": ((ranking,), {}),
+    }
+
+
+@pytest.fixture(scope="module")
+def valid_calls(tmp_path_factory):
+    """The table, called from a scratch folder: a hostile ``cache_dir="x"`` or ``""`` is
+    a valid relative folder, written there and not into the repository."""
+    import os
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield _valid_calls(str(folder))
+    finally:
+        os.chdir(before)
+
+
+def _slots(fn, args, kwargs) -> list:
+    """Every argument of a call: its positions, its keywords, and the keyword-only
+    options it leaves at their defaults (callbacks excepted)."""
+    import inspect
+
+    out = [("arg", i) for i in range(len(args))] + [("kw", k) for k in kwargs]
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind == p.KEYWORD_ONLY and p.name not in kwargs and p.name != "progress":
+            out.append(("kw", p.name))
+    return out
+
+
+def _call_with(name, fn, args, kwargs, slot, value):
+    a, k = list(args), dict(kwargs)
+    if slot[0] == "arg":
+        a[slot[1]] = value
+    else:
+        k[slot[1]] = value
+    try:
+        fn(*a, **k)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        where = f"{name}({slot[1]}={value!r:.40}) -> {type(exc).__name__}: {msg[:200]}"
+        assert msg.strip(), where
+        assert not any(p in msg for p in RAW_PHRASES), where
+    except Exception as exc:  # noqa: BLE001 - the point of the test
+        raise AssertionError(
+            f"{name}({slot[1]}={value!r:.40}) raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def test_every_public_callable_is_in_the_table(valid_calls):
+    callables = {n for n in pv.__all__ if callable(getattr(pv, n))}
+    assert callables - NOT_FUZZED == set(valid_calls)
+
+
+#: In the table, but packviz/pipeline is being reworked on another branch; its argument
+#: checks follow there (pack_command(True), pack_corpus(None) give "not iterable" today).
+PIPELINE = {"pack_command", "pack_corpus"}
+PUBLIC = sorted(
+    n for n in pv.__all__ if callable(getattr(pv, n)) and n not in NOT_FUZZED | PIPELINE
+)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_hostile_arguments_give_clear_errors(valid_calls, name):
+    import warnings
+
+    args, kwargs = valid_calls[name]
+    fn = getattr(pv, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for slot in _slots(fn, args, kwargs):
+            for value in HOSTILE:
+                _call_with(name, fn, args, kwargs, slot, value)
+
+
+@FUZZ
+@given(data=st.data(), value=anything)
+def test_hostile_arguments_hypothesis(valid_calls, data, value):
+    """The same with hypothesis' values (arrays of every dtype and shape, nested lists
+    and dicts) in a random argument of a random callable."""
+    import warnings
+
+    name = data.draw(st.sampled_from([n for n in PUBLIC if n not in ("train_tokenizer",)]))
+    args, kwargs = valid_calls[name]
+    fn = getattr(pv, name)
+    slot = data.draw(st.sampled_from(_slots(fn, args, kwargs)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _call_with(name, fn, args, kwargs, slot, value)

@@ -128,5 +128,5 @@ def test_groups_and_a_given_order_agree_with_the_plain_computation():
     assert shares.tolist() == pytest.approx([(1 + 5) / 21, (6 + 3) / 21, (0 + 2 + 4) / 21])
     assert pv.longest_share(w, lengths, fraction=1 / 3) == pytest.approx(shares[-1])
     assert pv.length_groups(lengths, bins=3) == [(1, 2), (2, 3), (5, 8)]
-    with pytest.raises(ValueError, match="order must have one entry per document"):
+    with pytest.raises(ValueError, match="order must be a permutation of the 7 document indices"):
         pv.share_by_length(w, lengths, order=order[:3])

@@ -106,7 +106,9 @@ def test_1d_input_and_bad_input():
         pv.document_mask(np.array([[0.5, 1.0]]))
     with pytest.raises(ValueError, match=r"\[L\] or \[B, L\]"):
         pv.document_mask(np.zeros((1, 2, 3), dtype=int))
-    with pytest.raises(ValueError, match="block_size must be a positive integer, got 0"):
+    with pytest.raises(
+        ValueError, match="block_size must be an integer from 1 to 1,048,576, got 0"
+    ):
         pv.block_layout([[0, 0]], block_size=0)
     full, _ = pv.block_layout([[0, 0]], block_size=np.int64(1))  # numpy ints are integers
     assert full.shape == (1, 2, 2)
@@ -143,7 +145,10 @@ def test_empty_rows_give_empty_masks():
         (lambda: pv.additive_mask(pv.causal_mask(2), dtype=torch.int32), "floating point"),
         (lambda: pv.mask_memory(-5, 3), "max_len must be a non-negative integer, got -5"),
         (lambda: pv.mask_memory(8, 3, batch=0), "batch must be a positive integer"),
-        (lambda: pv.mask_memory(8, 3, block_size=0), "block_size must be a positive integer"),
+        (
+            lambda: pv.mask_memory(8, 3, block_size=0),
+            "block_size must be an integer from 1 to 1,048,576",
+        ),
         (lambda: pv.causal_mask(2**30, device="cpu"), r"needs 1,048,576\.0 TiB, more than"),
         (
             lambda: pv.document_mask(torch.zeros(1, 2**33, device="meta"), device="cpu"),

@@ -169,3 +169,24 @@ def test_covering_max_lens_hold_the_documents_whole(lengths):
         assert m >= longest and (m == 16 or m // 2 < longest)  # the smallest power of two
         assert pv.evaluate(lengths, m).split_docs == 0
     assert all(16 <= m <= 131_072 and m & (m - 1) == 0 for m in out)
+
+
+def test_why_compares_with_the_runner_up_by_default():
+    """first_fit and best_fit tie here; why() explains the win over the first candidate
+    that scores worse, not over a tie (which has no reasons)."""
+    r = pv.rank(
+        [pv.evaluate([5, 3, 6], 8, strategy=s) for s in ("best_fit", "first_fit", "padded")],
+        pv.preset_weights("pretraining"),
+    )
+    assert r.score[0] == r.score[1] and r.runner_up() == 2
+    assert pv.why(r, other=1) == []
+    assert [x.criterion for x in pv.why(r)] == [x.criterion for x in pv.why(r, other=2)] != []
+
+
+def test_rank_and_why_refuse_the_wrong_objects():
+    with pytest.raises(TypeError, match=r"for a preset pass preset_weights\('pretraining'\)"):
+        pv.rank([pv.evaluate([3], 8)], "pretraining")
+    with pytest.raises(TypeError, match=r"rank \(candidate 0\) takes Tradeoffs"):
+        pv.rank(["x"], {"compute": 1})
+    with pytest.raises(TypeError, match="why takes a Ranking"):
+        pv.why(None)

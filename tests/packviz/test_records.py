@@ -50,6 +50,68 @@ def test_last_assistant_trains_only_the_last_turn():
     assert "".join(trained) == "Hello   world!<|im_end|>"
 
 
+#: Qwen3-style: reasoning (<think>…</think>) stripped from every assistant turn but the
+#: last (the real Qwen3 template does this for turns before the last user query).
+STRIPS_THINKING = (
+    "{% for m in messages %}{% if m.role == 'assistant' %}"
+    "{% set c = m.content.split('</think>')[-1].lstrip('\\n') if not loop.last else m.content %}"
+    "{{ '<|im_start|>assistant\\n' + c + '<|im_end|>\\n' }}"
+    "{% else %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endif %}"
+    "{% endfor %}"
+)
+#: Only the last assistant turn is shown; earlier ones are left out.
+LAST_ANSWER_ONLY = (
+    "{% for m in messages %}{% if m.role != 'assistant' or loop.last %}"
+    "{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endif %}"
+    "{% endfor %}"
+)
+THINKING_CHAT = [
+    *CHAT[:2],
+    {"role": "assistant", "content": "<think>hmm, café</think>\n" + CHAT[2]["content"]},
+    *CHAT[3:],
+]
+
+
+@pytest.mark.parametrize("template", [STRIPS_THINKING, LAST_ANSWER_ONLY])
+@pytest.mark.parametrize("trim", [None, True])
+def test_last_assistant_lets_the_template_change_earlier_turns(template, trim):
+    """A template that strips reasoning from earlier assistant turns, or leaves them out,
+    still trains the last turn under 'last_assistant': exactly the tokens whose offsets
+    overlap its content and the end of turn (the slow reference, token by token)."""
+    tok = bpe(trim)
+    ids = pv.encode_records(
+        tok, [{"messages": THINKING_CHAT}], train_on="last_assistant", chat_template=template
+    )
+    text = pv.render_chat(THINKING_CHAT, template, find_spans=False).text
+    assert "<think>" not in text  # the earlier turn was changed (or dropped)
+    content = THINKING_CHAT[-1]["content"] + "<|im_end|>"
+    start = text.rindex(content)
+    enc = tok.encode(text, add_special_tokens=False)
+    expected = reference_token_flags(enc.offsets, [(start, start + len(content))])
+    assert ids.values.tolist() == enc.ids + [tok.token_to_id(EOS)]
+    assert _flags(ids, 0) == expected + [False]
+    assert "".join(pv.decode_tokens(bpe(), ids.values[ids.trained])) == content
+    # every turn cannot be trained: the message names the turn and the way out
+    with pytest.raises(pv.CorpusError) as err:
+        pv.encode_records(
+            tok, [{"messages": THINKING_CHAT}], train_on="assistant", chat_template=template
+        )
+    message = str(err.value)
+    assert "record 0: assistant turn 0 (message 2) cannot be found" in message
+    assert "earlier turn" in message and "train_on='last_assistant'" in message
+
+
+def test_last_assistant_still_needs_the_last_turn_unchanged():
+    upper = (
+        "{% for m in messages %}{{ m.role + ': ' + (m.content | upper if m.role == "
+        "'assistant' else m.content) + '<|im_end|>' }}{% endfor %}"
+    )
+    with pytest.raises(pv.CorpusError, match=r"assistant turn 1 \(message 4\) cannot be found"):
+        pv.encode_records(
+            bpe(), [{"messages": CHAT}], train_on="last_assistant", chat_template=upper
+        )
+
+
 #: Two generation blocks per assistant turn (the content, then the end of the turn) and
 #: none for other messages.
 TWO_BLOCKS = (
@@ -281,6 +343,7 @@ HI = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello
     ("record", "train_on", "template", "message"),
     [
         ({"prompt": "x"}, "completion", None, "has no 'completion' \\(its fields: 'prompt'\\)"),
+        ({"prompt": "x", "completion": None}, "completion", None, "'completion' is null; give it"),
         ({"prompt": 3, "completion": "y"}, "completion", None, "'prompt' is int, not text"),
         ({"id": 1}, "all", None, "is not a fine-tuning record: it needs 'messages'"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "all", None, "role 'tool'"),

@@ -171,7 +171,8 @@ def test_fingerprint_and_token_texts_serialize_a_tokenizer_once():
     assert pv.decode_tokens(proxy, ids) == texts
     assert "".join(texts).replace("<|endoftext|>", "") == DOCS[0] + DOCS[1]
     assert Counting.calls == 1
-    assert pv.decode_tokens(tok, [-5, 10**9]) == ["", ""]  # outside the vocabulary
+    # ids no token has are marked, not shown as empty tokens
+    assert pv.decode_tokens(tok, [-5, 10**9]) == ["<not a token: -5>", "<not a token: 1000000000>"]
 
 
 def test_truncation_and_padding_settings_never_cut_or_pad_documents():
@@ -210,3 +211,17 @@ def test_an_empty_document_stays_empty():
     assert ids.lengths.tolist()[0] == ids.lengths.tolist()[2] == 0
     assert ids[1][-1] == pv.eos_token_id(tok)
     assert pv.pack(ids.lengths, 64).stats().n_empty_docs == 2
+
+
+def test_documents_are_a_list_not_a_mapping_or_set_and_a_bom_is_not_json():
+    tok = pv.train_tokenizer(["hello world"] * 3, vocab_size=270, cache_dir=False)
+    with pytest.raises(TypeError, match=r"documents must be a list .*got a mapping \(dict\)"):
+        pv.encode(tok, {"a": 1})
+    with pytest.raises(TypeError, match=r"got a set \(unordered\); pass a list"):
+        pv.encode(tok, {"a", "b"})
+    with pytest.raises(TypeError, match="documents must be a list of strings, got a mapping"):
+        pv.find_documents({"a": 1}, "a")
+    text = "\ufeff" + tok.to_str()
+    assert pv.load_tokenizer(text.encode()).get_vocab_size() == tok.get_vocab_size()
+    with pytest.raises(pv.TokenizerError, match="got JSON text where a path goes"):
+        pv.load_tokenizer(text)

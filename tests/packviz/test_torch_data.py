@@ -357,3 +357,17 @@ def test_a_dense_mask_too_large_is_refused_first(arrays, monkeypatch):
     low = torch.finfo(torch.float32).min
     want = torch.where(pv.document_mask(arrays.doc_ids, device="cpu"), 0.0, low)
     assert torch.equal(mask[:, 0], want)
+
+
+def test_collate_says_what_a_batch_is():
+    import packviz as pv
+
+    with pytest.raises(TypeError, match="batch must be a list of items"):
+        pv.collate("abc")
+    with pytest.raises(TypeError, match="batch item 0 is a str, not a dict"):
+        pv.collate(["abc"])
+    a = pv.materialize(pv.pack([3, 5, 2], 8), [[1] * 3, [2] * 5, [3] * 2], pad_id=0)
+    rows = [pv.PackedDataset(a)[i] for i in range(len(pv.PackedDataset(a)))]
+    rows[1] = {k: v[:5] for k, v in rows[1].items()}  # an unpadded row
+    with pytest.raises(ValueError, match=r'not rows of one length .*layout="padded"'):
+        pv.collate(rows)
