@@ -124,10 +124,6 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity); write null")
-
-
 def _unique_keys(pairs: list) -> dict:
     seen: dict = {}
     for key, value in pairs:
@@ -148,14 +144,14 @@ def _read_jsonl(filename: str, text: str, *, first_line: int = 1) -> list[Record
             continue
         where = f"{filename} line {n}"
         try:
-            record = json.loads(line, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+            record = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise CorpusError(
                 f"{where} is not valid JSON ({exc.msg}); each line must be one JSON object"
             ) from None
         except RecursionError:
             raise CorpusError(f"{where} nests JSON too deeply to read") from None
-        except ValueError as exc:  # NaN, a repeated key, an integer too long to read
+        except ValueError as exc:  # a repeated key, an integer too long to read
             if "int_max_str_digits" in str(exc) or "digits" in str(exc):
                 most = sys.get_int_max_str_digits()
                 raise CorpusError(
