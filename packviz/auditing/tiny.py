@@ -239,8 +239,9 @@ def layer_kinds(model_type: str, default: PreTrainedConfig) -> dict:
     the order they first appear, at least two layers; {} for one kind of layer.
 
     >>> from transformers import AutoConfig
-    >>> layer_kinds("zamba2", AutoConfig.for_model("zamba2"))
-    {'layers_block_type': ['linear_attention', 'hybrid'], 'num_hidden_layers': 2}
+    >>> kinds = layer_kinds("zamba2", AutoConfig.for_model("zamba2"))
+    >>> kinds["layers_block_type"], kinds["num_hidden_layers"]
+    (['linear_attention', 'hybrid'], 2)
     """
     if model_type in _HYBRID_KINDS:
         key, count, kinds = _HYBRID_KINDS[model_type]
