@@ -10,7 +10,8 @@ says per path: the largest |Δ logit|, the loss difference, exact or leaks, and 
 - `audit` (``pv.audit``) and `AuditResult`: the verdicts (`packviz.auditing.core`);
 - the batch of each path, one function per path (`packviz.auditing.inputs`);
 - the models: tiny random ones by name or config, checkpoints, state layers
-  (`packviz.auditing.models`);
+  (`packviz.auditing.models`), and the tiny config of each architecture
+  (`packviz.auditing.tiny`);
 - ``packviz audit`` on the command line (`packviz.auditing.cli`).
 
 transformers is the optional extra ``packviz[hf]``; nothing here imports it (or torch)
@@ -21,13 +22,8 @@ from __future__ import annotations
 
 from packviz.auditing.core import ATOL, FIXES, STATE_FIX, AuditResult, audit, default_paths
 from packviz.auditing.inputs import AuditRows, select_rows
-from packviz.auditing.models import (
-    ARCHITECTURES,
-    TINY_VOCAB,
-    load_model,
-    state_layers,
-    tiny_config,
-)
+from packviz.auditing.models import causal_leak, load_model, state_layers
+from packviz.auditing.tiny import ARCHITECTURES, TINY_VOCAB, tiny_config
 
 __all__ = [
     "ARCHITECTURES",
@@ -38,6 +34,7 @@ __all__ = [
     "AuditResult",
     "AuditRows",
     "audit",
+    "causal_leak",
     "default_paths",
     "load_model",
     "select_rows",

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packviz.auditing.inputs import BUILDERS, AuditRows, select_rows
-from packviz.auditing.models import TINY_VOCAB, load_model, quiet_transformers, state_layers
+from packviz.auditing.models import (
+    TINY_VOCAB,
+    causal_leak,
+    error_line,
+    load_model,
+    quiet_transformers,
+    state_layers,
+)
 from packviz.choices import AUDIT_PATHS, AuditPath, check_choice
 from packviz.layout import PackedArrays, cu_seqlens_from_doc_ids
 from packviz.pieces import piece_lengths, piece_spans
@@ -176,7 +183,14 @@ def audit(
         states = state_layers(m)
         out: list[AuditResult] = []
         with _eval(m), _float32(m), torch.no_grad():
-            ref_logits, ref_loss = _alone(m, r)
+            _check_runs_causally(m, atol)
+            try:
+                ref_logits, ref_loss = _alone(m, r)
+            except Exception as exc:  # noqa: BLE001 - no reference, no audit: say so
+                raise ValueError(
+                    f"{_name(m)} fails on a piece run alone ({error_line(exc)}); audit another "
+                    "architecture, or pass a config or checkpoint it runs with"
+                ) from exc
             if progress is not None:
                 progress(1, len(paths) + 1, "pieces alone")
             for i, path in enumerate(paths):
@@ -190,6 +204,33 @@ def audit(
         note = "each row audited holds one piece: nothing could leak (pick rows with several)"
         out = [_with_note(x, note) for x in out]
     return out
+
+
+def _check_runs_causally(m, atol: float) -> None:
+    """A ValueError unless ``m`` runs and no token sees a later one: the pieces-alone
+    reference is causal, so a model that attends both ways would "leak" on every path,
+    and no fix of the input path would help."""
+    try:
+        leak = causal_leak(m)
+    except Exception as exc:  # noqa: BLE001 - whatever breaks, say which model, one line
+        raise ValueError(
+            f"{_name(m)} does not run on a few tokens ({error_line(exc)}); audit another "
+            "architecture, or pass a config or checkpoint it runs with"
+        ) from exc
+    if not leak <= atol:
+        hint = (
+            "; set is_decoder=True in its config to train it as a causal LM"
+            if getattr(m.config, "is_decoder", None) is False
+            else ""
+        )
+        raise ValueError(
+            f"{_name(m)} attends both ways at this config (changing the last token moves "
+            f"earlier logits by {leak:.1e}): the audit checks causal LMs{hint}"
+        )
+
+
+def _name(m) -> str:
+    return f"{type(m).__name__} ({getattr(m.config, 'model_type', '') or 'no model_type'})"
 
 
 def _run_path(m, r: AuditRows, path, ref_logits, ref_loss, atol, states) -> AuditResult:

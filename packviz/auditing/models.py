@@ -14,10 +14,10 @@ CPU fallbacks of those layers do not reset the state at a document start (and re
 is not its pieces run alone. `state_layers` finds them by class, so an audit can say
 why a path leaks and what to do instead.
 
-    >>> tiny_config("llama").hidden_size
+    >>> load_model("llama").config.hidden_size
     32
-    >>> "mamba2" in ARCHITECTURES and "gpt2" in ARCHITECTURES
-    True
+    >>> state_layers(load_model("mamba2"))
+    ['Mamba2Mixer']
 """
 
 from __future__ import annotations
@@ -27,127 +27,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packviz.auditing.tiny import TINY_VOCAB, tiny_config
 from packviz.choices import ATTN_IMPLEMENTATIONS, check_choice
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedConfig, PreTrainedModel
-
-#: Vocabulary of a tiny model when none is asked for.
-TINY_VOCAB = 64
-
-#: Sizes of a tiny model, under the common config names (GPT-2 maps them to its own).
-_TINY = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "pad_token_id": 0,
-    "bos_token_id": 1,
-    "eos_token_id": 2,
-}
-
-#: The Mamba2 heads of the hybrids (Bamba, FalconH1): 4 heads of 16 = 2 × hidden size.
-_TINY_MAMBA = {
-    "mamba_n_heads": 4,
-    "mamba_d_head": 16,
-    "mamba_expand": 2,
-    "mamba_d_state": 8,
-    "mamba_n_groups": 1,
-    "mamba_chunk_size": 8,
-}
-
-#: Architectures whose defaults do not shrink with `_TINY` alone (state-space heads,
-#: experts): what makes them tiny and valid.
-_TINY_OVERRIDES: dict[str, dict] = {
-    "gpt2": {"attn_pdrop": 0.0, "resid_pdrop": 0.0, "embd_pdrop": 0.0},
-    "mamba2": {
-        "num_heads": 4,
-        "head_dim": 16,
-        "expand": 2,
-        "state_size": 8,
-        "n_groups": 1,
-        "chunk_size": 8,
-    },
-    "bamba": {**_TINY_MAMBA, "attn_layer_indices": [1]},
-    "falcon_h1": {**_TINY_MAMBA, "mamba_d_ssm": 64},
-    "jamba": {
-        "attn_layer_period": 2,
-        "attn_layer_offset": 1,
-        "expert_layer_period": 2,
-        "expert_layer_offset": 1,
-        "num_experts": 2,
-        "mamba_d_state": 8,
-        "mamba_expand": 2,
-    },
-    "qwen3_next": {
-        "head_dim": 8,
-        "layer_types": ["linear_attention", "full_attention"],
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 8,
-        "num_experts": 4,
-        "num_experts_per_tok": 2,
-        "moe_intermediate_size": 16,
-        "shared_expert_intermediate_size": 16,
-    },
-}
-
-#: Named architectures the dashboard and CLI offer (any other ``model_type`` that
-#: transformers ships works too): attention-only first, then state-carrying ones.
-ARCHITECTURES: tuple[str, ...] = (
-    "llama",
-    "qwen2",
-    "mistral",
-    "gpt2",
-    "mamba2",
-    "bamba",
-    "falcon_h1",
-    "jamba",
-    "qwen3_next",
-)
+    from transformers import PreTrainedModel
 
 #: Class names of layers that carry a state along the sequence (checked by `state_layers`).
 _STATE_CLASS = re.compile(
     r"(Mixer|ShortConv|DeltaNet|DeltaAttention|LinearAttention|LightningAttention|Rglru)$"
 )
-
-
-def tiny_config(
-    model_type: str, *, vocab_size: int = TINY_VOCAB, max_positions: int = 4096, **overrides
-) -> PreTrainedConfig:
-    """A tiny config of any architecture transformers ships, by its ``model_type``.
-
-    Two layers, hidden size 32, 4 heads (2 key/value heads), dropout off (GPT-2), room for
-    ``max_positions`` positions; the default ``use_cache`` of the architecture is kept,
-    since that is what users train with.
-    """
-    from transformers import CONFIG_MAPPING, AutoConfig
-
-    if not isinstance(vocab_size, int) or vocab_size < 3:
-        raise ValueError(f"vocab_size must be an integer of at least 3, got {vocab_size!r}")
-    if model_type not in CONFIG_MAPPING:
-        hint = (
-            "no such file or directory"
-            if any(c in model_type for c in "/\\.")
-            else "transformers has no such model_type"
-        )
-        raise ValueError(
-            f"unknown model {model_type!r} ({hint}); pass a model_type such as "
-            f"{', '.join(ARCHITECTURES[:6])}, a config.json or a checkpoint directory"
-        )
-    kwargs = {**_TINY, "vocab_size": vocab_size, "max_position_embeddings": max_positions}
-    kwargs.update(_TINY_OVERRIDES.get(model_type, {}))
-    kwargs.update(overrides)
-    try:
-        return AutoConfig.for_model(model_type, **kwargs)
-    except ValueError as exc:
-        raise ValueError(
-            f"cannot build a tiny {model_type!r} config ({str(exc)[:200]}); pass a "
-            "transformers config or a checkpoint directory instead"
-        ) from exc
 
 
 def load_model(
@@ -195,30 +85,133 @@ def _build(model, attn_implementation, seed, vocab_size, max_positions, device):
         config_path = path / "config.json" if path.is_dir() else path
         if not config_path.is_file():
             raise ValueError(f"{path}: no config.json there; pass a checkpoint directory")
-        config = AutoConfig.from_pretrained(config_path)
+        try:
+            config = AutoConfig.from_pretrained(config_path)
+        except Exception as exc:  # noqa: BLE001 - a bad or unknown config.json
+            raise ValueError(
+                f"{config_path}: not a transformers config ({error_line(exc)})"
+            ) from exc
+        _check_decoder_only(config)
         has_weights = path.is_dir() and any(
             next(path.glob(p), None) for p in ("*.safetensors", "*.bin", "*.safetensors.index.json")
         )
         if has_weights:
-            out = AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch.float32, use_safetensors=None, **kwargs
-            )
+            try:
+                out = AutoModelForCausalLM.from_pretrained(
+                    path, dtype=torch.float32, use_safetensors=None, **kwargs
+                )
+            except Exception as exc:  # noqa: BLE001 - say which checkpoint, in one line
+                raise ValueError(
+                    f"{path}: cannot load it as a causal LM ({error_line(exc)})"
+                ) from exc
             return out.to(device)
         model = config
     elif isinstance(model, str):
-        model = tiny_config(model, vocab_size=vocab_size, max_positions=max_positions)
+        return _tiny_model(model, kwargs, seed, vocab_size, max_positions, device)
     if not isinstance(model, PreTrainedConfig):
         raise TypeError(
             f"model must be a transformers model, a config, a model_type name or a path, "
             f"got {type(model).__name__}"
         )
+    _check_decoder_only(model)
+    return _from_config(model, kwargs, seed).to(device)
+
+
+#: Parameters a model built by name may have: more means its defaults did not shrink
+#: (a vision tower, a codebook) and it would take minutes to build on a CPU.
+TINY_MAX_PARAMS = 5_000_000
+
+
+def _tiny_model(name, kwargs, seed, vocab_size, max_positions, device):
+    """A tiny ``name`` that runs: its tiny config, and if that fails to build or to run
+    a few tokens, the same with as many key/value heads as heads (latent-attention and
+    some MoE families need it)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_config(name, vocab_size=vocab_size, max_positions=max_positions)
+    _check_decoder_only(config)
+    error = None
+    for extra in ({}, {"num_key_value_heads": config.num_attention_heads}):
+        try:
+            if extra:
+                config = tiny_config(
+                    name, vocab_size=vocab_size, max_positions=max_positions, **extra
+                )
+            with torch.device("meta"):
+                n = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+            if n > TINY_MAX_PARAMS:
+                raise ValueError(
+                    f"a tiny {name!r} still has {n:,} parameters (its defaults do not "
+                    "shrink); pass a transformers config of it sized for a CPU"
+                )
+            model = _from_config(config, kwargs, seed)
+            causal_leak(model)  # it runs
+            return model.to(device)
+        except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+            error = error or exc
+    if isinstance(error, ValueError) and str(error).startswith(("a tiny", "cannot build")):
+        raise error
+    raise ValueError(
+        f"a tiny {name!r} does not run ({error_line(error)}); pass a transformers config of it "
+        "or a checkpoint directory instead"
+    ) from error
+
+
+def _from_config(config, kwargs, seed):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    name = getattr(config, "model_type", "") or type(config).__name__
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            out = AutoModelForCausalLM.from_config(model, dtype=torch.float32, **kwargs)
-    except ValueError as exc:  # not a causal LM, or an attention implementation it lacks
-        raise ValueError(f"cannot build a causal LM from this config: {str(exc)[:300]}") from exc
-    return out.to(device)
+            return AutoModelForCausalLM.from_config(config, dtype=torch.float32, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - not a causal LM, an attention it lacks, a bug
+        raise ValueError(
+            f"cannot build a causal LM from this {name!r} config ({error_line(exc)})"
+        ) from exc
+
+
+def _check_decoder_only(config) -> None:
+    """Refuse encoder-decoder configs up front: their causal-LM class is a decoder that
+    reads an encoder's output, which packed rows do not have."""
+    if getattr(config, "is_encoder_decoder", False):
+        name = getattr(config, "model_type", "") or type(config).__name__
+        raise ValueError(
+            f"{name!r} is an encoder-decoder model; the audit runs decoder-only causal LMs "
+            "(pass a decoder-only architecture such as llama, qwen2 or gpt2)"
+        )
+
+
+def causal_leak(model: torch.nn.Module, *, n: int = 6) -> float:
+    """Largest |Δ logit| of the first ``n - 1`` tokens when the last token changes: 0 for
+    a causal model, above the audit's tolerance for one that attends both ways. Runs the
+    model (eval, no grad; its mode restored), so a model that cannot run raises here.
+
+    >>> round(causal_leak(load_model("llama")), 6)
+    0.0
+    """
+    import torch
+
+    vocab = model.get_input_embeddings().num_embeddings
+    ids = torch.arange(3, 3 + n, device=model.device).remainder(vocab)[None]
+    other = ids.clone()
+    other[0, -1] = (ids[0, -1] + 1) % vocab
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            a, b = (model(input_ids=x).logits[0, :-1].float() for x in (ids, other))
+    finally:
+        model.train(training)
+    return (a - b).abs().max().item()
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: last line of the message``, short: what went wrong, for a one-line error."""
+    lines = [x.strip() for x in str(exc).strip().splitlines() if x.strip()]
+    return f"{type(exc).__name__}: {lines[-1][:200] if lines else ''}".rstrip(": ")
 
 
 @contextmanager

@@ -78,3 +78,25 @@ def test_only_the_audited_rows_are_read(tmp_path, monkeypatch, fmt):
     assert audited_rows(path, [5, 0]).row_index.tolist() == [5, 0]
     with pytest.raises(ValueError, match=r"rows must be in \[0, "):
         audited_rows(path, [10**6])
+
+
+@pytest.mark.parametrize(
+    ("model", "says"),
+    [
+        ("bart", "'bart' is an encoder-decoder model; the audit runs decoder-only causal LMs"),
+        ("xmod", "a tiny 'xmod' does not run (ValueError: Input language unknown."),
+    ],
+)
+def test_a_model_that_cannot_be_audited_is_one_line_and_exit_2(packed, capsys, model, says):
+    assert main(["audit", "--model", model, "--packed", packed]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"packviz audit: error: {says}")
+    assert err.count("\n") == 1
+
+
+def test_gptj_is_audited(packed, capsys):
+    argv = ["audit", "--model", "gptj", "--packed", packed, "--paths", "dense_additive,causal"]
+    assert main([*argv, "--require", "dense_additive"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [x.split()[:2] for x in out[1:3]] == [["dense_additive", "exact"], ["causal", "leaks"]]

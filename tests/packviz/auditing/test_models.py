@@ -7,13 +7,9 @@ import json
 import pytest
 import torch
 
-from packviz.auditing.models import (
-    ARCHITECTURES,
-    load_model,
-    model_label,
-    state_layers,
-    tiny_config,
-)
+import packviz as pv
+from packviz.auditing import ARCHITECTURES, causal_leak, load_model, state_layers, tiny_config
+from packviz.auditing.models import model_label
 
 STATE = {
     "mamba2": ["Mamba2Mixer"],
@@ -77,9 +73,95 @@ def test_bad_models_say_what_to_do(tmp_path):
         load_model(tmp_path)
     with pytest.raises(ValueError, match="unknown attention implementation 'flash'; choose one"):
         load_model("llama", attn_implementation="flash")
-    with pytest.raises(ValueError, match="cannot build a causal LM from this config: Mamba2"):
+    with pytest.raises(ValueError, match="cannot build a causal LM from this 'mamba2' config"):
         load_model("mamba2", attn_implementation="sdpa")
     with pytest.raises(TypeError, match="model must be a transformers model, a config, a model"):
         load_model(3)
     with pytest.raises(ValueError, match="vocab_size must be an integer of at least 3"):
         tiny_config("llama", vocab_size=2)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return pv.materialize(
+        pv.pack([6, 9, 1, 4, 10, 11, 3, 3], 24, strategy="next_fit", sort="none"), None, pad_id=0
+    )
+
+
+PATHS = ["dense_additive", "flattened", "causal"]
+
+
+@pytest.mark.parametrize(
+    ("arch", "cls", "verdicts"),
+    [
+        ("gptj", "GPTJForCausalLM", ["exact", "exact", "leaks"]),  # rotary_dim 64 > head 8
+        ("codegen", "CodeGenForCausalLM", ["exact", "exact", "leaks"]),
+        ("dbrx", "DbrxForCausalLM", ["exact", "exact", "leaks"]),  # attn_config, d_model
+        ("qwen2_moe", "Qwen2MoeForCausalLM", ["exact", "exact", "leaks"]),  # experts shrunk
+        ("deepseek_v32", "DeepseekV32ForCausalLM", ["exact", "exact", "leaks"]),  # MLA shrunk
+        ("bert", "BertLMHeadModel", ["exact", "leaks", "leaks"]),  # is_decoder
+    ],
+)
+def test_more_attention_families_give_verdicts(arch, cls, verdicts, rows):
+    res = pv.audit(arch, rows, paths=PATHS)
+    assert type(load_model(arch)).__name__ == cls
+    assert [r.verdict for r in res] == verdicts
+    assert res[0].max_logit_diff < 1e-5 and res[2].max_logit_diff > 1e-2
+
+
+#: Hybrids keep one layer of each kind: a state layer is always there to be flagged.
+HYBRIDS = {
+    "lfm2": ("layer_types", ["conv", "full_attention"], ["Lfm2ShortConv"]),
+    "zamba2": ("layers_block_type", ["linear_attention", "hybrid"], ["Zamba2MambaMixer"]),
+    "qwen3_5": ("layer_types", ["linear_attention", "full_attention"], ["Qwen3_5GatedDeltaNet"]),
+    "granitemoehybrid": (
+        "layer_types",
+        ["linear_attention", "full_attention"],
+        ["GraniteMoeHybridMambaLayer"],
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", HYBRIDS)
+def test_hybrids_keep_a_state_layer_and_leak(arch, rows):
+    key, kinds, states = HYBRIDS[arch]
+    assert getattr(tiny_config(arch), key) == kinds
+    assert state_layers(load_model(arch)) == states
+    res = pv.audit(arch, rows, paths=["dense_additive", "causal"])
+    assert [r.verdict for r in res] == ["leaks", "leaks"]
+    assert res[0].max_logit_diff > 1e-2  # plainly, not by rounding
+    assert res[0].note == f"state layers ({states[0]}) carry a state across documents"
+
+
+def test_multimodal_names_give_their_language_model():
+    assert tiny_config("qwen3_5").model_type == "qwen3_5_text"
+    assert type(load_model("gemma3")).__name__ == "Gemma3ForCausalLM"
+
+
+def test_refusals_name_the_architecture_and_the_fix(rows):
+    with pytest.raises(ValueError, match="'bart' is an encoder-decoder model; the audit runs "):
+        pv.audit("bart", rows)
+    bidirectional = tiny_config("bert", is_decoder=False)
+    assert causal_leak(load_model(bidirectional)) > 1e-3  # the audit's tolerance is 1e-4
+    with pytest.raises(
+        ValueError,
+        match=r"BertLMHeadModel \(bert\) attends both ways at this config .* the audit checks "
+        "causal LMs; set is_decoder=True in its config",
+    ):
+        pv.audit(bidirectional, rows)
+    with pytest.raises(ValueError, match=r"a tiny 'blt' still has [\d,]+ parameters"):
+        pv.audit("blt", rows)
+    with pytest.raises(ValueError, match=r"cannot build a tiny 'prophetnet' \(NotImplementedError"):
+        pv.audit("prophetnet", rows)
+    with pytest.raises(ValueError, match=r"a tiny 'xmod' does not run \(ValueError: Input lang"):
+        pv.audit("xmod", rows)
+    broken = tiny_config("dbrx", attn_config={"kv_n_heads": 2})  # DBRX 5.24 needs rope_theta
+    with pytest.raises(
+        ValueError, match=r"cannot build a causal LM from this 'dbrx' config \(AttributeError"
+    ):
+        pv.audit(broken, rows)
+    mla = tiny_config("deepseek_v2", num_key_value_heads=2)  # MLA needs kv heads = heads
+    with pytest.raises(
+        ValueError, match=r"DeepseekV2ForCausalLM \(deepseek_v2\) does not run on a few tokens"
+    ):
+        pv.audit(mla, rows)
