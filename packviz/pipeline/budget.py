@@ -33,6 +33,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 PROCESS_BASE = 96 << 20
 TOKENIZE_FIXED = 48 << 20
 TOKENIZE_BYTES_PER_BYTE = 16
@@ -61,7 +63,7 @@ def parse_bytes(value: object) -> int:
     """``2GB``, ``1.5G``, ``512MiB``, ``300000000`` -> bytes (decimal units, *iB binary)."""
     if isinstance(value, bool):
         raise ValueError(f"memory budget must be a size like 2GB, got {value!r}")
-    if isinstance(value, (int, float)) and value > 0:
+    if isinstance(value, (int, float, np.integer, np.floating)) and 0 < value < 2**63:
         return int(value)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
     unit = m.group(2).upper() if m else None

@@ -32,7 +32,8 @@ from packviz.choices import (
     TrainOn,
     check_choice,
 )
-from packviz.limits import check_max_len
+from packviz.limits import check_int, check_max_len
+from packviz.pipeline.inputs import check_paths, input_specs
 
 
 def pack_command(
@@ -56,19 +57,24 @@ def pack_command(
 
     Globs in ``inputs`` are quoted: packviz expands them itself, in sorted order.
     """
-    if isinstance(inputs, str) or not inputs:
+    inputs = input_specs(inputs)
+    if not inputs:
         raise ValueError("inputs must be a non-empty list of files, folders or globs")
+    check_paths(out, tokenizer=tokenizer, chat_template=chat_template, text_field=text_field)
+    seed = check_int("seed", seed, least=0)
+    if train_vocab is not None:
+        train_vocab = check_int("train_vocab", train_vocab, least=1)
     args = ["packviz", "pack", *map(str, inputs), "--out", str(out)]
     args += ["--max-len", str(check_max_len(max_len))]
     args += ["--strategy", check_choice("strategy", strategy, STRATEGIES)]
     args += ["--sort", check_choice("sort", sort, SORTS)]
     args += ["--overflow", check_choice("overflow", overflow, OVERFLOWS)]
     if sort == "random" or seed != 0:
-        args += ["--seed", str(int(seed))]
+        args += ["--seed", str(seed)]
     if tokenizer is not None:
         args += ["--tokenizer", str(tokenizer)]
     elif train_vocab is not None:
-        args += ["--train-vocab", str(int(train_vocab))]
+        args += ["--train-vocab", str(train_vocab)]
     if text_field != "text":
         args += ["--text-field", text_field]
     if check_choice("split", split, SPLITS) != "paragraph":

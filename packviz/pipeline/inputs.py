@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from packviz._args import as_list
 from packviz.corpus import CorpusError
 
 Kind = Literal["parquet", "tokens", "jsonl", "jsonl.gz", "text", "csv"]
@@ -133,6 +134,36 @@ def _kinds_text() -> str:
     return ", ".join(SUFFIX_KINDS)
 
 
+def input_specs(specs: object) -> list[str]:
+    """``specs`` (one path or glob, or a list of them) as a list of strings; anything else
+    is a TypeError saying what to pass.
+
+    >>> input_specs("data/*.jsonl"), input_specs([Path("a.txt"), "b/"])
+    (['data/*.jsonl'], ['a.txt', 'b/'])
+    """
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    specs = as_list("inputs", specs, "files, folders or globs")
+    return [check_path("an input", spec) for spec in specs]
+
+
+def check_paths(out: object, **optional: object) -> None:
+    """``out`` and every optional path or name that is not None (``tokenizer``,
+    ``chat_template``, ``text_field``) is a string or os.PathLike (`check_path`)."""
+    check_path("out", out)
+    for name, value in optional.items():
+        if value is not None:
+            check_path(name, value)
+
+
+def check_path(name: str, value: object) -> str:
+    """``value`` as a string when it is a path or name (a str or os.PathLike); else a
+    TypeError naming ``name``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path or name (a string), got {value!r:.60}")
+    return os.fspath(value)
+
+
 def find_inputs(
     specs,
     *,
@@ -148,12 +179,11 @@ def find_inputs(
     parquet file without the text column, or a corpus that mixes pre-tokenized parquet
     with text (one needs a tokenizer, the other must not be re-tokenized).
     """
-    if isinstance(specs, (str, os.PathLike)):
-        specs = [specs]
+    specs = input_specs(specs)
     paths: list[str] = []
     seen: dict[str, str] = {}
     exclude = None if exclude is None else os.path.realpath(exclude)
-    for spec in map(str, specs):
+    for spec in specs:
         for p in _expand(spec, exclude):
             real = os.path.realpath(p)
             if real in seen:

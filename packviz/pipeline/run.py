@@ -51,14 +51,14 @@ from packviz.choices import (
     check_choice,
 )
 from packviz.corpus import CorpusError
-from packviz.limits import check_max_len
+from packviz.limits import check_int, check_max_len
 from packviz.pipeline import records as fine_tuning
 from packviz.pipeline import tasks
 from packviz.pipeline import tokenizer as tokenizers
 from packviz.pipeline.budget import PROCESS_BASE, MemoryPlan, parse_bytes, plan_memory
 from packviz.pipeline.engines import Engine, make_engine
 from packviz.pipeline.files import write_atomic, write_json
-from packviz.pipeline.inputs import find_inputs, make_parts
+from packviz.pipeline.inputs import check_paths, find_inputs, input_specs, make_parts
 from packviz.pipeline.lock import JobLock
 from packviz.pipeline.manifest import (
     MANIFEST,
@@ -137,14 +137,19 @@ def pack_corpus(
     usual ``if __name__ == "__main__":`` guard.
     """
     started = time.monotonic()
+    inputs = input_specs(inputs)
+    check_paths(out, tokenizer=tokenizer, chat_template=chat_template, text_field=text_field)
     settings = _settings(locals())
     budget = parse_bytes(memory_budget)
-    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers is not None:
+        workers = check_int("workers", workers, least=1, most=1 << 16)
     out = Path(out).resolve()
-    runner = (
-        make_engine(engine, workers, ray_address=ray_address) if isinstance(engine, str) else engine
-    )
+    if isinstance(engine, str):
+        runner = make_engine(engine, workers, ray_address=ray_address)
+    elif all(callable(getattr(engine, m, None)) for m in ("run", "warm_up", "close", "cpus")):
+        runner = engine
+    else:
+        raise TypeError(f"engine must be 'local', 'ray' or an engine object, got {engine!r:.60}")
     if chat_template is not None and train_on is None:
         raise ValueError("--chat-template renders fine-tuning records: give --train-on too")
     lock, records = None, None
@@ -375,18 +380,15 @@ def _settings(args: dict) -> dict:
     max_len = check_max_len(args["max_len"])
     rows = args["rows_per_shard"]
     rows = default_rows_per_shard(max_len) if rows is None else rows
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise ValueError(f"rows per shard must be a positive integer, got {rows!r}")
-    seed = args["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rows = check_int("rows per shard", rows, least=1)
+    seed = check_int("seed", args["seed"], least=0)
     vocab = args["train_vocab"]
-    if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int)):
-        raise ValueError(f"the vocabulary size must be an integer, got {vocab!r}")
+    if vocab is not None:
+        check_int("the vocabulary size", vocab, least=1)
     train_on = args["train_on"]
     pad = args["pad_id"]
-    if pad is not None and (isinstance(pad, bool) or not isinstance(pad, int) or pad < 0):
-        raise ValueError(f"pad id must be a non-negative integer, got {pad!r}")
+    if pad is not None:
+        pad = check_int("pad id", pad, least=0, most=2**31 - 1)
     return {
         "max_len": max_len,
         "strategy": check_choice("strategy", args["strategy"], STRATEGIES),

@@ -90,11 +90,11 @@ def test_csv_reads_the_text_column(tmp_path):
     path.write_text('id,text\n1,"hello, world"\n2,"two\nlines"\n3,\n')
     assert _docs(path) == ["hello, world", "two\nlines", ""]
     with pytest.raises(
-        CorpusError, match=r"c\.csv row 1 has no field 'body' \(its fields: 'id', 'text'\)"
+        CorpusError, match=r"c\.csv line 2 has no field 'body' \(its fields: 'id', 'text'\)"
     ):
         _docs(path, text_field="body")
     path.write_text("id,text\n1,a\n2\n")
-    with pytest.raises(CorpusError, match=r"c\.csv row 2 has 1 fields where the header has 2"):
+    with pytest.raises(CorpusError, match=r"c\.csv line 3 has 1 fields where the header has 2"):
         _docs(path)
 
 
