@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 #: Class names of layers that carry a state along the sequence (checked by `state_layers`).
 _STATE_CLASS = re.compile(
-    r"(Mixer|ShortConv|DeltaNet|DeltaAttention|LinearAttention|LightningAttention|Rglru)$"
+    r"(Mixer|ShortConv|DeltaNet|DeltaAttention|LinearAttention|LightningAttention|Rglru"
+    r"|RwkvSelfAttention)$"  # RWKV's time mixing: a recurrent state, named as attention
 )
 
 

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 import packviz as pv
-from packviz.auditing import ARCHITECTURES, causal_leak, load_model, state_layers, tiny_config
+from packviz.auditing import (
+    ARCHITECTURES,
+    STATE_FIX,
+    causal_leak,
+    load_model,
+    state_layers,
+    tiny_config,
+)
 from packviz.auditing.models import model_label
 
 STATE = {
@@ -165,3 +172,11 @@ def test_refusals_name_the_architecture_and_the_fix(rows):
         ValueError, match=r"DeepseekV2ForCausalLM \(deepseek_v2\) does not run on a few tokens"
     ):
         pv.audit(mla, rows)
+
+
+def test_rwkv_time_mixing_is_a_state_layer_and_gets_the_state_fix(rows):
+    assert state_layers(load_model("rwkv")) == ["RwkvSelfAttention"]
+    (res,) = pv.audit("rwkv", rows, paths=["dense_additive"])
+    assert res.verdict == "leaks" and res.max_logit_diff > 1e-2
+    assert res.note == "state layers (RwkvSelfAttention) carry a state across documents"
+    assert res.fix == STATE_FIX
