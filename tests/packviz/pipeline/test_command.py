@@ -35,5 +35,8 @@ def test_the_command_parses_back_to_its_settings(settings):
 def test_bad_settings_are_refused_like_everywhere_else():
     with pytest.raises(ValueError, match="unknown strategy 'bfd'; choose one of"):
         pv.pack_command(["x"], strategy="bfd")
+    assert pv.pack_command("x.jsonl") == pv.pack_command(["x.jsonl"])  # as pack_corpus
     with pytest.raises(ValueError, match="inputs must be a non-empty list"):
-        pv.pack_command("x.jsonl")
+        pv.pack_command([])
+    with pytest.raises(TypeError, match="an input must be a path or name"):
+        pv.pack_command([3])
