@@ -19,6 +19,16 @@ def _command(at) -> str:
     return command
 
 
+def _run(command: str, tmp_path, paths: dict) -> dict:
+    """Run the shown command (its placeholder names replaced by ``paths``, the output in
+    ``tmp_path/packed``) through the console script's entry point; its manifest."""
+    argv = shlex.split(command)[1:]
+    for name, path in {**paths, "packed": tmp_path / "packed"}.items():
+        argv[argv.index(name)] = str(path)
+    assert main([*argv, "--workers", "1"]) == 0
+    return json.loads((tmp_path / "packed" / "manifest.json").read_text())
+
+
 def test_the_command_reproduces_the_dashboards_plan_on_the_full_files(tmp_path):
     at = app(corpus_source="Upload", max_len=128, vocab_size=512, sort="asc").run()
     at.file_uploader(key="corpus_files").upload("notes.txt", TEXT.encode(), "text/plain").run()
@@ -33,11 +43,7 @@ def test_the_command_reproduces_the_dashboards_plan_on_the_full_files(tmp_path):
     shown = json.loads(at.expander[0].code[0].value)
 
     (tmp_path / "notes.txt").write_text(TEXT)
-    argv = shlex.split(command)[1:]
-    argv[argv.index("notes.txt")] = str(tmp_path / "notes.txt")
-    argv[argv.index("packed")] = str(tmp_path / "packed")
-    assert main([*argv, "--workers", "1"]) == 0
-    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())
+    manifest = _run(command, tmp_path, {"notes.txt": tmp_path / "notes.txt"})
     assert manifest["stats"] == shown["statistics"]
     assert manifest["tokenizer"]["fingerprint"] == shown["tokenizer_fingerprint"]
     assert manifest["pad_id"] == shown["pad_id"]
@@ -88,12 +94,9 @@ def test_records_name_the_model_tokenizer_train_on_and_template_and_pack_the_sam
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "chats.jsonl").write_bytes(chats)
-    argv = shlex.split(command)[1:]
-    argv[argv.index("chats.jsonl")] = str(tmp_path / "data" / "chats.jsonl")
-    argv[argv.index("packed")] = str(tmp_path / "packed")
-    argv[argv.index("tokenizer.json")] = str(tok)
-    assert main([*argv, "--workers", "1"]) == 0
-    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())
+    manifest = _run(
+        command, tmp_path, {"chats.jsonl": tmp_path / "data" / "chats.jsonl", "tokenizer.json": tok}
+    )
     assert manifest["stats"] == shown["statistics"]
     assert 0 < manifest["stats"]["trained_targets"] < manifest["stats"]["packed_tokens"] / 2
 

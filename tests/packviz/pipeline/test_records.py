@@ -112,11 +112,17 @@ def test_chats_with_a_template_give_the_same_bytes_for_one_or_two_workers(
     assert rendering["train_on"] == "last_assistant"
 
 
-def test_the_chat_template_beside_the_tokenizer_is_used(tmp_path):
-    tok = tokenizer_file(tmp_path)
-    config = {"chat_template": "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n"
-                               "{% endfor %}", "eos_token": "<|endoftext|>"}  # fmt: skip
+def _tokenizer_with_a_config(tmp_path, template: str):
+    """A tokenizer file with a tokenizer_config.json holding ``template`` beside it."""
+    config = {"chat_template": template, "eos_token": "<|endoftext|>"}
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    return tokenizer_file(tmp_path)
+
+
+def test_the_chat_template_beside_the_tokenizer_is_used(tmp_path):
+    tok = _tokenizer_with_a_config(
+        tmp_path, "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    )
     chats = _chats(12, 4)
     _jsonl(tmp_path / "c.jsonl", chats)
     report = _pack(tmp_path / "c.jsonl", tmp_path / "o", tok, train_on="all", max_len=256)
@@ -128,10 +134,9 @@ def test_the_chat_template_beside_the_tokenizer_is_used(tmp_path):
 
 
 def test_chatml_names_the_built_in_template_over_the_one_beside_the_tokenizer(tmp_path):
-    tok = tokenizer_file(tmp_path)
-    config = {"chat_template": "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}"
-                               "{% endfor %}", "eos_token": "<|endoftext|>"}  # fmt: skip
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    tok = _tokenizer_with_a_config(
+        tmp_path, "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+    )
     chats = _chats(9, 6)
     _jsonl(tmp_path / "c.jsonl", chats)
     report = _pack(tmp_path / "c.jsonl", tmp_path / "o", tok, train_on="assistant",
