@@ -20,15 +20,24 @@ until an audit runs.
 
 from __future__ import annotations
 
-from packviz.auditing.core import ATOL, FIXES, STATE_FIX, AuditResult, audit, default_paths
+from packviz.auditing.core import (
+    ATOL,
+    FIXES,
+    POSITION_FIX,
+    STATE_FIX,
+    AuditResult,
+    audit,
+    default_paths,
+)
 from packviz.auditing.inputs import AuditRows, select_rows
-from packviz.auditing.models import causal_leak, load_model, state_layers
+from packviz.auditing.models import causal_leak, load_model, position_gap, state_layers
 from packviz.auditing.tiny import ARCHITECTURES, TINY_VOCAB, tiny_config
 
 __all__ = [
     "ARCHITECTURES",
     "ATOL",
     "FIXES",
+    "POSITION_FIX",
     "STATE_FIX",
     "TINY_VOCAB",
     "AuditResult",
@@ -37,6 +46,7 @@ __all__ = [
     "causal_leak",
     "default_paths",
     "load_model",
+    "position_gap",
     "select_rows",
     "state_layers",
     "tiny_config",

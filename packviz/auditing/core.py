@@ -38,6 +38,7 @@ from packviz.auditing.models import (
     causal_leak,
     error_line,
     load_model,
+    position_gap,
     quiet_transformers,
     state_layers,
 )
@@ -60,6 +61,12 @@ STATE_FIX = (
 )
 
 #: The one-line change that makes each path exact (for a model with attention layers only).
+#: The fix for a model that does not number a sequence's positions from 0.
+POSITION_FIX = (
+    "pass position_ids the way this model numbers positions: packed position_ids count "
+    "from 0 in every piece (for RoBERTa-style embeddings add padding_idx + 1)"
+)
+
 FIXES: dict[str, str] = {
     "dense_additive": "build the float mask in the model's dtype and keep a padding query "
     "attending to itself (pv.collate_with('dense'))",
@@ -184,6 +191,7 @@ def audit(
         out: list[AuditResult] = []
         with _eval(m), _float32(m), torch.no_grad():
             _check_runs_causally(m, atol)
+            offset = position_gap(m) > atol
             try:
                 ref_logits, ref_loss = _alone(m, r)
             except Exception as exc:  # noqa: BLE001 - no reference, no audit: say so
@@ -197,7 +205,7 @@ def audit(
                 if time_budget is not None and _now() - t0 > time_budget:
                     out.append(_not_run(path, f"the time budget ({time_budget:g} s) was spent"))
                 else:
-                    out.append(_run_path(m, r, path, ref_logits, ref_loss, atol, states))
+                    out.append(_run_path(m, r, path, ref_logits, ref_loss, atol, states, offset))
                 if progress is not None:
                     progress(i + 2, len(paths) + 1, path)
     if piece_lengths(r.doc_ids)[1].max() < 2:
@@ -233,8 +241,11 @@ def _name(m) -> str:
     return f"{type(m).__name__} ({getattr(m.config, 'model_type', '') or 'no model_type'})"
 
 
-def _run_path(m, r: AuditRows, path, ref_logits, ref_loss, atol, states) -> AuditResult:
-    """One path: build its batch, run it, compare with the pieces alone."""
+def _run_path(
+    m, r: AuditRows, path, ref_logits, ref_loss, atol, states, offset=False
+) -> AuditResult:
+    """One path: build its batch, run it, compare with the pieces alone. ``offset``: the
+    model does not number positions from 0 (`position_gap`)."""
     import torch
 
     impl = getattr(m.config, "_attn_implementation", None)
@@ -266,6 +277,9 @@ def _run_path(m, r: AuditRows, path, ref_logits, ref_loss, atol, states) -> Audi
     if states:
         note = f"state layers ({', '.join(states)}) carry a state across documents"
         return AuditResult(path, d, dl, False, STATE_FIX, note, seconds)
+    if offset and path not in ("causal",):
+        note = "this model does not number a sequence's positions from 0"
+        return AuditResult(path, d, dl, False, POSITION_FIX, note, seconds)
     return AuditResult(path, d, dl, False, FIXES[path], seconds=seconds)
 
 

@@ -209,6 +209,35 @@ def causal_leak(model: torch.nn.Module, *, n: int = 6) -> float:
     return (a - b).abs().max().item()
 
 
+def position_gap(model: torch.nn.Module, *, n: int = 6) -> float:
+    """Largest |Δ logit| between a sequence run alone and the same with ``position_ids``
+    0 … n-1 passed: 0 for a model that numbers positions from 0, as packed
+    ``position_ids`` do in every piece; above the audit's tolerance for one that counts
+    from elsewhere (RoBERTa-style embeddings count from ``padding_idx + 1``). 0 for a
+    model that takes no ``position_ids``.
+
+    >>> position_gap(load_model("llama"))
+    0.0
+    """
+    import torch
+
+    vocab = model.get_input_embeddings().num_embeddings
+    ids = torch.arange(3, 3 + n, device=model.device).remainder(vocab)[None]
+    positions = torch.arange(n, device=model.device)[None]
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            a = model(input_ids=ids).logits.float()
+            try:
+                b = model(input_ids=ids, position_ids=positions).logits.float()
+            except TypeError:  # no position_ids argument: nothing to compare
+                return 0.0
+    finally:
+        model.train(training)
+    return (a - b).abs().max().item()
+
+
 def error_line(exc: BaseException) -> str:
     """``Type: last line of the message``, short: what went wrong, for a one-line error."""
     lines = [x.strip() for x in str(exc).strip().splitlines() if x.strip()]

@@ -10,9 +10,11 @@ import torch
 import packviz as pv
 from packviz.auditing import (
     ARCHITECTURES,
+    POSITION_FIX,
     STATE_FIX,
     causal_leak,
     load_model,
+    position_gap,
     state_layers,
     tiny_config,
 )
@@ -180,3 +182,26 @@ def test_rwkv_time_mixing_is_a_state_layer_and_gets_the_state_fix(rows):
     assert res.verdict == "leaks" and res.max_logit_diff > 1e-2
     assert res.note == "state layers (RwkvSelfAttention) carry a state across documents"
     assert res.fix == STATE_FIX
+
+
+def test_positions_counted_from_elsewhere_get_the_position_fix_and_it_is_exact():
+    """RoBERTa-style embeddings count positions from padding_idx + 1: packed position_ids
+    (0 in every piece) move the logits, and the fix the audit gives makes them exact."""
+    model = load_model("roberta")
+    assert position_gap(model) > 1e-2 and position_gap(load_model("llama")) == 0.0
+    ids = pv.TokenIds.from_sequences([list(range(5, 10)), list(range(20, 23))])
+    arrays = pv.materialize(pv.pack(ids.lengths, 8), ids, pad_id=0)
+    res = {r.path: r for r in pv.audit(model, arrays, paths=["dense_additive", "causal"])}
+    assert res["dense_additive"].verdict == "leaks" and res["dense_additive"].fix == POSITION_FIX
+    assert res["dense_additive"].note == "this model does not number a sequence's positions from 0"
+    assert res["causal"].fix != POSITION_FIX  # no document mask at all: that fix comes first
+    batch = pv.collate_with("dense")([pv.PackedDataset(arrays)[0]])
+    batch["position_ids"] = batch["position_ids"] + model.config.pad_token_id + 1  # the fix
+    del batch["labels"]
+    with torch.no_grad():
+        packed = model.eval()(**batch).logits[0]
+        alone = [
+            model(input_ids=torch.tensor([d])).logits[0]
+            for d in ([*range(5, 10)], [*range(20, 23)])
+        ]
+    assert (packed - torch.cat(alone)).abs().max().item() < 1e-4
