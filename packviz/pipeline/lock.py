@@ -52,12 +52,17 @@ class JobLock:
             import fcntl
         except ImportError:  # no flock on this platform
             return self
-        try:
-            self.work.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot create {self.work}: {exc.strerror or exc}") from None
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # each try: a run that finished in between may have removed the folder
+                self.work.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot create {self.work}: {exc.strerror or exc}"
+                ) from None
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the folder went between mkdir and open: again
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

@@ -71,7 +71,9 @@ def read_segment(
     elif f.kind == "jsonl":
         for start, chunk in _jsonl_range(f.path, lo, hi, batch_bytes):
             if records:  # the line number is looked up only if a record is reported
-                yield jsonl_records(chunk, f"{f.path}{_MARK}{start}{_MARK}", 0)
+                yield jsonl_records(
+                    chunk, f"{f.path}{_MARK}{start}{_MARK}", 0, file_start=start == 0
+                )
             else:
                 yield _parse_jsonl(
                     chunk, text_field, f.path, lambda s=start: _line_number(f.path, s)
@@ -144,11 +146,16 @@ def _parse_jsonl(data: bytes, field: str, path: str, first_line) -> list[str]:
     return [record_text(r, field) for r in jsonl_records(data, path, first_line())]
 
 
-def jsonl_records(data: bytes, path: str, line0: int) -> list[Record]:
+def jsonl_records(
+    data: bytes, path: str, line0: int, *, file_start: bool | None = None
+) -> list[Record]:
     """The records of a block of whole JSONL lines starting at line ``line0``, read by
-    `packviz.files` (the dashboard's reader): errors name the file and line."""
+    `packviz.files` (the dashboard's reader): errors name the file and line.
+    ``file_start``: the block opens the file (default: ``line0 == 1``), where a UTF-8
+    byte-order mark is skipped as the library's reader skips it."""
+    file_start = line0 == 1 if file_start is None else file_start
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig" if file_start else "utf-8")
     except UnicodeDecodeError as exc:
         line = line0 + data.count(b"\n", 0, exc.start)
         raise CorpusError(
@@ -281,6 +288,11 @@ def _csv(f: InputFile, field: str, batch_bytes: int, records: bool = False):
         data = fh.read()
     rows = read_records(f.path, data, columns=None)
     del data
+    if rows and not records and field not in rows[0].fields:  # the header: say it once
+        names = ", ".join(map(repr, rows[0].fields))
+        raise CorpusError(
+            f"{f.path} has no column {field!r} (its columns: {names}); pass --text-field NAME"
+        )
     batch, size = [], 0
     for r in rows:
         item = r if records else record_text(r, field)

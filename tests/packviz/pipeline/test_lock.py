@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -57,4 +58,27 @@ def test_a_lock_on_a_file_removed_meanwhile_is_not_taken_for_the_lock(tmp_path, 
     with pytest.raises(JobLocked, match=r"is in use by another packviz pack run"):
         JobLock(work).acquire()  # locks the stale file, sees it is gone, tries the new one
     third.release()
+    assert not work.exists()
+
+
+def test_a_folder_removed_by_a_run_that_ended_meanwhile_is_made_again(tmp_path, monkeypatch):
+    """Run A ends (removing the lock and the work folder) while run B sits between opening
+    the lock file and locking it: B starts over and takes a new lock, no raw error."""
+    work = tmp_path / "out" / ".packviz-work"
+    first = JobLock(work).acquire()
+    real_flock = fcntl.flock
+    calls = []
+
+    def flock(fd, op):
+        calls.append(op)
+        if len(calls) == 1:  # B's first try: A holds the lock and ends now
+            first.release()
+            assert not work.exists()  # the work folder went with A's lock
+            return real_flock(fd, op)  # B locks the removed file: stale
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    second = JobLock(work).acquire()
+    assert len(calls) == 2 and work.is_dir() and (work / "lock").exists()
+    second.release()
     assert not work.exists()

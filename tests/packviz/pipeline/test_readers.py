@@ -90,7 +90,8 @@ def test_csv_reads_the_text_column(tmp_path):
     path.write_text('id,text\n1,"hello, world"\n2,"two\nlines"\n3,\n')
     assert _docs(path) == ["hello, world", "two\nlines", ""]
     with pytest.raises(
-        CorpusError, match=r"c\.csv line 2 has no field 'body' \(its fields: 'id', 'text'\)"
+        CorpusError,
+        match=r"c\.csv has no column 'body' \(its columns: 'id', 'text'\); pass --text-field NAME",
     ):
         _docs(path, text_field="body")
     path.write_text("id,text\n1,a\n2\n")
@@ -201,3 +202,19 @@ def test_a_marked_record_name_becomes_its_line_wherever_it_is_in_the_message(tmp
     assert str(named) == f"the chat template failed on {path} line 4: boom"
     other = ValueError("nothing marked")
     assert name_lines(other, str(path)) is other
+
+
+def test_a_byte_order_mark_opens_a_jsonl_file_as_the_dashboard_reads_it(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    for name, body in [("null_first", b'{"text": null}\n{"text": "hello"}\n'),
+                       ("fast", b'{"text": "x"}\n{"text": "hello"}\n')]:  # fmt: skip
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(bom + body)
+        assert _docs(path) == pv.read_documents(path.name, path.read_bytes())
+    path = tmp_path / "sft.jsonl"
+    path.write_bytes(bom + b'{"prompt": "a", "completion": "b"}\n')
+    (records,) = read_segment(find_inputs([str(path)], records=True)[0], 0, path.stat().st_size,
+                              text_field="text", records=True)  # fmt: skip
+    assert [r.fields for r in records] == [
+        r.fields for r in pv.read_records("s.jsonl", path.read_bytes())
+    ]
