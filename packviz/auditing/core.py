@@ -72,8 +72,9 @@ FIXES: dict[str, str] = {
     "attending to itself (pv.collate_with('dense'))",
     "dense_bool": "use pv.collate_with('dense') (float additive mask): eager attention adds "
     "the mask to its scores, so a bool mask blocks nothing",
-    "flattened": "keep use_cache=False in the batch, as pv.collate_with('flattened') puts it, "
-    "and no 2-D attention_mask",
+    "flattened": "this model's attention reads neither cu_seq_lens nor packed position_ids "
+    "(the audited batch is pv.collate_with('flattened')'s, use_cache=False included): use "
+    "pv.collate_with('dense')",
     "position_ids": "use pv.collate_with('flattened') (it passes use_cache=False: without it "
     "transformers never reads the pieces from position_ids), or pv.collate_with('dense')",
     "flex": "pass pv.flex_block_mask(doc_ids) as attention_mask to a model loaded with "

@@ -10,6 +10,7 @@ import torch
 import packviz as pv
 from packviz.auditing import (
     ARCHITECTURES,
+    FIXES,
     POSITION_FIX,
     STATE_FIX,
     causal_leak,
@@ -205,3 +206,12 @@ def test_positions_counted_from_elsewhere_get_the_position_fix_and_it_is_exact()
             for d in ([*range(5, 10)], [*range(20, 23)])
         ]
     assert (packed - torch.cat(alone)).abs().max().item() < 1e-4
+
+
+def test_a_model_that_ignores_the_flattened_pieces_is_told_to_use_the_dense_mask(rows):
+    """BERT as a decoder: its attention reads no cu_seq_lens, so the flattened batch (the
+    recipe itself, use_cache=False included) leaks, and only the dense mask helps."""
+    dense, flat = pv.audit("bert", rows, paths=["dense_additive", "flattened"])
+    assert dense.verdict == "exact"
+    assert flat.verdict == "leaks" and flat.max_logit_diff > 1e-3
+    assert flat.fix == FIXES["flattened"] and "use pv.collate_with('dense')" in flat.fix
