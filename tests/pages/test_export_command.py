@@ -19,6 +19,14 @@ def _command(at) -> str:
     return command
 
 
+def _export(at) -> tuple[str, dict]:
+    """The Export view's `packviz pack` command and the metadata it shows."""
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    assert not errors(at)
+    return _command(at), json.loads(at.expander[0].code[0].value)
+
+
 def _run(command: str, tmp_path, paths: dict) -> dict:
     """Run the shown command (its placeholder names replaced by ``paths``, the output in
     ``tmp_path/packed``) through the console script's entry point; its manifest."""
@@ -32,15 +40,11 @@ def _run(command: str, tmp_path, paths: dict) -> dict:
 def test_the_command_reproduces_the_dashboards_plan_on_the_full_files(tmp_path):
     at = app(corpus_source="Upload", max_len=128, vocab_size=512, sort="asc").run()
     at.file_uploader(key="corpus_files").upload("notes.txt", TEXT.encode(), "text/plain").run()
-    at.switch_page("pages/export.py").run()
-    assert not at.exception, at.exception
-    assert not errors(at)
-    command = _command(at)
+    command, shown = _export(at)
     assert command == (
         "packviz pack notes.txt --out packed --max-len 128 --strategy best_fit --sort asc "
         "--overflow split --train-vocab 512 --format npz"
     )
-    shown = json.loads(at.expander[0].code[0].value)
 
     (tmp_path / "notes.txt").write_text(TEXT)
     manifest = _run(command, tmp_path, {"notes.txt": tmp_path / "notes.txt"})
@@ -81,16 +85,12 @@ def test_records_name_the_model_tokenizer_train_on_and_template_and_pack_the_sam
         "tokenizer.json", tok.read_bytes(), "application/json"
     ).run()
     at.file_uploader(key="corpus_files").upload("chats.jsonl", chats, "application/json").run()
-    at.switch_page("pages/export.py").run()
-    assert not at.exception, at.exception
-    assert not errors(at)
-    command = _command(at)
+    command, shown = _export(at)
     assert command == (
         "packviz pack chats.jsonl --out packed --max-len 256 --strategy best_fit --sort desc "
         "--overflow split --tokenizer tokenizer.json --format npz --train-on assistant "
         "--chat-template chatml"
     )
-    shown = json.loads(at.expander[0].code[0].value)
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "chats.jsonl").write_bytes(chats)
