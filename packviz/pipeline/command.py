@@ -34,6 +34,7 @@ from packviz.choices import (
 )
 from packviz.limits import check_int, check_max_len
 from packviz.pipeline.inputs import check_paths, input_specs
+from packviz.pipeline.records import check_settings
 
 
 def pack_command(
@@ -61,13 +62,7 @@ def pack_command(
     if not inputs:
         raise ValueError("inputs must be a non-empty list of files, folders or globs")
     check_paths(out, tokenizer=tokenizer, chat_template=chat_template, text_field=text_field)
-    if train_on is not None and (tokenizer is None or train_vocab is not None):
-        raise ValueError(
-            "fine-tuning records (train_on) need the model's tokenizer: give tokenizer, "
-            "not train_vocab (a vocabulary trained on the records fits no model)"
-        )
-    if chat_template is not None and train_on is None:
-        raise ValueError("chat_template renders fine-tuning records: give train_on too")
+    check_settings(train_on, tokenizer, train_vocab, chat_template)
     seed = check_int("seed", seed, least=0)
     if train_vocab is not None:
         train_vocab = check_int("train_vocab", train_vocab, least=1)

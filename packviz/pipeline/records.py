@@ -89,8 +89,20 @@ def manifest_entry(entry: dict, tok) -> dict:
     )
 
 
-def check_inputs(files, tokenizer, train_vocab) -> None:
-    """Records come from record files and need the model's tokenizer."""
+def check_settings(train_on, tokenizer, train_vocab, chat_template) -> None:
+    """Records need the model's tokenizer, and a chat template needs records: what
+    ``packviz pack`` refuses, for `pack_corpus` and `pack_command` alike."""
+    if chat_template is not None and train_on is None:
+        raise ValueError("--chat-template renders fine-tuning records: give --train-on too")
+    if train_on is not None and (tokenizer is None or train_vocab is not None):
+        raise ValueError(
+            "--train-on needs the model's tokenizer: give --tokenizer tokenizer.json "
+            "(not --train-vocab: a tokenizer trained on the records would fit no model)"
+        )
+
+
+def check_inputs(files) -> None:
+    """Records come from record files."""
     for f in files:
         if f.kind not in RECORD_KINDS:
             what = "pre-tokenized ids" if f.kind == "tokens" else "documents, not records"
@@ -98,11 +110,6 @@ def check_inputs(files, tokenizer, train_vocab) -> None:
                 f"{f.path} holds {what}; --train-on reads fine-tuning records from "
                 ".jsonl, .jsonl.gz, .parquet and .csv files"
             )
-    if tokenizer is None or train_vocab is not None:
-        raise ValueError(
-            "--train-on needs the model's tokenizer: give --tokenizer tokenizer.json "
-            "(not --train-vocab: a tokenizer trained on the records would fit no model)"
-        )
 
 
 def encode(tok, entry: dict, records: list, path: str):

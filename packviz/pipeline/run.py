@@ -139,6 +139,7 @@ def pack_corpus(
     started = time.monotonic()
     inputs = input_specs(inputs)
     check_paths(out, tokenizer=tokenizer, chat_template=chat_template, text_field=text_field)
+    fine_tuning.check_settings(train_on, tokenizer, train_vocab, chat_template)
     settings = _settings(locals())
     budget = parse_bytes(memory_budget)
     if workers is not None:
@@ -150,8 +151,6 @@ def pack_corpus(
         runner = engine
     else:
         raise TypeError(f"engine must be 'local', 'ray' or an engine object, got {engine!r:.60}")
-    if chat_template is not None and train_on is None:
-        raise ValueError("--chat-template renders fine-tuning records: give --train-on too")
     lock, records = None, None
     try:
         mem = _memory_plan(runner, workers, budget, settings, log)
@@ -159,7 +158,7 @@ def pack_corpus(
         files = find_inputs(inputs, text_field=text_field, exclude=out,
                             records=train_on is not None)  # fmt: skip
         if train_on is not None:
-            fine_tuning.check_inputs(files, tokenizer, train_vocab)
+            fine_tuning.check_inputs(files)
             tokenizer = str(Path(tokenizer).resolve())
             records = fine_tuning.spec_entry(train_on, chat_template, tokenizer, add_eos=add_eos)
             settings["rendering"] = fine_tuning.identity_entry(records)

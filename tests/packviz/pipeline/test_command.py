@@ -45,12 +45,17 @@ def test_bad_settings_are_refused_like_everywhere_else():
 @pytest.mark.parametrize(
     ("kwargs", "says"),
     [
-        ({"train_on": "completion"}, "need the model's tokenizer: give tokenizer"),
-        ({"train_on": "completion", "tokenizer": "t.json", "train_vocab": 8000}, "not train_vocab"),
-        ({"chat_template": "x.jinja", "tokenizer": "t.json"}, "give train_on too"),
+        ({"train_on": "completion"}, "needs the model's tokenizer: give --tokenizer"),
+        (
+            {"train_on": "completion", "tokenizer": "t.json", "train_vocab": 8000},
+            "not --train-vocab",
+        ),
+        ({"chat_template": "x.jinja", "tokenizer": "t.json"}, "give --train-on too"),
     ],
 )
 def test_a_command_packviz_pack_would_refuse_is_not_written(kwargs, says):
-    """The same combinations `pack_corpus` refuses (tests/packviz/pipeline/test_records.py)."""
+    """The combinations `pack_corpus` refuses, refused by the same check and words."""
     with pytest.raises(ValueError, match=says):
         pv.pack_command(["sft.jsonl"], **kwargs)
+    with pytest.raises(ValueError, match=says):
+        pv.pack_corpus(["sft.jsonl"], "out", workers=1, **kwargs)
