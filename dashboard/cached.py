@@ -260,3 +260,20 @@ def loss_weights(
         )
         jobs.put(key, hit)
     return hit
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def tiny_model(arch: str, attn: str, seed: int, vocab: int, max_positions: int, device: str):
+    """The Audit view's tiny model (`packviz.auditing.load_model`), built and checked to
+    run once per setting, not on every rerun: the page reads only its class and layers
+    (the audit builds its own in the worker). Shared read-only across sessions."""
+    from packviz.auditing import load_model
+
+    return load_model(
+        arch,
+        attn_implementation=attn,
+        seed=seed,
+        vocab_size=vocab,
+        max_positions=max_positions,
+        device=device,
+    )

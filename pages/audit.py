@@ -8,7 +8,7 @@ import packviz as pv
 from dashboard import cached, devices, figures, jobs, state, work
 from dashboard.corpus import current_corpus
 from dashboard.errors import stop_with
-from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths, load_model
+from packviz.auditing import ARCHITECTURES, ATOL, TINY_VOCAB, default_paths
 
 #: Longest rows audited here (eager attention holds [rows, heads, L, L] floats per layer).
 AUDIT_MAX_LEN = 8192
@@ -95,14 +95,7 @@ if vocab > AUDIT_MAX_VOCAB:  # fold ids into the tiny vocabulary: leaks do not d
     arrays.labels[arrays.labels >= 0] %= AUDIT_MAX_VOCAB
     vocab = AUDIT_MAX_VOCAB
 try:
-    model = load_model(
-        arch,
-        attn_implementation=attn,
-        seed=seed,
-        vocab_size=vocab,
-        max_positions=max(s.max_len, 1024),
-        device=device,
-    )
+    model = cached.tiny_model(arch, attn, seed, vocab, max(s.max_len, 1024), device)
 except ValueError as exc:
     stop_with(f"Cannot build a tiny {arch} with {attn} attention: {exc}")
 except ImportError as exc:  # transformers missing: requirements.txt installs packviz[hf]
