@@ -11,20 +11,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_corpus_benchmark_runs_every_comparison(tmp_path):
+def _bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Run ``benchmarks/bench_cli.py`` with ``args``, its output under ``tmp_path``; the
+    process and the rows it wrote (none of them an error)."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/bench_cli.py",
-            "--docs",
-            "1600",
-            "--workers",
-            "1",
-            "--planning-docs",
-            "20000",
-            "--repeats",
-            "1",
-        ],  # fmt: skip
+        [sys.executable, "benchmarks/bench_cli.py", *args],
         cwd=ROOT,
         env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
         capture_output=True,
@@ -34,6 +25,12 @@ def test_corpus_benchmark_runs_every_comparison(tmp_path):
     )
     rows = json.loads((tmp_path / "cli.json").read_text())
     assert not [r for r in rows if "error" in r], rows
+    return out, rows
+
+
+def test_corpus_benchmark_runs_every_comparison(tmp_path):
+    out, rows = _bench(tmp_path, "--docs", "1600", "--workers", "1", "--planning-docs", "20000",
+                       "--repeats", "1")  # fmt: skip
     labels = [r.get("label") for r in rows]
     assert "packviz pack, text (end to end)" in labels
     assert "packviz pack, pre-tokenized (end to end)" in labels
@@ -46,28 +43,8 @@ def test_corpus_benchmark_runs_every_comparison(tmp_path):
 def test_the_pre_tokenized_comparison_runs_alone_on_worker_processes(tmp_path):
     import pyarrow.parquet as pq
 
-    subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/bench_cli.py",
-            "--docs",
-            "900",
-            "--workers",
-            "2",
-            "--pre-only",
-            "--rounds",
-            "1",
-            "--keep",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env={**os.environ, "PACKVIZ_BENCH_OUT": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    rows = json.loads((tmp_path / "cli.json").read_text())
-    assert not [r for r in rows if "error" in r], rows
+    _, rows = _bench(tmp_path, "--docs", "900", "--workers", "2", "--pre-only", "--rounds", "1",
+                     "--keep")  # fmt: skip
     job = "read the input + encode and write the output once: a job, launch to exit (2 worker processes)"
     by_label = {r["label"].strip(): r for r in rows}
     assert set(by_label) == {
