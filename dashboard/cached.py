@@ -113,6 +113,14 @@ class Points:
     def complete(self) -> bool:
         return all(r is not None for r in self.results)
 
+    @property
+    def left_out(self) -> str | None:
+        """What a view says of the max lengths left out (None when none was)."""
+        if not self.too_big:
+            return None
+        left = ", ".join(f"{m:,}" for m in sorted({p[0] for p in self.too_big}))
+        return f"Left out: max length {left} (too many pieces to plan here)."
+
     def tradeoffs(self) -> list[pv.Tradeoffs]:
         return [r[1] for r in self.results if r is not None]
 

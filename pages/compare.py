@@ -153,11 +153,8 @@ sweep = cached.evaluate_points(
     label="Sweep over max length",
     action="Run the sweep",
 )
-if sweep.too_big:
-    left = sorted({p[0] for p in sweep.too_big})
-    st.caption(
-        f"Left out: max length {', '.join(f'{m:,}' for m in left)} (too many pieces to plan here)."
-    )
+if sweep.left_out:
+    st.caption(sweep.left_out)
 if sweep.complete:
     data = [
         {**t.as_dict(), "trained_targets": x.trained_targets}

@@ -113,9 +113,8 @@ points = cached.evaluate_points(
     label="Ranking the candidates",
     action="Rank",
 )
-if points.too_big:
-    left = sorted({p[0] for p in points.too_big})
-    st.caption(f"Left out: max length {', '.join(f'{m:,}' for m in left)} (too big to plan).")
+if points.left_out:
+    st.caption(points.left_out)
 if not points.complete:
     st.stop()
 ranking = pv.rank(points.tradeoffs(), weights)
