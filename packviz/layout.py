@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from packviz._args import as_array
+from packviz._args import as_array, check_instance
 from packviz._ranges import expand_ranges
 from packviz.limits import check_fits, check_int
 from packviz.pieces import as_doc_id_rows, piece_lengths
@@ -165,8 +165,7 @@ def materialize(
         ([[0, 1, 2, 0, 1, 0, 0, 0]], [0, 3, 5])
     """
     pad_id = check_int("pad_id", pad_id, least=0, most=2**31 - 1)
-    if not isinstance(plan, PackPlan):
-        raise TypeError(f"materialize takes a PackPlan (from pv.pack), got {type(plan).__name__}")
+    check_instance(plan, PackPlan, "materialize", "a PackPlan (from pv.pack)")
     ids = None if token_ids is None else check_token_ids(plan, token_ids)
     pieces, out_row, row_index = _select_pieces(plan, rows)
     n, width = row_index.size, plan.max_len

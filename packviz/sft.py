@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from packviz._args import check_instance
 from packviz._ranges import expand_ranges
 from packviz.layout import _select_pieces, check_token_ids
 from packviz.plan import PackPlan
@@ -163,8 +164,7 @@ def sft_stats(plan: PackPlan, token_ids: object, *, warn: bool = True) -> SFTSta
     """Trained tokens and targets of ``plan`` packed from ``token_ids`` (the ids it was
     planned for; ``trained`` None counts every token as trained). ``warn=True`` issues a
     `UserWarning` for each of `SFTStats.warnings`."""
-    if not isinstance(plan, PackPlan):
-        raise TypeError(f"sft_stats takes a PackPlan (from pv.pack), got {type(plan).__name__}")
+    check_instance(plan, PackPlan, "sft_stats", "a PackPlan (from pv.pack)")
     ids = check_token_ids(plan, token_ids)
     lengths = ids.lengths
     if ids.trained is None:
@@ -207,8 +207,7 @@ def trained_row_fill(plan: PackPlan, token_ids: object) -> np.ndarray:
     >>> trained_row_fill(pv.pack(ids.lengths, 3), ids).tolist()
     [2, 2]
     """
-    if not isinstance(plan, PackPlan):
-        raise TypeError(f"trained_row_fill takes a PackPlan, got {type(plan).__name__}")
+    check_instance(plan, PackPlan, "trained_row_fill", "a PackPlan (from pv.pack)")
     ids = check_token_ids(plan, token_ids)
     placed, _ = _per_piece(plan, ids, None if ids.trained is None else _prefix(ids.trained))
     return np.bincount(plan.row, weights=placed, minlength=plan.n_rows).astype(np.int64)
@@ -227,8 +226,7 @@ def trained_slots(plan: PackPlan, token_ids: object, *, rows: object = None) -> 
     >>> trained_slots(pv.pack(ids.lengths, 6, sort="none"), ids).astype(int).tolist()
     [[0, 1, 1, 1, 1, 0]]
     """
-    if not isinstance(plan, PackPlan):
-        raise TypeError(f"trained_slots takes a PackPlan, got {type(plan).__name__}")
+    check_instance(plan, PackPlan, "trained_slots", "a PackPlan (from pv.pack)")
     ids = check_token_ids(plan, token_ids)
     pieces, out_row, row_index = _select_pieces(plan, rows)
     out = np.zeros((row_index.size, plan.max_len), dtype=bool)
