@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from packviz._args import check_instance
 from packviz.choices import DISTRIBUTIONS, SPLITS, Distribution, Split, check_choice
 
 #: Largest synthetic corpus (documents).
@@ -121,8 +122,7 @@ def split_text(text: str, by: Split = "paragraph") -> list[str]:
     """Split text into documents: whole ``file``, blank-line ``paragraph``, ``line``, or
     ``sentence`` (after . ! ?, as in the tutorial). Empty pieces are dropped."""
     check_choice("split", by, SPLITS, error=CorpusError)
-    if not isinstance(text, str):
-        raise TypeError(f"split_text takes a str, got {type(text).__name__}")
+    check_instance(text, str, "split_text", "a str")
     if by == "file":
         parts = [text]
     elif by == "paragraph":
