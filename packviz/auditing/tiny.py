@@ -93,6 +93,14 @@ _TINY_MAMBA = {
     "mamba_chunk_size": 8,
 }
 
+#: The gated delta-net heads of Qwen3-Next and Qwen3.5.
+_TINY_DELTANET = {
+    "linear_num_key_heads": 2,
+    "linear_num_value_heads": 4,
+    "linear_key_head_dim": 8,
+    "linear_value_head_dim": 8,
+}
+
 #: Architectures whose defaults do not shrink with `_TINY` alone (state-space heads,
 #: experts, rotary dimensions): what makes them tiny and valid.
 _TINY_OVERRIDES: dict[str, dict] = {
@@ -139,24 +147,11 @@ _TINY_OVERRIDES: dict[str, dict] = {
         "mamba_expand": 2,
     },
     "zamba2": {"n_mamba_heads": 4, "mamba_d_state": 8, "chunk_size": 8, "adapter_rank": 8},
-    "qwen3_next": {
-        "head_dim": 8,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 8,
-        "num_experts": 4,
-        "num_experts_per_tok": 2,
-        "moe_intermediate_size": 16,
-        "shared_expert_intermediate_size": 16,
-    },
+    # the gated delta-net heads (experts and head_dim shrink through _TINY_IF_PRESENT)
+    "qwen3_next": _TINY_DELTANET,
+    "qwen3_5_text": _TINY_DELTANET,
+    "qwen3_5_moe_text": _TINY_DELTANET,
 }
-for _name in ("qwen3_5_text", "qwen3_5_moe_text"):
-    _TINY_OVERRIDES[_name] = {
-        k: v
-        for k, v in _TINY_OVERRIDES["qwen3_next"].items()
-        if k != "shared_expert_intermediate_size"
-    }
 
 #: Hybrid families whose default per-layer list has one kind only (the real checkpoints
 #: set it): the kinds a tiny one keeps, state layer first.
