@@ -37,6 +37,7 @@ from packviz.auditing.models import (
     TINY_VOCAB,
     causal_leak,
     error_line,
+    eval_mode,
     load_model,
     position_gap,
     quiet_transformers,
@@ -190,7 +191,7 @@ def audit(
             check_choice("audit path", p, AUDIT_PATHS)
         states = state_layers(m)
         out: list[AuditResult] = []
-        with _eval(m), _float32(m), torch.no_grad():
+        with eval_mode(m), _float32(m), torch.no_grad():
             _check_runs_causally(m, atol)
             offset = position_gap(m) > atol
             try:
@@ -353,17 +354,6 @@ def _float32(m):
     finally:
         if half:
             m.to(dtype)
-
-
-@contextmanager
-def _eval(m):
-    """``eval()`` (dropout off) for the audit; the model's mode restored after."""
-    training = m.training
-    m.eval()
-    try:
-        yield m
-    finally:
-        m.train(training)
 
 
 def _not_run(path: str, note: str, *, fix: str = "") -> AuditResult:

@@ -195,17 +195,11 @@ def causal_leak(model: torch.nn.Module, *, n: int = 6) -> float:
     """
     import torch
 
-    vocab = model.get_input_embeddings().num_embeddings
-    ids = torch.arange(3, 3 + n, device=model.device).remainder(vocab)[None]
+    ids = _probe_ids(model, n)
     other = ids.clone()
-    other[0, -1] = (ids[0, -1] + 1) % vocab
-    training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            a, b = (model(input_ids=x).logits[0, :-1].float() for x in (ids, other))
-    finally:
-        model.train(training)
+    other[0, -1] = (ids[0, -1] + 1) % model.get_input_embeddings().num_embeddings
+    with eval_mode(model), torch.no_grad():
+        a, b = (model(input_ids=x).logits[0, :-1].float() for x in (ids, other))
     return (a - b).abs().max().item()
 
 
@@ -221,21 +215,34 @@ def position_gap(model: torch.nn.Module, *, n: int = 6) -> float:
     """
     import torch
 
-    vocab = model.get_input_embeddings().num_embeddings
-    ids = torch.arange(3, 3 + n, device=model.device).remainder(vocab)[None]
+    ids = _probe_ids(model, n)
     positions = torch.arange(n, device=model.device)[None]
+    with eval_mode(model), torch.no_grad():
+        a = model(input_ids=ids).logits.float()
+        try:
+            b = model(input_ids=ids, position_ids=positions).logits.float()
+        except TypeError:  # no position_ids argument: nothing to compare
+            return 0.0
+    return (a - b).abs().max().item()
+
+
+def _probe_ids(model: torch.nn.Module, n: int) -> torch.Tensor:
+    """``[1, n]`` token ids 3, 4, … (within the vocabulary) for the probes above."""
+    import torch
+
+    vocab = model.get_input_embeddings().num_embeddings
+    return torch.arange(3, 3 + n, device=model.device).remainder(vocab)[None]
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``eval()`` (dropout off); the model's mode restored after."""
     training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            a = model(input_ids=ids).logits.float()
-            try:
-                b = model(input_ids=ids, position_ids=positions).logits.float()
-            except TypeError:  # no position_ids argument: nothing to compare
-                return 0.0
+        yield model
     finally:
         model.train(training)
-    return (a - b).abs().max().item()
 
 
 def error_line(exc: BaseException) -> str:
